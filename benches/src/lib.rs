@@ -1,0 +1,1 @@
+//! Criterion benchmarks of the xvs forwarding core live in `benches/`.

@@ -1,0 +1,171 @@
+//! ICMP for IPv6 (RFC 4443), including the original packet quoted by error messages.
+
+use crate::{Layer, Result, WireError, be16, be32, put16};
+
+/// Length of the ICMPv6 header (type, code, checksum, 4 message bytes).
+pub const HEADER_LEN: usize = 8;
+
+/// ICMPv6 message types.
+pub mod kind {
+    /// Destination unreachable.
+    pub const DEST_UNREACH: u8 = 1;
+    /// Packet too big.
+    pub const PACKET_TOO_BIG: u8 = 2;
+    /// Time exceeded.
+    pub const TIME_EXCEEDED: u8 = 3;
+    /// Parameter problem.
+    pub const PARAM_PROBLEM: u8 = 4;
+    /// Echo request.
+    pub const ECHO_REQUEST: u8 = 128;
+    /// Echo reply.
+    pub const ECHO_REPLY: u8 = 129;
+    /// Neighbour solicitation.
+    pub const NEIGHBOR_SOLICIT: u8 = 135;
+    /// Neighbour advertisement.
+    pub const NEIGHBOR_ADVERT: u8 = 136;
+}
+
+/// Destination-unreachable codes.
+pub mod code {
+    /// Port unreachable.
+    pub const PORT_UNREACH: u8 = 4;
+}
+
+/// True for error messages (types below 128 quote the offending packet).
+pub const fn is_error(t: u8) -> bool {
+    t < 128
+}
+
+/// A view of an ICMPv6 message.
+#[derive(Debug, Clone)]
+pub struct Icmpv6Packet<T> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
+    /// Wraps a buffer without checking it.
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Icmpv6Packet { buffer }
+    }
+
+    /// Wraps a buffer and checks that the header fits.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// Checks that the 8-byte header fits.
+    pub fn check_len(&self) -> Result<()> {
+        let got = self.buffer.as_ref().len();
+        if got < HEADER_LEN {
+            return Err(WireError::truncated(Layer::Icmpv6, HEADER_LEN, got));
+        }
+        Ok(())
+    }
+
+    /// Message type.
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[0]
+    }
+
+    /// Message code.
+    pub fn msg_code(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+
+    /// Checksum as stored.
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), 2)
+    }
+
+    /// MTU of a Packet Too Big message.
+    pub fn mtu(&self) -> u32 {
+        be32(self.buffer.as_ref(), 4)
+    }
+
+    /// Echo identifier.
+    pub fn echo_ident(&self) -> u16 {
+        be16(self.buffer.as_ref(), 4)
+    }
+
+    /// True if this message quotes an offending packet.
+    pub fn is_error(&self) -> bool {
+        is_error(self.msg_type())
+    }
+
+    /// Everything after the 8-byte header.
+    pub fn data(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..]
+    }
+
+    /// True if the checksum (over the IPv6 pseudo header and the message) is correct.
+    pub fn verify_checksum(&self, src: [u8; 16], dst: [u8; 16]) -> bool {
+        crate::checksum::l4_v6(src, dst, crate::ip_proto::ICMPV6, self.buffer.as_ref()) == 0
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+    /// Sets the type (checksum not updated).
+    pub fn set_msg_type(&mut self, v: u8) {
+        self.buffer.as_mut()[0] = v;
+    }
+
+    /// Sets the code (checksum not updated).
+    pub fn set_msg_code(&mut self, v: u8) {
+        self.buffer.as_mut()[1] = v;
+    }
+
+    /// Stores a checksum value.
+    pub fn set_checksum(&mut self, v: u16) {
+        put16(self.buffer.as_mut(), 2, v);
+    }
+
+    /// Sets the four message bytes after the checksum.
+    pub fn set_rest(&mut self, rest: [u8; 4]) {
+        self.buffer.as_mut()[4..8].copy_from_slice(&rest);
+    }
+
+    /// Mutable data after the header.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[HEADER_LEN..]
+    }
+
+    /// Recomputes the checksum with the IPv6 pseudo header.
+    pub fn fill_checksum(&mut self, src: [u8; 16], dst: [u8; 16]) {
+        self.set_checksum(0);
+        let c = crate::checksum::l4_v6(src, dst, crate::ip_proto::ICMPV6, self.buffer.as_ref());
+        self.set_checksum(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_too_big_roundtrip() {
+        let src = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let dst = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        let mut b = [0u8; 16];
+        let mut p = Icmpv6Packet::new_unchecked(&mut b[..]);
+        p.set_msg_type(kind::PACKET_TOO_BIG);
+        p.set_msg_code(0);
+        p.set_rest(1280u32.to_be_bytes());
+        p.data_mut().copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, 64]);
+        p.fill_checksum(src, dst);
+        let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
+        assert!(p.is_error());
+        assert_eq!(p.mtu(), 1280);
+        assert!(p.verify_checksum(src, dst));
+        let (h, _) = etherparse::Icmpv6Header::from_slice(&b).unwrap();
+        assert_eq!(
+            h.icmp_type.calc_checksum(src, dst, p.data()).unwrap(),
+            p.checksum()
+        );
+        assert_eq!(
+            Icmpv6Packet::new_checked(&b[..7]).unwrap_err(),
+            WireError::Truncated { layer: Layer::Icmpv6, needed: 8, got: 7 }
+        );
+    }
+}
