@@ -1,0 +1,1 @@
+//! Connection tracking: flow keys, protocol state machines, and the sharded table.

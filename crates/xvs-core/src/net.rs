@@ -1,0 +1,1 @@
+//! Ports, routes and neighbours.
