@@ -1,1 +1,12 @@
-//! Connection tracking: flow keys, protocol state machines, and the sharded table.
+//! Connection tracking: flow keys, protocol state machines with IPVS's timeouts, and the
+//! sharded, bounded connection table shared by all workers.
+
+mod entry;
+mod key;
+pub mod state;
+mod table;
+
+pub use entry::{Entry, EntryKind};
+pub use key::FlowKey;
+pub use state::Timeouts;
+pub use table::{ConnTable, Displaced, Insert, Lookup, SlotRef};

@@ -1,0 +1,164 @@
+//! One fixed-size (64-byte, cache-line aligned) connection-table entry.
+
+use super::key::FlowKey;
+use super::state;
+use crate::service::Method;
+use crate::{RealId, ServiceId};
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EntryKind {
+    /// A free slot.
+    Empty = 0,
+    /// The client → virtual service direction of a connection; owns its state.
+    Forward = 1,
+    /// The real server → client direction of a NAT/FullNAT connection; points at its forward
+    /// entry ([`Entry::fwd_ref`]).
+    Reply = 2,
+    /// A persistence template: client network → real server.
+    Template = 3,
+}
+
+/// A connection-table entry.
+///
+/// Field use by kind: a *forward* entry holds the real server, service, method, protocol state
+/// and (FullNAT) the local address index and port; a *reply* entry holds the slot and serial of
+/// its forward entry; a *template* holds the real server and service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct Entry {
+    /// The key this entry is found by.
+    pub key: FlowKey,
+    /// Expiry, in seconds of [`crate::Time`].
+    pub expires: u32,
+    /// Forward: this entry's serial. Reply: the forward entry's serial.
+    pub serial: u32,
+    /// Forward/template: the real server. Reply: the forward entry's index in its shard.
+    pub real: RealId,
+    /// Forward/template: the service. Reply: the forward entry's shard.
+    pub svc: ServiceId,
+    /// What this entry is.
+    pub kind: EntryKind,
+    /// Protocol state (see [`state`]); for reply entries 1 once replies flowed.
+    pub state: u8,
+    /// Forwarding method code.
+    method: u8,
+    /// Reserved.
+    pad: u8,
+    /// FullNAT: index of the local address in the service's pool.
+    pub laddr: u16,
+    /// FullNAT: the local port.
+    pub lport: u16,
+}
+
+impl Entry {
+    /// A free slot.
+    pub const EMPTY: Entry = Entry {
+        key: FlowKey {
+            src: [0; 16],
+            dst: [0; 16],
+            sport: 0,
+            dport: 0,
+            proto: 0,
+            version: 0,
+            tag: 0,
+            pad: 0,
+        },
+        expires: 0,
+        serial: 0,
+        real: 0,
+        svc: 0,
+        kind: EntryKind::Empty,
+        state: 0,
+        method: 0,
+        pad: 0,
+        laddr: 0,
+        lport: 0,
+    };
+
+    /// A forward entry.
+    pub const fn forward(key: FlowKey, svc: ServiceId, real: RealId, method: Method) -> Entry {
+        Entry {
+            key,
+            svc,
+            real,
+            kind: EntryKind::Forward,
+            method: method.code(),
+            ..Entry::EMPTY
+        }
+    }
+
+    /// A persistence template.
+    pub const fn template(key: FlowKey, svc: ServiceId, real: RealId) -> Entry {
+        Entry {
+            key,
+            svc,
+            real,
+            kind: EntryKind::Template,
+            ..Entry::EMPTY
+        }
+    }
+
+    /// A reply entry pointing at the forward entry at `fwd`.
+    pub const fn reply(key: FlowKey, fwd: super::SlotRef, fwd_serial: u32) -> Entry {
+        Entry {
+            key,
+            serial: fwd_serial,
+            real: fwd.index,
+            svc: fwd.shard,
+            kind: EntryKind::Reply,
+            ..Entry::EMPTY
+        }
+    }
+
+    /// The forwarding method of a forward entry.
+    #[inline]
+    pub const fn method(&self) -> Method {
+        Method::from_code(self.method)
+    }
+
+    /// Where the forward entry of a reply entry lives.
+    #[inline]
+    pub const fn fwd_ref(&self) -> super::SlotRef {
+        super::SlotRef {
+            shard: self.svc,
+            index: self.real,
+        }
+    }
+
+    /// True if the entry's time is up at `now` (seconds).
+    #[inline]
+    pub const fn is_expired(&self, now: u32) -> bool {
+        self.expires <= now
+    }
+
+    /// True if this entry should survive a table-full eviction in preference to embryonic ones.
+    #[inline]
+    pub fn is_established_class(&self) -> bool {
+        match self.kind {
+            EntryKind::Template => true,
+            EntryKind::Reply => self.state != 0,
+            EntryKind::Forward => state::is_established_class(self.key.proto, self.state),
+            EntryKind::Empty => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cache_line() {
+        assert_eq!(core::mem::size_of::<Entry>(), 64);
+        assert_eq!(core::mem::align_of::<Entry>(), 64);
+    }
+
+    #[test]
+    fn method_roundtrip() {
+        for m in [Method::Dr, Method::Nat, Method::Tun, Method::FullNat] {
+            assert_eq!(Entry::forward(FlowKey::default(), 0, 0, m).method(), m);
+        }
+    }
+}
