@@ -50,6 +50,8 @@ reasons! {
     NoHeadroom => "no_headroom",
     /// No free local address and port in the FullNAT pool.
     NoLocalPort => "no_local_port",
+    /// Another connection already owns this flow's key or its reply key.
+    Conflict => "conflict",
     /// The egress port has no address of the family needed (TUN source, ICMP source).
     NoSourceAddress => "no_source_address",
     /// An ICMP message xvs would answer or translate was malformed.

@@ -21,8 +21,8 @@ pub mod stats;
 mod time;
 
 pub use drop_reason::DropReason;
-// pub use forward::{Forwarder, Frame, Verdict};
-// pub use snapshot::Snapshot;
+pub use forward::{Forwarder, Frame, Verdict};
+pub use snapshot::{Options, Snapshot};
 pub use time::Time;
 
 /// Index of a virtual service; stable for the service's lifetime (counters are kept by it).

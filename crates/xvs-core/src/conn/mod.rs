@@ -10,3 +10,8 @@ pub use entry::{Entry, EntryKind};
 pub use key::FlowKey;
 pub use state::Timeouts;
 pub use table::{ConnTable, Displaced, Insert, Lookup, SlotRef};
+
+/// The key tag of persistence templates.
+pub const fn key_tag_template() -> u8 {
+    key::TAG_TEMPLATE
+}

@@ -129,7 +129,7 @@ impl ConnTable {
 
     /// Bytes the table occupies (entries and tags).
     pub fn memory_bytes(&self) -> usize {
-        self.capacity() * (core::mem::size_of::<Entry>() + core::mem::size_of::<u32>())
+        self.capacity() * (size_of::<Entry>() + size_of::<u32>())
     }
 
     /// Entries in use (locks each shard briefly; for statistics).

@@ -1,0 +1,446 @@
+//! Connection handling for TCP, UDP and SCTP: lookup, state tracking, scheduling (with
+//! persistence templates and one-packet scheduling), entry creation and removal bookkeeping.
+
+use super::{Ctx, Forwarder, Verdict};
+use crate::conn::state::{self, Direction};
+use crate::conn::{Entry, EntryKind, FlowKey, Insert, Lookup, SlotRef};
+use crate::drop_reason::DropReason;
+use crate::sched::{Dests, Request};
+use crate::service::{Method, Persistence, RealServer, Service, ServiceKey, addr16, mask_addr};
+use crate::stats::{bump, drop_one};
+use crate::{RealId, ServiceId};
+use xvs_wire::ip_proto;
+use xvs_wire::ipv4::Ipv4Packet;
+use xvs_wire::summary::IpSummary;
+use xvs_wire::tcp::flags;
+
+/// What the forward entry of a connection says, copied out under the shard lock.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FwdInfo {
+    /// The forward key: client → virtual service.
+    pub key: FlowKey,
+    pub real: RealId,
+    pub svc: ServiceId,
+    pub method: Method,
+    pub laddr: u16,
+    pub lport: u16,
+    pub old_state: u8,
+    pub new_state: u8,
+}
+
+impl FwdInfo {
+    fn of(e: &Entry, old_state: u8) -> FwdInfo {
+        FwdInfo {
+            key: e.key,
+            real: e.real,
+            svc: e.svc,
+            method: e.method(),
+            laddr: e.laddr,
+            lport: e.lport,
+            old_state,
+            new_state: e.state,
+        }
+    }
+}
+
+enum Hit {
+    Fwd(FwdInfo),
+    Reply { fwd: SlotRef, serial: u32 },
+    Other,
+}
+
+/// The first SCTP chunk type of the packet, if SCTP.
+fn sctp_chunk(d: &[u8], s: &IpSummary) -> Option<u8> {
+    if s.protocol == ip_proto::SCTP {
+        d.get(s.l4_offset + xvs_wire::sctp::HEADER_LEN).copied()
+    } else {
+        None
+    }
+}
+
+/// Advances a connection's state for one packet.
+fn advance(proto: u8, dir: Direction, st: u8, tcp_flags: u8, chunk: Option<u8>) -> u8 {
+    match proto {
+        ip_proto::TCP => state::tcp_next(dir, st, tcp_flags),
+        ip_proto::SCTP => state::sctp_next(st, chunk),
+        // Entries are created NEW; any further packet, either way, makes a UDP flow SEEN.
+        ip_proto::UDP => state::udp::SEEN,
+        _ => st,
+    }
+}
+
+/// The reply key of a NAT or FullNAT connection: how the real server's packets look.
+pub(super) fn reply_key(
+    fwd: &FlowKey,
+    real: &RealServer,
+    laddr: Option<[u8; 16]>,
+    lport: u16,
+) -> FlowKey {
+    let rport = if real.port == 0 { fwd.dport } else { real.port };
+    let (dst, dport) = match laddr {
+        Some(l) => (l, lport),
+        None => (fwd.src, fwd.sport),
+    };
+    FlowKey::flow(fwd.version, fwd.proto, real.addr16(), rport, dst, dport)
+}
+
+impl Forwarder {
+    pub(super) fn flow(&mut self, cx: &Ctx<'_>, f: &mut super::Frame<'_>, s: &IpSummary) -> Verdict {
+        let key = FlowKey::flow(s.version, s.protocol, s.src, s.sport, s.dst, s.dport);
+        let hash = cx.table.hash(&key);
+        let chunk = sctp_chunk(f.data(), s);
+        let (now, timeouts) = (cx.now, &cx.snap.timeouts);
+        let lk = cx.table.lookup(&key, hash, now, |e, _| match e.kind {
+            EntryKind::Forward => {
+                let dir = if e.method().is_two_way() {
+                    Direction::Input
+                } else {
+                    Direction::InputOnly
+                };
+                let old = e.state;
+                e.state = advance(e.key.proto, dir, old, s.tcp_flags, chunk);
+                e.expires = now.saturating_add(timeouts.of(e.key.proto, e.state));
+                Hit::Fwd(FwdInfo::of(e, old))
+            }
+            EntryKind::Reply => {
+                e.expires = now.saturating_add(timeouts.of(e.key.proto, state::tcp::ESTABLISHED));
+                if s.tcp_flags & flags::SYN == 0 {
+                    e.state = 1;
+                }
+                Hit::Reply {
+                    fwd: e.fwd_ref(),
+                    serial: e.serial,
+                }
+            }
+            _ => Hit::Other,
+        });
+        match lk {
+            Lookup::Hit(Hit::Fwd(h)) => {
+                self.state_moved(cx, &h);
+                let removed = cx.snap.services.real(h.real).is_none_or(|r| r.removed);
+                if removed && cx.snap.options.expire_nodest_conn {
+                    if let Some(e) = cx.table.remove(&key, hash, |e| e.kind == EntryKind::Forward) {
+                        self.removed(cx, &e);
+                    }
+                    return self.new_flow(cx, f, s, key, hash);
+                }
+                self.to_real(cx, f, s, &h)
+            }
+            Lookup::Hit(Hit::Reply { fwd, serial }) => self.reply(cx, f, s, fwd, serial, &key, hash),
+            Lookup::Hit(Hit::Other) => Verdict::Pass,
+            Lookup::Expired(e) => {
+                bump(&cx.c.conns_expired, 1);
+                self.removed(cx, &e);
+                self.new_flow(cx, f, s, key, hash)
+            }
+            Lookup::Miss => self.new_flow(cx, f, s, key, hash),
+        }
+    }
+
+    fn reply(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut super::Frame<'_>,
+        s: &IpSummary,
+        fwd: SlotRef,
+        serial: u32,
+        rkey: &FlowKey,
+        rhash: u64,
+    ) -> Verdict {
+        let chunk = sctp_chunk(f.data(), s);
+        let (now, timeouts) = (cx.now, &cx.snap.timeouts);
+        let lk = cx.table.with_slot(fwd, serial, now, |e| {
+            let old = e.state;
+            e.state = advance(e.key.proto, Direction::Output, old, s.tcp_flags, chunk);
+            e.expires = now.saturating_add(timeouts.of(e.key.proto, e.state));
+            FwdInfo::of(e, old)
+        });
+        match lk {
+            Lookup::Hit(h) => {
+                self.state_moved(cx, &h);
+                self.to_client(cx, f, s, &h)
+            }
+            Lookup::Expired(e) => {
+                bump(&cx.c.conns_expired, 1);
+                self.removed(cx, &e);
+                Verdict::Pass
+            }
+            Lookup::Miss => {
+                // The forward entry is gone: this reply entry is stale.
+                cx.table.remove(rkey, rhash, |e| e.kind == EntryKind::Reply && e.serial == serial);
+                Verdict::Pass
+            }
+        }
+    }
+
+    /// Moves the active/inactive gauges when a connection changes class.
+    fn state_moved(&self, cx: &Ctx<'_>, h: &FwdInfo) {
+        let (was, is) = (
+            state::is_active(h.key.proto, h.old_state),
+            state::is_active(h.key.proto, h.new_state),
+        );
+        if was != is {
+            if let Some(c) = cx.c.real(h.real) {
+                if is {
+                    bump(&c.active, 1);
+                    drop_one(&c.inactive);
+                } else {
+                    drop_one(&c.active);
+                    bump(&c.inactive, 1);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping for an entry that left the table (expired, evicted or removed): gauges, and
+    /// the reply entry of a NAT/FullNAT connection.
+    pub(super) fn removed(&self, cx: &Ctx<'_>, e: &Entry) {
+        match e.kind {
+            EntryKind::Forward => {
+                if let Some(c) = cx.c.real(e.real) {
+                    if state::is_active(e.key.proto, e.state) {
+                        drop_one(&c.active);
+                    } else {
+                        drop_one(&c.inactive);
+                    }
+                }
+                if !e.method().is_two_way() {
+                    return;
+                }
+                let Some(real) = cx.snap.services.real(e.real) else { return };
+                let laddr = match e.method() {
+                    Method::FullNat => {
+                        let Some(svc) = cx.snap.services.service(e.svc) else { return };
+                        let Some(a) = svc.options.local_addrs.get(usize::from(e.laddr)) else {
+                            return;
+                        };
+                        Some(addr16(a))
+                    }
+                    _ => None,
+                };
+                let rk = reply_key(&e.key, real, laddr, e.lport);
+                let serial = e.serial;
+                cx.table.remove(&rk, cx.table.hash(&rk), |r| {
+                    r.kind == EntryKind::Reply && r.serial == serial
+                });
+            }
+            EntryKind::Template => {
+                if let Some(c) = cx.c.real(e.real) {
+                    drop_one(&c.persist);
+                }
+            }
+            EntryKind::Reply | EntryKind::Empty => {}
+        }
+    }
+
+    fn new_flow(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut super::Frame<'_>,
+        s: &IpSummary,
+        key: FlowKey,
+        hash: u64,
+    ) -> Verdict {
+        let svcs = &cx.snap.services;
+        let family = if s.is_v6() {
+            crate::service::Family::V6
+        } else {
+            crate::service::Family::V4
+        };
+        let Some(svc) = svcs.lookup(family, s.protocol, &s.dst, s.dport) else {
+            return Verdict::Pass;
+        };
+        let chunk = sctp_chunk(f.data(), s);
+        // Only a connection's opening packet may create it; anything else goes to the host
+        // stack, as IPVS does (which answers a stray TCP segment with a reset).
+        let opens = match s.protocol {
+            ip_proto::TCP => s.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
+            ip_proto::SCTP => chunk == Some(xvs_wire::sctp::chunk::INIT),
+            _ => true,
+        };
+        if !opens {
+            return Verdict::Pass;
+        }
+        if !s.is_v6()
+            && cx.snap.options.verify_ipv4_checksum
+            && !Ipv4Packet::new_unchecked(&f.data()[s.l3_offset..]).verify_checksum()
+        {
+            return Verdict::Drop(DropReason::BadChecksum);
+        }
+        let picked = match svc.options.persistence {
+            Some(p) => self.persistent_pick(cx, svc, s, p),
+            None => self.pick(cx, svc, s),
+        };
+        let Some(real) = picked.and_then(|r| svcs.real(r)) else {
+            cx.c.drop(DropReason::NoRealServer);
+            return self.unreachable(cx, f, s);
+        };
+        if svc.options.one_packet && s.protocol == ip_proto::UDP {
+            self.count_new(cx, svc.id, real.id, false);
+            let h = FwdInfo {
+                key,
+                real: real.id,
+                svc: svc.id,
+                method: real.options.method,
+                laddr: 0,
+                lport: 0,
+                old_state: 0,
+                new_state: 0,
+            };
+            return self.to_real(cx, f, s, &h);
+        }
+        let method = real.options.method;
+        let dir = if method.is_two_way() { Direction::Input } else { Direction::InputOnly };
+        let st = match s.protocol {
+            ip_proto::UDP => state::udp::NEW,
+            p => advance(p, dir, 0, s.tcp_flags, chunk),
+        };
+        let mut e = Entry::forward(key, svc.id, real.id, method);
+        e.state = st;
+        e.expires = cx.now.saturating_add(cx.snap.timeouts.of(s.protocol, st));
+        let mut laddr = None;
+        if method == Method::FullNat {
+            let Some((li, la, lport)) = self.local_port(cx, svc, real, &key) else {
+                return Verdict::Drop(DropReason::NoLocalPort);
+            };
+            e.laddr = li;
+            e.lport = lport;
+            laddr = Some(la);
+        }
+        let (slot, serial) = match cx.table.insert(hash, e, cx.now) {
+            Insert::Inserted { slot, serial, displaced } => {
+                if let Some(d) = displaced {
+                    bump(if d.expired { &cx.c.conns_expired } else { &cx.c.conns_evicted }, 1);
+                    self.removed(cx, &d.entry);
+                }
+                (slot, serial)
+            }
+            Insert::Exists => return Verdict::Drop(DropReason::Conflict),
+            Insert::Full => return Verdict::Drop(DropReason::TableFull),
+        };
+        if method.is_two_way() {
+            let rk = reply_key(&key, real, laddr, e.lport);
+            let mut r = Entry::reply(rk, slot, serial);
+            r.expires = e.expires;
+            let reason = match cx.table.insert(cx.table.hash(&rk), r, cx.now) {
+                Insert::Inserted { displaced, .. } => {
+                    if let Some(d) = displaced {
+                        bump(if d.expired { &cx.c.conns_expired } else { &cx.c.conns_evicted }, 1);
+                        self.removed(cx, &d.entry);
+                    }
+                    None
+                }
+                Insert::Exists => Some(DropReason::Conflict),
+                Insert::Full => Some(DropReason::TableFull),
+            };
+            if let Some(r) = reason {
+                cx.table.remove(&key, hash, |x| x.serial == serial);
+                return Verdict::Drop(r);
+            }
+        }
+        self.count_new(cx, svc.id, real.id, state::is_active(s.protocol, st));
+        let h = FwdInfo::of(&e, st);
+        self.to_real(cx, f, s, &h)
+    }
+
+    fn count_new(&self, cx: &Ctx<'_>, svc: ServiceId, real: RealId, active: bool) {
+        bump(&cx.c.conns_created, 1);
+        if let Some(c) = cx.c.real(real) {
+            bump(&c.conns, 1);
+            bump(if active { &c.active } else { &c.inactive }, 1);
+        }
+        if let Some(c) = cx.c.service(svc) {
+            bump(&c.conns, 1);
+        }
+    }
+
+    /// Asks the service's scheduler for a real server.
+    fn pick(&mut self, cx: &Ctx<'_>, svc: &Service, s: &IpSummary) -> Option<RealId> {
+        let slot = self.scheds.get_mut(usize::from(svc.id))?.as_mut()?;
+        let dests = Dests::new(&cx.snap.services, &svc.reals, cx.stats, &self.overload);
+        let req = Request {
+            src: &s.src,
+            dst: &s.dst,
+            sport: s.sport,
+            dport: s.dport,
+            v6: s.is_v6(),
+            now: cx.now,
+        };
+        slot.sched.schedule(&dests, &req).map(|i| svc.reals[i])
+    }
+
+    /// Persistence: the client network's template names the real server while it lives
+    /// (refreshed by every new connection); otherwise schedule and create the template.
+    fn persistent_pick(
+        &mut self,
+        cx: &Ctx<'_>,
+        svc: &Service,
+        s: &IpSummary,
+        p: Persistence,
+    ) -> Option<RealId> {
+        let bits = u32::from(p.prefix_len) + if s.is_v6() { 0 } else { 96 };
+        let (dst, proto) = match svc.key {
+            ServiceKey::Addr { .. } => (s.dst, s.protocol),
+            ServiceKey::Fwmark { mark, .. } => {
+                let mut d = [0u8; 16];
+                d[12..].copy_from_slice(&mark.to_be_bytes());
+                (d, 0)
+            }
+        };
+        let mut tkey = FlowKey::flow(s.version, proto, mask_addr(&s.src, bits), 0, dst, svc.key.port());
+        tkey.tag = crate::conn::key_tag_template();
+        let th = cx.table.hash(&tkey);
+        let expires = cx.now.saturating_add(p.timeout);
+        let found = cx.table.lookup(&tkey, th, cx.now, |e, _| {
+            e.expires = expires;
+            e.real
+        });
+        match found {
+            Lookup::Hit(r) if svc.reals.contains(&r) => return Some(r),
+            Lookup::Hit(_) => {
+                if let Some(e) = cx.table.remove(&tkey, th, |e| e.kind == EntryKind::Template) {
+                    self.removed(cx, &e);
+                }
+            }
+            Lookup::Expired(e) => self.removed(cx, &e),
+            Lookup::Miss => {}
+        }
+        let real = self.pick(cx, svc, s)?;
+        let mut t = Entry::template(tkey, svc.id, real);
+        t.expires = expires;
+        if let Insert::Inserted { displaced, .. } = cx.table.insert(th, t, cx.now) {
+            if let Some(d) = displaced {
+                self.removed(cx, &d.entry);
+            }
+            if let Some(c) = cx.c.real(real) {
+                bump(&c.persist, 1);
+            }
+        }
+        Some(real)
+    }
+
+    /// Picks a FullNAT local address and port whose reply key is free: ports are handed out
+    /// in sequence per worker (each worker starts at a different point of the range), local
+    /// addresses in turn.
+    fn local_port(
+        &mut self,
+        cx: &Ctx<'_>,
+        svc: &Service,
+        real: &RealServer,
+        key: &FlowKey,
+    ) -> Option<(u16, [u8; 16], u16)> {
+        let pool = &svc.options.local_addrs;
+        if pool.is_empty() {
+            return None;
+        }
+        for _ in 0..64 {
+            let (li, lport) = self.next_local_port(pool.len());
+            let la = addr16(&pool[li]);
+            let rk = reply_key(key, real, Some(la), lport);
+            if matches!(cx.table.lookup(&rk, cx.table.hash(&rk), cx.now, |_, _| ()), Lookup::Miss) {
+                return Some((li as u16, la, lport));
+            }
+        }
+        None
+    }
+}

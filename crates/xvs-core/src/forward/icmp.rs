@@ -1,0 +1,328 @@
+//! ICMP: echo requests to virtual IPs are answered; ICMP errors that quote a tracked flow are
+//! forwarded to the right real server (translated for NAT/FullNAT) or, for errors from a NAT
+//! real server about a client's packet, back to the client; and the errors xvs originates
+//! (fragmentation needed / packet too big, time exceeded, port unreachable) are built in place.
+
+use super::flow::FwdInfo;
+use super::rewrite::{Pkt, decrement_ttl, rewrite, set_macs, src_mac};
+use super::{Ctx, Forwarder, Frame, Verdict};
+use crate::conn::{EntryKind, FlowKey, Lookup};
+use crate::drop_reason::DropReason;
+use crate::service::{Method, addr16};
+use crate::stats::bump;
+use xvs_wire::emit::{self, IcmpError};
+use xvs_wire::ipv4::Ipv4Packet;
+use xvs_wire::ipv6::Ipv6Packet;
+use xvs_wire::summary::{IpSummary, v4_mapped, v4_of};
+use xvs_wire::{checksum, icmpv4, icmpv6, ip_proto};
+
+enum Related {
+    Fwd(FwdInfo),
+    Reply(crate::conn::SlotRef, u32),
+    Other,
+}
+
+impl Forwarder {
+    pub(super) fn icmp(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
+        let t = f.data()[s.l4_offset];
+        let (echo, is_err) = if s.is_v6() {
+            (icmpv6::kind::ECHO_REQUEST, icmpv6::is_error(t))
+        } else {
+            (icmpv4::kind::ECHO_REQUEST, icmpv4::is_error(t))
+        };
+        if t == echo && cx.snap.options.answer_echo && cx.snap.services.is_vip(&s.dst) {
+            return self.echo_reply(cx, f, s);
+        }
+        if is_err {
+            return self.related_error(cx, f, s);
+        }
+        Verdict::Pass
+    }
+
+    fn echo_reply(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
+        let Some(port) = cx.snap.net.ports.get(usize::from(f.ingress())) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        let (l3, l4, end) = (s.l3_offset, s.l4_offset, s.l3_offset + s.l3_len);
+        let d = f.data_mut();
+        let ok = if s.is_v6() {
+            checksum::l4_v6(s.src, s.dst, ip_proto::ICMPV6, &d[l4..end]) == 0
+        } else {
+            checksum::checksum(&d[l4..end]) == 0
+        };
+        if !ok {
+            return Verdict::Drop(DropReason::BadChecksum);
+        }
+        let client_mac = src_mac(d);
+        set_macs(d, client_mac, port.mac);
+        // Swapping source and destination leaves every checksum unchanged.
+        let reply = if s.is_v6() {
+            d[l3 + 8..l3 + 24].copy_from_slice(&s.dst);
+            d[l3 + 24..l3 + 40].copy_from_slice(&s.src);
+            d[l3 + 7] = emit::ORIGIN_TTL;
+            icmpv6::kind::ECHO_REPLY
+        } else {
+            let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
+            ip.set_src(v4_of(&s.dst));
+            ip.set_dst(v4_of(&s.src));
+            let old = u16::from_be_bytes([s.ttl, ip_proto::ICMP]);
+            let c = checksum::update16(ip.checksum(), old, u16::from_be_bytes([emit::ORIGIN_TTL, ip_proto::ICMP]));
+            ip.set_ttl(emit::ORIGIN_TTL);
+            ip.set_checksum(c);
+            icmpv4::kind::ECHO_REPLY
+        };
+        let old = u16::from_be_bytes([d[l4], d[l4 + 1]]);
+        let new = u16::from_be_bytes([reply, d[l4 + 1]]);
+        let c = checksum::update16(u16::from_be_bytes([d[l4 + 2], d[l4 + 3]]), old, new);
+        d[l4] = reply;
+        d[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+        bump(&cx.c.icmp_sent, 1);
+        Verdict::Tx { port: f.ingress() }
+    }
+
+    /// An ICMP error: find the flow it quotes and forward it accordingly.
+    fn related_error(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
+        let d = f.data();
+        let end = s.l3_offset + s.l3_len;
+        let q3 = s.l4_offset + 8;
+        if q3 > end {
+            return Verdict::Drop(DropReason::BadIcmp);
+        }
+        let quoted = &d[q3..end];
+        let (qsrc, qdst, qproto, q4) = if s.is_v6() {
+            let Ok(ip) = Ipv6Packet::new_quoted(quoted) else { return Verdict::Pass };
+            let Ok(ul) = ip.upper_layer() else { return Verdict::Pass };
+            (ip.src(), ip.dst(), ul.protocol, q3 + ul.offset)
+        } else {
+            let Ok(ip) = Ipv4Packet::new_quoted(quoted) else { return Verdict::Pass };
+            (v4_mapped(ip.src()), v4_mapped(ip.dst()), ip.protocol(), q3 + ip.header_len())
+        };
+        if !matches!(qproto, ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP) || q4 + 4 > end {
+            return Verdict::Pass;
+        }
+        let qsport = u16::from_be_bytes([d[q4], d[q4 + 1]]);
+        let qdport = u16::from_be_bytes([d[q4 + 2], d[q4 + 3]]);
+        // The quoted packet went the other way: its reverse is the key of the flow.
+        let key = FlowKey::flow(s.version, qproto, qdst, qdport, qsrc, qsport);
+        let hash = cx.table.hash(&key);
+        let lk = cx.table.lookup(&key, hash, cx.now, |e, _| match e.kind {
+            EntryKind::Forward => Related::Fwd(FwdInfo {
+                key: e.key,
+                real: e.real,
+                svc: e.svc,
+                method: e.method(),
+                laddr: e.laddr,
+                lport: e.lport,
+                old_state: e.state,
+                new_state: e.state,
+            }),
+            EntryKind::Reply => Related::Reply(e.fwd_ref(), e.serial),
+            _ => Related::Other,
+        });
+        let qp = Pkt { l3: q3, l4: q4, end, v6: s.is_v6(), proto: qproto, whole: false };
+        match lk {
+            Lookup::Hit(Related::Fwd(h)) => self.error_to_real(cx, f, s, qp, &h),
+            Lookup::Hit(Related::Reply(slot, serial)) => {
+                match cx.table.with_slot(slot, serial, cx.now, |e| FwdInfo {
+                    key: e.key,
+                    real: e.real,
+                    svc: e.svc,
+                    method: e.method(),
+                    laddr: e.laddr,
+                    lport: e.lport,
+                    old_state: e.state,
+                    new_state: e.state,
+                }) {
+                    Lookup::Hit(h) => self.error_to_client(cx, f, s, qp, &h),
+                    _ => Verdict::Pass,
+                }
+            }
+            Lookup::Expired(e) => {
+                bump(&cx.c.conns_expired, 1);
+                self.removed(cx, &e);
+                Verdict::Pass
+            }
+            _ => Verdict::Pass,
+        }
+    }
+
+    /// An error about a packet the service sent to a client (quoted: VIP → client): it belongs
+    /// to the real server that sent it.
+    fn error_to_real(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        qp: Pkt,
+        h: &FwdInfo,
+    ) -> Verdict {
+        let Some(real) = cx.snap.services.real(h.real) else {
+            return Verdict::Drop(DropReason::NoRealServer);
+        };
+        let hop = cx.snap.real_hop(h.real);
+        match h.method {
+            Method::Dr => {
+                let Some(nh) = self.hop_or_drop(hop) else {
+                    return Verdict::Drop(self.hop_reason(hop));
+                };
+                let src = cx.snap.net.ports[usize::from(nh.port)].mac;
+                set_macs(f.data_mut(), nh.mac, src);
+                Verdict::Tx { port: nh.port }
+            }
+            Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
+            Method::Nat | Method::FullNat => {
+                let Some(nh) = self.hop_or_drop(hop) else {
+                    return Verdict::Drop(self.hop_reason(hop));
+                };
+                if s.ttl <= 1 {
+                    return Verdict::Drop(DropReason::TtlExceeded);
+                }
+                let rport = if real.port == 0 { h.key.dport } else { real.port };
+                let rip = real.addr16();
+                let inner_dst = if h.method == Method::FullNat {
+                    let Some(la) = cx
+                        .snap
+                        .services
+                        .service(h.svc)
+                        .and_then(|svc| svc.options.local_addrs.get(usize::from(h.laddr)))
+                    else {
+                        return Verdict::Drop(DropReason::NoLocalPort);
+                    };
+                    Some((addr16(la), h.lport))
+                } else {
+                    None
+                };
+                let outer = Pkt::of(s);
+                let d = f.data_mut();
+                rewrite(d, qp, Some((rip, rport)), inner_dst);
+                rewrite(d, outer, None, Some((rip, 0)));
+                finish_icmp(d, outer);
+                decrement_ttl(d, outer);
+                let src = cx.snap.net.ports[usize::from(nh.port)].mac;
+                set_macs(d, nh.mac, src);
+                Verdict::Tx { port: nh.port }
+            }
+        }
+    }
+
+    /// An error from a NAT/FullNAT real server about a client's packet (quoted: client or
+    /// local address → RIP): it goes back to the client as coming from the service.
+    fn error_to_client(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        qp: Pkt,
+        h: &FwdInfo,
+    ) -> Verdict {
+        let hop = cx.snap.net.resolve(&h.key.src);
+        let Some(nh) = self.hop_or_drop(hop) else {
+            return Verdict::Drop(self.hop_reason(hop));
+        };
+        if s.ttl <= 1 {
+            return Verdict::Drop(DropReason::TtlExceeded);
+        }
+        let vip = (h.key.dst, h.key.dport);
+        let client = (h.key.src, h.key.sport);
+        let outer = Pkt::of(s);
+        let d = f.data_mut();
+        let inner_src = (h.method == Method::FullNat).then_some(client);
+        rewrite(d, qp, inner_src, Some(vip));
+        rewrite(d, outer, Some((vip.0, 0)), Some((client.0, 0)));
+        finish_icmp(d, outer);
+        decrement_ttl(d, outer);
+        let src = cx.snap.net.ports[usize::from(nh.port)].mac;
+        set_macs(d, nh.mac, src);
+        Verdict::Tx { port: nh.port }
+    }
+
+    fn hop_or_drop(&mut self, hop: crate::net::Resolve) -> Option<crate::net::NextHop> {
+        match hop {
+            crate::net::Resolve::Hop(h) => Some(h),
+            crate::net::Resolve::Unresolved { port, ip } => {
+                self.note_unresolved(port, ip);
+                None
+            }
+            crate::net::Resolve::NoRoute => None,
+        }
+    }
+
+    fn hop_reason(&self, hop: crate::net::Resolve) -> DropReason {
+        match hop {
+            crate::net::Resolve::Unresolved { .. } => DropReason::UnknownNeighbour,
+            _ => DropReason::NoRoute,
+        }
+    }
+
+    /// Answers "port unreachable" for a packet no real server can take (as IPVS does).
+    pub(super) fn unreachable(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
+        let e = if s.is_v6() {
+            IcmpError { msg_type: icmpv6::kind::DEST_UNREACH, code: icmpv6::code::PORT_UNREACH, rest: [0; 4] }
+        } else {
+            IcmpError { msg_type: icmpv4::kind::DEST_UNREACH, code: icmpv4::code::PORT_UNREACH, rest: [0; 4] }
+        };
+        self.icmp_error_back(cx, f, s, e)
+    }
+
+    /// Turns the frame into an ICMP error back to its sender, quoting its IP packet. The
+    /// source is the original destination if it is a virtual IP, else the ingress port's
+    /// address.
+    pub(super) fn icmp_error_back(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        e: IcmpError,
+    ) -> Verdict {
+        let Some(port) = cx.snap.net.ports.get(usize::from(f.ingress())) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        let src = if cx.snap.services.is_vip(&s.dst) {
+            s.dst
+        } else {
+            match port.addr_of(s.is_v6()) {
+                Some(a) => a,
+                None => return Verdict::Drop(DropReason::NoSourceAddress),
+            }
+        };
+        let l3 = s.l3_offset;
+        let (extra, max) = if s.is_v6() {
+            (emit::ICMPV6_QUOTE_OFFSET, emit::ICMPV6_ERROR_MAX)
+        } else {
+            (emit::ICMPV4_QUOTE_OFFSET, emit::ICMPV4_ERROR_MAX)
+        };
+        let quote = s.l3_len.min(max - extra);
+        let port_mac = port.mac;
+        if !f.push_front(extra) {
+            return Verdict::Drop(DropReason::NoHeadroom);
+        }
+        let d = f.data_mut();
+        d.copy_within(extra..extra + l3, 0);
+        let client_mac = src_mac(d);
+        set_macs(d, client_mac, port_mac);
+        let n = if s.is_v6() {
+            emit::icmpv6_error(&mut d[l3..], e, src, s.src, quote)
+        } else {
+            emit::icmpv4_error(&mut d[l3..], e, v4_of(&src), v4_of(&s.src), quote)
+        };
+        f.truncate(l3 + n);
+        bump(&cx.c.icmp_sent, 1);
+        Verdict::Tx { port: f.ingress() }
+    }
+}
+
+/// Recomputes the ICMP checksum of a translated error (its quotation changed).
+fn finish_icmp(d: &mut [u8], outer: Pkt) {
+    let (l4, end) = (outer.l4, outer.end);
+    d[l4 + 2..l4 + 4].copy_from_slice(&[0, 0]);
+    let c = if outer.v6 {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src.copy_from_slice(&d[outer.l3 + 8..outer.l3 + 24]);
+        dst.copy_from_slice(&d[outer.l3 + 24..outer.l3 + 40]);
+        checksum::l4_v6(src, dst, ip_proto::ICMPV6, &d[l4..end])
+    } else {
+        checksum::checksum(&d[l4..end])
+    };
+    d[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+}

@@ -1,0 +1,249 @@
+//! Transmission by forwarding method, and the egress checks every method shares: next hop
+//! known, packet fits the egress MTU, TTL left on routed paths.
+//!
+//! - DR: destination MAC ← real server's MAC, source MAC ← egress port's MAC; nothing else.
+//! - NAT: request DNAT to RIP:rport, reply SNAT back to VIP:vport; TTL decremented (routed).
+//! - TUN: an outer IPv4 (or IPv6) header from the egress port's address to the RIP; TTL, DF,
+//!   TOS and ID (or hop limit, traffic class, flow label) copied from the inner packet.
+//! - FullNAT: source → local address:port from the service's pool, destination → RIP:rport;
+//!   replies mapped back to VIP:vport → CIP:cport.
+
+use super::flow::FwdInfo;
+use super::rewrite::{Pkt, decrement_ttl, rewrite, set_macs};
+use super::{Ctx, Forwarder, Frame, Verdict};
+use crate::drop_reason::DropReason;
+use crate::net::{NextHop, Resolve};
+use crate::service::{Method, addr16};
+use crate::stats::bump;
+use xvs_wire::emit::IcmpError;
+use xvs_wire::ip_proto;
+use xvs_wire::ipv4::Ipv4Header;
+use xvs_wire::ipv6::Ipv6Header;
+use xvs_wire::summary::{IpSummary, v4_of};
+use xvs_wire::{icmpv4, icmpv6};
+
+/// What the egress checks concluded.
+enum Egress {
+    Go(NextHop),
+    Stop(Verdict),
+}
+
+impl Forwarder {
+    /// Checks that the next hop is known and the packet, grown by `overhead` bytes, fits.
+    fn egress(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        hop: Resolve,
+        overhead: usize,
+    ) -> Egress {
+        let h = match hop {
+            Resolve::Hop(h) => h,
+            Resolve::Unresolved { port, ip } => {
+                self.note_unresolved(port, ip);
+                return Egress::Stop(Verdict::Drop(DropReason::UnknownNeighbour));
+            }
+            Resolve::NoRoute => return Egress::Stop(Verdict::Drop(DropReason::NoRoute)),
+        };
+        let Some(port) = cx.snap.net.ports.get(usize::from(h.port)) else {
+            return Egress::Stop(Verdict::Drop(DropReason::NoRoute));
+        };
+        let mtu = usize::from(port.mtu);
+        if s.l3_len + overhead > mtu {
+            if !s.dont_frag {
+                return Egress::Stop(Verdict::Drop(DropReason::TooBig));
+            }
+            cx.c.drop(DropReason::TooBig);
+            let room = mtu.saturating_sub(overhead);
+            let e = if s.is_v6() {
+                IcmpError {
+                    msg_type: icmpv6::kind::PACKET_TOO_BIG,
+                    code: 0,
+                    rest: (room.max(1280) as u32).to_be_bytes(),
+                }
+            } else {
+                let m = (room as u16).to_be_bytes();
+                IcmpError {
+                    msg_type: icmpv4::kind::DEST_UNREACH,
+                    code: icmpv4::code::FRAG_NEEDED,
+                    rest: [0, 0, m[0], m[1]],
+                }
+            };
+            return Egress::Stop(self.icmp_error_back(cx, f, s, e));
+        }
+        Egress::Go(h)
+    }
+
+    /// Checks the TTL of a routed packet; answers "time exceeded" when it ran out.
+    fn ttl_left(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Option<Verdict> {
+        if s.ttl > 1 {
+            return None;
+        }
+        cx.c.drop(DropReason::TtlExceeded);
+        let e = if s.is_v6() {
+            IcmpError { msg_type: icmpv6::kind::TIME_EXCEEDED, code: 0, rest: [0; 4] }
+        } else {
+            IcmpError {
+                msg_type: icmpv4::kind::TIME_EXCEEDED,
+                code: icmpv4::code::TTL_EXCEEDED,
+                rest: [0; 4],
+            }
+        };
+        Some(self.icmp_error_back(cx, f, s, e))
+    }
+
+    fn l2_out(cx: &Ctx<'_>, f: &mut Frame<'_>, h: NextHop) -> Verdict {
+        let src = cx.snap.net.ports[usize::from(h.port)].mac;
+        set_macs(f.data_mut(), h.mac, src);
+        Verdict::Tx { port: h.port }
+    }
+
+    /// Sends a client → virtual service packet to its real server.
+    pub(super) fn to_real(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        h: &FwdInfo,
+    ) -> Verdict {
+        let Some(real) = cx.snap.services.real(h.real) else {
+            return Verdict::Drop(DropReason::NoRealServer);
+        };
+        let len = s.l3_len as u64;
+        if let Some(c) = cx.c.real(h.real) {
+            bump(&c.in_pkts, 1);
+            bump(&c.in_bytes, len);
+        }
+        if let Some(c) = cx.c.service(h.svc) {
+            bump(&c.in_pkts, 1);
+            bump(&c.in_bytes, len);
+        }
+        let hop = cx.snap.real_hop(h.real);
+        match h.method {
+            Method::Dr => match self.egress(cx, f, s, hop, 0) {
+                Egress::Go(nh) => Self::l2_out(cx, f, nh),
+                Egress::Stop(v) => v,
+            },
+            Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
+            Method::Nat | Method::FullNat => {
+                let nh = match self.egress(cx, f, s, hop, 0) {
+                    Egress::Go(nh) => nh,
+                    Egress::Stop(v) => return v,
+                };
+                if let Some(v) = self.ttl_left(cx, f, s) {
+                    return v;
+                }
+                let rport = if real.port == 0 { s.dport } else { real.port };
+                let src = if h.method == Method::FullNat {
+                    let Some(la) = cx
+                        .snap
+                        .services
+                        .service(h.svc)
+                        .and_then(|svc| svc.options.local_addrs.get(usize::from(h.laddr)))
+                    else {
+                        return Verdict::Drop(DropReason::NoLocalPort);
+                    };
+                    Some((addr16(la), h.lport))
+                } else {
+                    None
+                };
+                let p = Pkt::of(s);
+                let d = f.data_mut();
+                rewrite(d, p, src, Some((real.addr16(), rport)));
+                decrement_ttl(d, p);
+                Self::l2_out(cx, f, nh)
+            }
+        }
+    }
+
+    /// Sends a real server → client packet (NAT/FullNAT) back as coming from the service.
+    pub(super) fn to_client(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        h: &FwdInfo,
+    ) -> Verdict {
+        let len = s.l3_len as u64;
+        if let Some(c) = cx.c.real(h.real) {
+            bump(&c.out_pkts, 1);
+            bump(&c.out_bytes, len);
+        }
+        if let Some(c) = cx.c.service(h.svc) {
+            bump(&c.out_pkts, 1);
+            bump(&c.out_bytes, len);
+        }
+        let client = h.key.src;
+        let nh = match self.egress(cx, f, s, cx.snap.net.resolve(&client), 0) {
+            Egress::Go(nh) => nh,
+            Egress::Stop(v) => return v,
+        };
+        if let Some(v) = self.ttl_left(cx, f, s) {
+            return v;
+        }
+        let vip = Some((h.key.dst, h.key.dport));
+        let dst = (h.method == Method::FullNat).then_some((h.key.src, h.key.sport));
+        let p = Pkt::of(s);
+        let d = f.data_mut();
+        rewrite(d, p, vip, dst);
+        decrement_ttl(d, p);
+        Self::l2_out(cx, f, nh)
+    }
+
+    /// Encapsulates the IP packet in an outer header to `rip` (IPIP, or IPv6-in-IPv6).
+    pub(super) fn tunnel(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        hop: Resolve,
+        rip: [u8; 16],
+    ) -> Verdict {
+        let v6 = s.is_v6();
+        let over = if v6 { xvs_wire::ipv6::HEADER_LEN } else { xvs_wire::ipv4::MIN_HEADER_LEN };
+        let nh = match self.egress(cx, f, s, hop, over) {
+            Egress::Go(nh) => nh,
+            Egress::Stop(v) => return v,
+        };
+        let Some(src) = cx.snap.net.ports[usize::from(nh.port)].addr_of(v6) else {
+            return Verdict::Drop(DropReason::NoSourceAddress);
+        };
+        let l3 = s.l3_offset;
+        if !f.push_front(over) {
+            return Verdict::Drop(DropReason::NoHeadroom);
+        }
+        let d = f.data_mut();
+        d.copy_within(over..over + l3, 0);
+        let inner = &d[l3 + over..];
+        if v6 {
+            let tc = (inner[0] << 4) | (inner[1] >> 4);
+            let flow = u32::from_be_bytes([0, inner[1] & 0x0f, inner[2], inner[3]]);
+            Ipv6Header {
+                traffic_class: tc,
+                flow_label: flow,
+                payload_len: s.l3_len as u16,
+                next_header: ip_proto::IPV6,
+                hop_limit: s.ttl,
+                src,
+                dst: rip,
+            }
+            .emit(&mut d[l3..]);
+        } else {
+            let (tos, ident) = (inner[1], u16::from_be_bytes([inner[4], inner[5]]));
+            Ipv4Header {
+                dscp_ecn: tos,
+                total_len: (s.l3_len + over) as u16,
+                ident,
+                dont_frag: s.dont_frag,
+                ttl: s.ttl,
+                protocol: ip_proto::IPIP,
+                src: v4_of(&src),
+                dst: v4_of(&rip),
+            }
+            .emit(&mut d[l3..]);
+        }
+        f.truncate(l3 + over + s.l3_len);
+        Self::l2_out(cx, f, nh)
+    }
+}
