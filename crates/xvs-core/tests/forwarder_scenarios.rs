@@ -1,0 +1,197 @@
+//! Behaviour over time and across workers: counters and gauges, expiry, quiescing and removing
+//! real servers, the table filling up, neighbour resolution requests, and a NAT reply handled by
+//! a different worker than its request.
+
+use std::sync::Arc;
+use xvs_core::conn::ConnTable;
+use xvs_core::service::{Protocol, RealOptions};
+use xvs_core::stats::Stats;
+use xvs_core::{DropReason, Forwarder, Options, Snapshot, Verdict};
+use xvs_testkit::lab::*;
+use xvs_testkit::pkt::*;
+
+fn from_client(p: &impl IpPacket) -> Vec<u8> {
+    eth(EXT_MAC, ROUTER_MAC, p)
+}
+
+fn real_id(snap: &Snapshot, vip: &str, rs: &str) -> u32 {
+    let svc = snap.services.find(&svc(Protocol::Tcp, vip, 80)).unwrap();
+    snap.services.find_real(svc, &ip(rs), 80).unwrap().id
+}
+
+#[test]
+fn dr_counters_and_active_inactive_gauges() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let rs1 = real_id(&snap, VIP_DR, RS1);
+    let stats = Arc::clone(fw.stats());
+    let syn = tcp(CLIENT, 40000, VIP_DR, 80).syn();
+    run(&mut fw, &snap, EXT, &from_client(&syn), 1);
+    let t = stats.real_totals(rs1);
+    assert_eq!((t.conns, t.active, t.inactive), (1, 0, 1), "SYN_RECV is inactive");
+    assert_eq!((t.in_pkts, t.in_bytes), (1, 40));
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 2);
+    let t = stats.real_totals(rs1);
+    assert_eq!((t.active, t.inactive), (1, 0), "ESTABLISHED is active");
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).fin().ack()), 3);
+    let t = stats.real_totals(rs1);
+    assert_eq!((t.active, t.inactive, t.in_pkts), (0, 1, 3), "FIN_WAIT is inactive");
+    let sid = snap.services.find(&svc(Protocol::Tcp, VIP_DR, 80)).unwrap().id;
+    let s = stats.service_totals(sid);
+    assert_eq!((s.conns, s.in_pkts, s.out_pkts), (1, 3, 0));
+    let g = stats.global();
+    assert_eq!((g.rx_frames, g.tx_frames, g.conns_created), (3, 3, 1));
+}
+
+#[test]
+fn nat_counts_both_directions() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let svc_nat = snap.services.find(&svc(Protocol::Tcp, VIP_NAT, 80)).unwrap();
+    let rs1 = snap.services.find_real(svc_nat, &ip(RS1), 8080).unwrap().id;
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()), 1);
+    run(&mut fw, &snap, INT, &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()), 1);
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).ack()), 1);
+    let t = fw.stats().real_totals(rs1);
+    assert_eq!((t.in_pkts, t.out_pkts, t.active), (2, 1, 1));
+}
+
+#[test]
+fn connections_expire_and_sweeps_settle_the_gauges() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let rs1 = real_id(&snap, VIP_DR, RS1);
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()), 10);
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 10);
+    assert_eq!(fw.stats().real_totals(rs1).active, 1);
+    // Established lives 900 s: at 909 s the ACK still belongs to it.
+    let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 909);
+    assert_eq!(v, Verdict::Tx { port: INT });
+    // 900 s of silence later the entry is gone: a stray ACK is the host's.
+    let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 1809);
+    assert_eq!(v, Verdict::Pass);
+    let t = fw.stats().real_totals(rs1);
+    assert_eq!((t.active, t.inactive), (0, 0), "lazy expiry released the gauge");
+    // A sweep does the same for entries nobody touches.
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40500, VIP_DR, 80).syn()), 2000);
+    assert_eq!(fw.stats().real_totals(rs1).inactive, 1);
+    let table = Arc::clone(fw.table());
+    let mut gone = Vec::new();
+    table.sweep(0, table.shard_count(), 2000 + 60, |e| gone.push(*e));
+    assert_eq!(gone.len(), 1, "SYN_RECV lives 60 s");
+    assert!(table.is_empty());
+}
+
+#[test]
+fn quiesced_server_keeps_its_connections_but_gets_no_new_ones() {
+    let mut fw = forwarder();
+    let snap = snapshot();
+    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()), 1);
+    let mut t = services();
+    let o = RealOptions { weight: 0, ..RealOptions::default() };
+    t.edit_real(&svc(Protocol::Tcp, VIP_DR, 80), ip(RS1), None, o).unwrap();
+    let quiet = snapshot_of(t, 2);
+    let (v, out) = run(&mut fw, &quiet, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 2);
+    assert_eq!(v, Verdict::Tx { port: INT }, "existing connection continues");
+    assert_eq!(&out[..6], &RS1_MAC.0);
+    let (v, _) = run(&mut fw, &quiet, EXT, &from_client(&tcp(CLIENT, 40001, VIP_DR, 80).syn()), 2);
+    assert_eq!(v, Verdict::Tx { port: EXT }, "a new one is refused with ICMP port unreachable");
+    assert_eq!(fw.stats().drops(DropReason::NoRealServer), 1);
+}
+
+#[test]
+fn removed_server_finishes_its_connections_unless_expire_nodest_conn() {
+    for expire in [false, true] {
+        let mut fw = forwarder();
+        run(&mut fw, &snapshot(), EXT, &from_client(&tcp(CLIENT, 40000, VIP_RR, 80).syn()), 1);
+        let mut t = services();
+        t.remove_real(&svc(Protocol::Tcp, VIP_RR, 80), ip(RS1), None).unwrap();
+        let mut snap = snapshot_of(t, 2);
+        snap.options = Options { expire_nodest_conn: expire, ..Options::default() };
+        let (v, out) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_RR, 80).ack()), 2);
+        if expire {
+            assert_eq!(v, Verdict::Pass, "connection expired; the ACK is a stray");
+        } else {
+            assert_eq!(v, Verdict::Tx { port: INT });
+            assert_eq!(&out[..6], &RS1_MAC.0, "still to the removed RS1");
+        }
+    }
+}
+
+#[test]
+fn unknown_neighbours_are_reported_for_resolution() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    for p in 0..3 {
+        run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 43000 + p, VIP_UNRESOLVED, 80).syn()), 1);
+    }
+    let mut asked = Vec::new();
+    fw.take_unresolved(|port, ip| asked.push((port, ip)));
+    assert_eq!(asked, vec![(INT, xvs_core::service::addr16(&ip(RS3)))], "asked once");
+    assert_eq!(fw.stats().drops(DropReason::UnknownNeighbour), 3);
+    fw.take_unresolved(|_, _| panic!("already handed over"));
+}
+
+#[test]
+fn full_table_refuses_new_connections_and_keeps_established_ones() {
+    let table = Arc::new(ConnTable::new(64, 1));
+    let stats = Arc::new(Stats::new(1, 64, 256));
+    let mut fw = Forwarder::new(table.clone(), stats.clone(), 0, 1);
+    let snap = snapshot();
+    // Establish more connections than the table holds: it ends up full of established ones.
+    let mut established = Vec::new();
+    for p in 0..200u16 {
+        let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).syn()), 1);
+        if v == (Verdict::Tx { port: INT }) {
+            run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).ack()), 1);
+            established.push(1000 + p);
+        }
+    }
+    assert!(established.len() >= 56, "two-choice buckets fill the table: {}", established.len());
+    let evicted_before = stats.global().conns_evicted;
+    // A SYN flood of thirty times the capacity.
+    for p in 0..2000u16 {
+        run(&mut fw, &snap, EXT, &from_client(&tcp("203.0.113.99", 2000 + p, VIP_DR, 80).syn()), 1);
+    }
+    assert!(table.len() <= table.capacity());
+    assert!(stats.drops(DropReason::TableFull) > 1900, "the flood met a full table");
+    assert_eq!(stats.global().conns_evicted, evicted_before, "no established entry was evicted");
+    for p in established {
+        let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, p, VIP_DR, 80).ack()), 1);
+        assert_eq!(v, Verdict::Tx { port: INT }, "established flow {p} survived the flood");
+    }
+}
+
+#[test]
+fn nat_reply_on_another_worker_translates() {
+    let table = Arc::new(ConnTable::new(4096, 7));
+    let stats = Arc::new(Stats::new(2, 64, 256));
+    let mut w0 = Forwarder::new(table.clone(), stats.clone(), 0, 11);
+    let mut w1 = Forwarder::new(table.clone(), stats.clone(), 1, 12);
+    let snap = snapshot();
+    let (v, _) = run(&mut w0, &snap, EXT, &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()), 1);
+    assert_eq!(v, Verdict::Tx { port: INT });
+    let (v, out) = run(&mut w1, &snap, INT, &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()), 1);
+    assert_eq!(v, Verdict::Tx { port: EXT });
+    assert_eq!(out, eth(ROUTER_MAC, EXT_MAC, &tcp(VIP_NAT, 80, CLIENT, 40001).syn().ack().ttl(63)));
+    assert_eq!(stats.slot(0).conns_created.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn fullnat_ports_do_not_collide_across_workers() {
+    let table = Arc::new(ConnTable::new(8192, 7));
+    let stats = Arc::new(Stats::new(2, 64, 256));
+    let mut ws = [
+        Forwarder::new(table.clone(), stats.clone(), 0, 1),
+        Forwarder::new(table.clone(), stats.clone(), 1, 2),
+    ];
+    let snap = snapshot();
+    let mut seen = std::collections::HashSet::new();
+    for p in 0..400u16 {
+        let w = &mut ws[usize::from(p % 2)];
+        let (v, out) = run(w, &snap, EXT, &from_client(&tcp(CLIENT, 20000 + p, VIP_FNAT, 80).syn()), 1);
+        assert_eq!(v, Verdict::Tx { port: INT });
+        let lport = u16::from_be_bytes([out[34], out[35]]);
+        assert!(seen.insert(lport), "local port {lport} handed out twice");
+    }
+}
