@@ -76,6 +76,11 @@ fn table() -> Vec<Case> {
     let mut host_fragment = from_client(&tcp(CLIENT, 45003, DIR_EXT, 22).syn().no_df());
     host_fragment[14 + 6..14 + 8].copy_from_slice(&0x0001u16.to_be_bytes()); // offset 8
     fix(&mut host_fragment);
+    let mut icmp_fragment = from_client(&icmp(CLIENT, VIP_DR, 8, 0, [0, 1, 0, 1], b"0123456789abcdef"));
+    icmp_fragment[14 + 6..14 + 8].copy_from_slice(&0x0002u16.to_be_bytes()); // offset 16
+    icmp_fragment.truncate(14 + 20 + 4);
+    icmp_fragment[14 + 2..14 + 4].copy_from_slice(&24u16.to_be_bytes());
+    fix(&mut icmp_fragment);
 
     vec![
         // ---- What is not for a virtual service goes to the host stack. ----
@@ -203,6 +208,7 @@ fn table() -> Vec<Case> {
         case("a TCP header cut short by the IP length", EXT, short_tcp, Expect::Drop(DropReason::Truncated)),
         case("a fragment for a virtual service (no reassembly)", EXT, fragment, Expect::Drop(DropReason::Fragment)),
         case("a fragment for the director itself passes", EXT, host_fragment, Expect::Pass),
+        case("a later ICMP fragment (no ICMP header) is the host's", EXT, icmp_fragment, Expect::Pass),
     ]
 }
 

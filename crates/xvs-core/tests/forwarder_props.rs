@@ -67,12 +67,21 @@ fn well_formed(frame: &[u8]) -> Result<(), String> {
                     _ => false,
                 }
         }
+        // ICMP: summed over the raw bytes (etherparse's typed view drops "unused" fields).
         Some(etherparse::TransportSlice::Icmpv4(i)) => {
-            i.header().icmp_type.calc_checksum(i.payload()) == i.checksum()
+            etherparse::checksum::Sum16BitWords::new().add_slice(i.slice()).ones_complement() == 0
         }
         Some(etherparse::TransportSlice::Icmpv6(i)) => {
             let h = v6.as_ref().ok_or("icmpv6 over v4")?;
-            i.icmp_type().calc_checksum(h.source, h.destination, i.payload()).ok() == Some(i.checksum())
+            let len = (i.slice().len() as u32).to_be_bytes();
+            etherparse::checksum::Sum16BitWords::new()
+                .add_16bytes(h.source)
+                .add_16bytes(h.destination)
+                .add_4bytes(len)
+                .add_2bytes([0, 58])
+                .add_slice(i.slice())
+                .ones_complement()
+                == 0
         }
         _ => true,
     };

@@ -265,6 +265,7 @@ impl Forwarder {
             Ok(Summary::NotIp { .. }) => return Verdict::Pass,
             Err(e) => return Verdict::Drop(e.into()),
         };
+        let icmp = if s.is_v6() { ip_proto::ICMPV6 } else { ip_proto::ICMP };
         match s.protocol {
             ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP => {
                 if s.frag != FragKind::Whole {
@@ -276,8 +277,8 @@ impl Forwarder {
                 }
                 self.flow(cx, f, &s)
             }
-            ip_proto::ICMP if !s.is_v6() => self.icmp(cx, f, &s),
-            ip_proto::ICMPV6 if s.is_v6() => self.icmp(cx, f, &s),
+            // A later fragment carries no ICMP header: it is the host's.
+            p if p == icmp && s.frag != FragKind::Later => self.icmp(cx, f, &s),
             _ => Verdict::Pass,
         }
     }
