@@ -63,13 +63,39 @@ impl Route {
     }
 }
 
-/// A resolved next hop.
+/// A neighbour: where it is and its MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Neighbour {
+    port: PortId,
+    mac: MacAddr,
+}
+
+/// A resolved next hop, ready to use: egress port, the twelve MAC bytes to write at the start
+/// of the frame (destination, then the port's own as source), and the port's MTU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextHop {
     /// Egress port.
     pub port: PortId,
-    /// Destination MAC.
-    pub mac: MacAddr,
+    /// Destination MAC followed by source MAC.
+    pub macs: [u8; 12],
+    /// MTU of the egress port.
+    pub mtu: u16,
+}
+
+impl NextHop {
+    /// The next hop's MAC.
+    pub fn dst_mac(&self) -> MacAddr {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.macs[..6]);
+        MacAddr(m)
+    }
+
+    /// The egress port's MAC.
+    pub fn src_mac(&self) -> MacAddr {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.macs[6..]);
+        MacAddr(m)
+    }
 }
 
 /// The result of resolving a destination.
@@ -94,7 +120,7 @@ pub struct NetState {
     /// Ports by [`PortId`].
     pub ports: Vec<Port>,
     routes: Vec<Route>,
-    neighbours: FxHashMap<[u8; 16], NextHop>,
+    neighbours: FxHashMap<[u8; 16], Neighbour>,
 }
 
 impl NetState {
@@ -123,7 +149,7 @@ impl NetState {
 
     /// Records a neighbour's MAC on a port.
     pub fn set_neighbour(&mut self, ip: IpAddr, port: PortId, mac: MacAddr) {
-        self.neighbours.insert(addr16(&ip), NextHop { port, mac });
+        self.neighbours.insert(addr16(&ip), Neighbour { port, mac });
     }
 
     /// Forgets a neighbour.
@@ -151,8 +177,13 @@ impl NetState {
             return Resolve::NoRoute;
         };
         let via = r.gateway.as_ref().map_or(*dst, addr16);
-        match self.neighbours.get(&via) {
-            Some(h) if h.port == r.port => Resolve::Hop(*h),
+        match (self.neighbours.get(&via), self.ports.get(usize::from(r.port))) {
+            (Some(n), Some(p)) if n.port == r.port => {
+                let mut macs = [0u8; 12];
+                macs[..6].copy_from_slice(&n.mac.0);
+                macs[6..].copy_from_slice(&p.mac.0);
+                Resolve::Hop(NextHop { port: r.port, macs, mtu: p.mtu })
+            }
             _ => Resolve::Unresolved {
                 port: r.port,
                 ip: via,
@@ -182,7 +213,8 @@ mod tests {
         let rs = addr16(&"198.18.1.5".parse().unwrap());
         assert_eq!(n.resolve(&rs), Resolve::Unresolved { port: 1, ip: rs });
         n.set_neighbour("198.18.1.5".parse().unwrap(), 1, MacAddr([2, 0, 0, 0, 1, 5]));
-        assert_eq!(n.resolve(&rs), Resolve::Hop(NextHop { port: 1, mac: MacAddr([2, 0, 0, 0, 1, 5]) }));
+        let Resolve::Hop(h) = n.resolve(&rs) else { panic!("unresolved") };
+        assert_eq!((h.port, h.dst_mac(), h.src_mac(), h.mtu), (1, MacAddr([2, 0, 0, 0, 1, 5]), MacAddr([2, 0, 0, 0, 1, 1]), 1500));
         let client = addr16(&"203.0.113.9".parse().unwrap());
         let gw = addr16(&"198.18.0.1".parse().unwrap());
         assert_eq!(n.resolve(&client), Resolve::Unresolved { port: 0, ip: gw });

@@ -478,6 +478,12 @@ impl ServiceTable {
         self.reals.len()
     }
 
+    /// Every real server that belongs or belonged to a service (removed ones included): the
+    /// service's counters are the sums over these.
+    pub fn reals_of(&self, svc: ServiceId) -> impl Iterator<Item = RealId> + '_ {
+        self.reals.iter().flatten().filter(move |r| r.service == svc).map(|r| r.id)
+    }
+
     /// The firewall-mark rules, in match order.
     pub fn mark_rules(&self) -> &[MarkRule] {
         &self.mark_rules

@@ -6,7 +6,7 @@
 
 use crate::drop_reason::DropReason;
 use crate::sched::ConnCounts;
-use crate::{RealId, ServiceId};
+use crate::RealId;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -44,22 +44,6 @@ pub struct RealCounters {
     pub persist: AtomicU64,
 }
 
-/// Per-service counters of one slot.
-#[derive(Debug, Default)]
-#[repr(C, align(64))]
-pub struct ServiceCounters {
-    /// Connections.
-    pub conns: AtomicU64,
-    /// Packets in.
-    pub in_pkts: AtomicU64,
-    /// Packets out.
-    pub out_pkts: AtomicU64,
-    /// Bytes in.
-    pub in_bytes: AtomicU64,
-    /// Bytes out.
-    pub out_bytes: AtomicU64,
-}
-
 /// Everything one worker (or the control thread) counts.
 #[derive(Debug)]
 pub struct SlotCounters {
@@ -79,14 +63,13 @@ pub struct SlotCounters {
     pub conns_expired: AtomicU64,
     /// Dropped frames by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
-    /// Per real server, indexed by [`RealId`].
+    /// Per real server, indexed by [`RealId`]. Service totals are the sums over their real
+    /// servers (removed ones included), so the hot path counts each packet once.
     pub reals: Box<[RealCounters]>,
-    /// Per service, indexed by [`ServiceId`].
-    pub services: Box<[ServiceCounters]>,
 }
 
 impl SlotCounters {
-    fn new(max_services: usize, max_reals: usize) -> Self {
+    fn new(max_reals: usize) -> Self {
         SlotCounters {
             rx_frames: AtomicU64::new(0),
             tx_frames: AtomicU64::new(0),
@@ -97,7 +80,6 @@ impl SlotCounters {
             conns_expired: AtomicU64::new(0),
             drops: core::array::from_fn(|_| AtomicU64::new(0)),
             reals: (0..max_reals).map(|_| RealCounters::default()).collect(),
-            services: (0..max_services).map(|_| ServiceCounters::default()).collect(),
         }
     }
 
@@ -107,16 +89,10 @@ impl SlotCounters {
         bump(&self.drops[r as usize], 1);
     }
 
-    /// The counters of a real server (a shared dummy if the id is out of range).
+    /// The counters of a real server (`None` if the id is out of range).
     #[inline(always)]
     pub fn real(&self, id: RealId) -> Option<&RealCounters> {
         self.reals.get(id as usize)
-    }
-
-    /// The counters of a service.
-    #[inline(always)]
-    pub fn service(&self, id: ServiceId) -> Option<&ServiceCounters> {
-        self.services.get(usize::from(id))
     }
 }
 
@@ -174,11 +150,12 @@ fn sum_delta(vals: impl Iterator<Item = u64>) -> u64 {
 }
 
 impl Stats {
-    /// Slots for `workers` workers plus one for the control thread.
-    pub fn new(workers: usize, max_services: usize, max_reals: usize) -> Stats {
+    /// Slots for `workers` workers plus one for the control thread, each able to count
+    /// `max_reals` real servers.
+    pub fn new(workers: usize, max_reals: usize) -> Stats {
         Stats {
             slots: (0..=workers)
-                .map(|_| CachePadded::new(SlotCounters::new(max_services, max_reals)))
+                .map(|_| CachePadded::new(SlotCounters::new(max_reals)))
                 .collect(),
         }
     }
@@ -220,18 +197,19 @@ impl Stats {
         }
     }
 
-    /// Totals of a service.
-    pub fn service_totals(&self, id: ServiceId) -> Totals {
-        let it = || self.slots.iter().filter_map(|s| s.service(id));
-        let sum = |f: fn(&ServiceCounters) -> &AtomicU64| it().map(|c| f(c).load(Relaxed)).fold(0u64, u64::wrapping_add);
-        Totals {
-            conns: sum(|c| &c.conns),
-            in_pkts: sum(|c| &c.in_pkts),
-            out_pkts: sum(|c| &c.out_pkts),
-            in_bytes: sum(|c| &c.in_bytes),
-            out_bytes: sum(|c| &c.out_bytes),
-            ..Totals::default()
+    /// Totals of a service: the sums over its real servers (pass every real server that ever
+    /// belonged to it, removed ones included; see `ServiceTable::reals_of`).
+    pub fn service_totals(&self, reals: impl IntoIterator<Item = RealId>) -> Totals {
+        let mut t = Totals::default();
+        for r in reals {
+            let x = self.real_totals(r);
+            t.conns += x.conns;
+            t.in_pkts += x.in_pkts;
+            t.out_pkts += x.out_pkts;
+            t.in_bytes += x.in_bytes;
+            t.out_bytes += x.out_bytes;
         }
+        t
     }
 
     /// Totals of the global counters.
@@ -266,17 +244,6 @@ impl Stats {
             }
         }
     }
-
-    /// Clears a service's counters in every slot (when its id is reused).
-    pub fn reset_service(&self, id: ServiceId) {
-        for s in self.slots.iter() {
-            if let Some(c) = s.service(id) {
-                for a in [&c.conns, &c.in_pkts, &c.out_pkts, &c.in_bytes, &c.out_bytes] {
-                    a.store(0, Relaxed);
-                }
-            }
-        }
-    }
 }
 
 impl ConnCounts for Stats {
@@ -294,7 +261,7 @@ mod tests {
 
     #[test]
     fn deltas_across_slots_sum_to_the_gauge() {
-        let s = Stats::new(2, 4, 4);
+        let s = Stats::new(2, 4);
         bump(&s.slot(0).reals[1].active, 1);
         bump(&s.slot(0).reals[1].active, 1);
         drop_one(&s.slot(1).reals[1].active);
@@ -310,7 +277,7 @@ mod tests {
 
     #[test]
     fn drops_and_global() {
-        let s = Stats::new(1, 1, 1);
+        let s = Stats::new(1, 1);
         s.slot(0).drop(DropReason::Truncated);
         s.control_slot().drop(DropReason::Truncated);
         bump(&s.slot(0).rx_frames, 5);

@@ -37,7 +37,7 @@ fn dr_counters_and_active_inactive_gauges() {
     let t = stats.real_totals(rs1);
     assert_eq!((t.active, t.inactive, t.in_pkts), (0, 1, 3), "FIN_WAIT is inactive");
     let sid = snap.services.find(&svc(Protocol::Tcp, VIP_DR, 80)).unwrap().id;
-    let s = stats.service_totals(sid);
+    let s = stats.service_totals(snap.services.reals_of(sid));
     assert_eq!((s.conns, s.in_pkts, s.out_pkts), (1, 3, 0));
     let g = stats.global();
     assert_eq!((g.rx_frames, g.tx_frames, g.conns_created), (3, 3, 1));
@@ -135,7 +135,7 @@ fn unknown_neighbours_are_reported_for_resolution() {
 #[test]
 fn full_table_refuses_new_connections_and_keeps_established_ones() {
     let table = Arc::new(ConnTable::new(64, 1));
-    let stats = Arc::new(Stats::new(1, 64, 256));
+    let stats = Arc::new(Stats::new(1, 256));
     let mut fw = Forwarder::new(table.clone(), stats.clone(), 0, 1);
     let snap = snapshot();
     // Establish more connections than the table holds: it ends up full of established ones.
@@ -165,7 +165,7 @@ fn full_table_refuses_new_connections_and_keeps_established_ones() {
 #[test]
 fn nat_reply_on_another_worker_translates() {
     let table = Arc::new(ConnTable::new(4096, 7));
-    let stats = Arc::new(Stats::new(2, 64, 256));
+    let stats = Arc::new(Stats::new(2, 256));
     let mut w0 = Forwarder::new(table.clone(), stats.clone(), 0, 11);
     let mut w1 = Forwarder::new(table.clone(), stats.clone(), 1, 12);
     let snap = snapshot();
@@ -180,7 +180,7 @@ fn nat_reply_on_another_worker_translates() {
 #[test]
 fn fullnat_ports_do_not_collide_across_workers() {
     let table = Arc::new(ConnTable::new(8192, 7));
-    let stats = Arc::new(Stats::new(2, 64, 256));
+    let stats = Arc::new(Stats::new(2, 256));
     let mut ws = [
         Forwarder::new(table.clone(), stats.clone(), 0, 1),
         Forwarder::new(table.clone(), stats.clone(), 1, 2),

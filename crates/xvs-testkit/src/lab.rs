@@ -165,7 +165,7 @@ pub fn snapshot_of(services: ServiceTable, generation: u64) -> Snapshot {
 /// A forwarder (worker 0 of 1) with its own table (4096 entries) and counters.
 pub fn forwarder() -> Forwarder {
     let table = Arc::new(ConnTable::new(4096, 0x5eed));
-    let stats = Arc::new(Stats::new(1, 64, 256));
+    let stats = Arc::new(Stats::new(1, 256));
     Forwarder::new(table, stats, 0, 0x5eed)
 }
 

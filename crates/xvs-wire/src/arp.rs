@@ -23,11 +23,13 @@ pub struct ArpPacket<T> {
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// Wraps a buffer without checking it.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         ArpPacket { buffer }
     }
 
     /// Wraps a buffer and checks length and the Ethernet/IPv4 address formats.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -35,6 +37,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Checks that this is a complete Ethernet/IPv4 ARP packet.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         if b.len() < PACKET_LEN {
@@ -60,11 +63,13 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Operation (request or reply).
+    #[inline]
     pub fn operation(&self) -> u16 {
         be16(self.buffer.as_ref(), 6)
     }
 
     /// Sender hardware address.
+    #[inline]
     pub fn sender_mac(&self) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[8..14]);
@@ -72,12 +77,14 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Sender protocol address.
+    #[inline]
     pub fn sender_ip(&self) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[14], b[15], b[16], b[17])
     }
 
     /// Target hardware address.
+    #[inline]
     pub fn target_mac(&self) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[18..24]);
@@ -85,6 +92,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Target protocol address.
+    #[inline]
     pub fn target_ip(&self) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[24], b[25], b[26], b[27])

@@ -14,11 +14,13 @@ impl MacAddr {
     pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
 
     /// True for group (multicast or broadcast) addresses.
+    #[inline]
     pub const fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
     }
 
     /// Parses `aa:bb:cc:dd:ee:ff` (also accepts `-` as separator).
+    #[inline]
     pub fn parse(s: &str) -> Option<MacAddr> {
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
@@ -86,11 +88,13 @@ pub struct EthernetFrame<T> {
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Wraps a buffer without checking its length.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         EthernetFrame { buffer }
     }
 
     /// Wraps a buffer and checks that the header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let f = Self::new_unchecked(buffer);
         f.check_len()?;
@@ -98,6 +102,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Checks that the untagged header fits in the buffer.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let got = self.buffer.as_ref().len();
         if got < HEADER_LEN {
@@ -107,6 +112,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst(&self) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::DST]);
@@ -114,6 +120,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Source address.
+    #[inline]
     pub fn src(&self) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
@@ -121,16 +128,19 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// The outer EtherType (a VLAN TPID if the frame is tagged).
+    #[inline]
     pub fn ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
     /// Walks the VLAN tags and returns where the layer-3 header starts.
+    #[inline]
     pub fn l2_header(&self) -> Result<L2Header> {
         l2_header(self.buffer.as_ref())
     }
 
     /// Returns the underlying buffer.
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -138,16 +148,19 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the destination address.
+    #[inline]
     pub fn set_dst(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&mac.0);
     }
 
     /// Sets the source address.
+    #[inline]
     pub fn set_src(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&mac.0);
     }
 
     /// Sets the outer EtherType.
+    #[inline]
     pub fn set_ethertype(&mut self, t: u16) {
         put16(self.buffer.as_mut(), field::ETHERTYPE, t);
     }

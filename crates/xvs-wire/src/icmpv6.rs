@@ -44,11 +44,13 @@ pub struct Icmpv6Packet<T> {
 
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     /// Wraps a buffer without checking it.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Icmpv6Packet { buffer }
     }
 
     /// Wraps a buffer and checks that the header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -56,6 +58,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 
     /// Checks that the 8-byte header fits.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let got = self.buffer.as_ref().len();
         if got < HEADER_LEN {
@@ -65,41 +68,49 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 
     /// Message type.
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
 
     /// Message code.
+    #[inline]
     pub fn msg_code(&self) -> u8 {
         self.buffer.as_ref()[1]
     }
 
     /// Checksum as stored.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), 2)
     }
 
     /// MTU of a Packet Too Big message.
+    #[inline]
     pub fn mtu(&self) -> u32 {
         be32(self.buffer.as_ref(), 4)
     }
 
     /// Echo identifier.
+    #[inline]
     pub fn echo_ident(&self) -> u16 {
         be16(self.buffer.as_ref(), 4)
     }
 
     /// True if this message quotes an offending packet.
+    #[inline]
     pub fn is_error(&self) -> bool {
         is_error(self.msg_type())
     }
 
     /// Everything after the 8-byte header.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
 
     /// True if the checksum (over the IPv6 pseudo header and the message) is correct.
+    #[inline]
     pub fn verify_checksum(&self, src: [u8; 16], dst: [u8; 16]) -> bool {
         crate::checksum::l4_v6(src, dst, crate::ip_proto::ICMPV6, self.buffer.as_ref()) == 0
     }
@@ -107,31 +118,37 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     /// Sets the type (checksum not updated).
+    #[inline]
     pub fn set_msg_type(&mut self, v: u8) {
         self.buffer.as_mut()[0] = v;
     }
 
     /// Sets the code (checksum not updated).
+    #[inline]
     pub fn set_msg_code(&mut self, v: u8) {
         self.buffer.as_mut()[1] = v;
     }
 
     /// Stores a checksum value.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), 2, v);
     }
 
     /// Sets the four message bytes after the checksum.
+    #[inline]
     pub fn set_rest(&mut self, rest: [u8; 4]) {
         self.buffer.as_mut()[4..8].copy_from_slice(&rest);
     }
 
     /// Mutable data after the header.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[HEADER_LEN..]
     }
 
     /// Recomputes the checksum with the IPv6 pseudo header.
+    #[inline]
     pub fn fill_checksum(&mut self, src: [u8; 16], dst: [u8; 16]) {
         self.set_checksum(0);
         let c = crate::checksum::l4_v6(src, dst, crate::ip_proto::ICMPV6, self.buffer.as_ref());

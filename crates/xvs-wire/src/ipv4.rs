@@ -32,11 +32,13 @@ pub struct Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Wraps a buffer without checking it.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Ipv4Packet { buffer }
     }
 
     /// Wraps a buffer holding a whole packet and checks it (see [`Self::check_len`]).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -45,6 +47,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Wraps a header quoted inside an ICMP error: the header must be whole, the payload may be
     /// cut short (the total length field then exceeds the buffer).
+    #[inline]
     pub fn new_quoted(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_header()?;
@@ -52,6 +55,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Checks version, header length and that the header fits.
+    #[inline]
     pub fn check_header(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         if b.len() < MIN_HEADER_LEN {
@@ -80,6 +84,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Checks the header and that the total length is consistent and present in the buffer
     /// (the buffer may be longer: Ethernet pads short frames).
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         self.check_header()?;
         let total = usize::from(self.total_len());
@@ -99,93 +104,111 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Header length in bytes (IHL × 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
     /// DSCP and ECN byte.
+    #[inline]
     pub fn dscp_ecn(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN]
     }
 
     /// Total length field.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
     /// Identification field.
+    #[inline]
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
 
     /// Flags and fragment offset word, raw.
+    #[inline]
     pub fn flags_frag(&self) -> u16 {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG)
     }
 
     /// The "don't fragment" flag.
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         self.flags_frag() & FLAG_DF != 0
     }
 
     /// The "more fragments" flag.
+    #[inline]
     pub fn more_frags(&self) -> bool {
         self.flags_frag() & FLAG_MF != 0
     }
 
     /// Fragment offset in bytes.
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
         (self.flags_frag() & 0x1fff) << 3
     }
 
     /// True if this packet is any fragment (first, middle or last).
+    #[inline]
     pub fn is_fragment(&self) -> bool {
         self.flags_frag() & (FLAG_MF | 0x1fff) != 0
     }
 
     /// Time to live.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
     /// Upper-layer protocol number.
+    #[inline]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTOCOL]
     }
 
     /// Header checksum as stored.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source address bytes.
+    #[inline]
     pub fn src(&self) -> [u8; 4] {
         let b = self.buffer.as_ref();
         [b[12], b[13], b[14], b[15]]
     }
 
     /// Destination address bytes.
+    #[inline]
     pub fn dst(&self) -> [u8; 4] {
         let b = self.buffer.as_ref();
         [b[16], b[17], b[18], b[19]]
     }
 
     /// Source address.
+    #[inline]
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.src())
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.dst())
     }
 
     /// True if the header checksum is correct.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         checksum::checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
     }
 
     /// The payload, bounded by the total length (and by the buffer for quoted headers).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         let b = self.buffer.as_ref();
         let end = usize::from(self.total_len()).min(b.len());
@@ -196,56 +219,67 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets version 4 and the header length in bytes (a multiple of 4, 20..=60).
+    #[inline]
     pub fn set_version_header_len(&mut self, len: usize) {
         self.buffer.as_mut()[field::VER_IHL] = 0x40 | ((len / 4) as u8 & 0x0f);
     }
 
     /// Sets the DSCP/ECN byte.
+    #[inline]
     pub fn set_dscp_ecn(&mut self, v: u8) {
         self.buffer.as_mut()[field::DSCP_ECN] = v;
     }
 
     /// Sets the total length.
+    #[inline]
     pub fn set_total_len(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::TOTAL_LEN, v);
     }
 
     /// Sets the identification.
+    #[inline]
     pub fn set_ident(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::IDENT, v);
     }
 
     /// Sets the flags/fragment-offset word.
+    #[inline]
     pub fn set_flags_frag(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
     }
 
     /// Sets the TTL (checksum not updated).
+    #[inline]
     pub fn set_ttl(&mut self, v: u8) {
         self.buffer.as_mut()[field::TTL] = v;
     }
 
     /// Sets the protocol (checksum not updated).
+    #[inline]
     pub fn set_protocol(&mut self, v: u8) {
         self.buffer.as_mut()[field::PROTOCOL] = v;
     }
 
     /// Stores a checksum value.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Sets the source address (checksum not updated).
+    #[inline]
     pub fn set_src(&mut self, a: [u8; 4]) {
         self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&a);
     }
 
     /// Sets the destination address (checksum not updated).
+    #[inline]
     pub fn set_dst(&mut self, a: [u8; 4]) {
         self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&a);
     }
 
     /// Recomputes the header checksum from scratch.
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
@@ -254,6 +288,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Replaces the source address and updates the header checksum incrementally.
+    #[inline]
     pub fn rewrite_src(&mut self, a: [u8; 4]) {
         let old = self.src();
         let c = checksum::update(self.checksum(), &old, &a);
@@ -262,6 +297,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Replaces the destination address and updates the header checksum incrementally.
+    #[inline]
     pub fn rewrite_dst(&mut self, a: [u8; 4]) {
         let old = self.dst();
         let c = checksum::update(self.checksum(), &old, &a);
@@ -271,6 +307,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements the TTL by one, updating the checksum incrementally; returns the new TTL.
     /// A TTL of zero stays zero (the caller must not forward such a packet).
+    #[inline]
     pub fn decrement_ttl(&mut self) -> u8 {
         let ttl = self.ttl();
         if ttl == 0 {
@@ -286,6 +323,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// The mutable payload, bounded by the total length.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.total_len()).min(self.buffer.as_ref().len());
         let start = self.header_len().min(end);
@@ -319,6 +357,7 @@ impl Ipv4Header {
     ///
     /// # Panics
     /// If `buf` is shorter than 20 bytes (a caller bug: emitters size their buffers).
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) {
         let mut p = Ipv4Packet::new_unchecked(&mut buf[..MIN_HEADER_LEN]);
         p.set_version_header_len(MIN_HEADER_LEN);

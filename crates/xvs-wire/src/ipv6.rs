@@ -36,6 +36,7 @@ pub struct Fragment {
 
 impl Fragment {
     /// True for the first fragment (the one carrying the upper-layer header).
+    #[inline]
     pub const fn is_first(&self) -> bool {
         self.offset == 0
     }
@@ -54,11 +55,13 @@ pub struct UpperLayer {
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Wraps a buffer without checking it.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Ipv6Packet { buffer }
     }
 
     /// Wraps a whole packet and checks it (see [`Self::check_len`]).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -66,6 +69,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Wraps a header quoted inside an ICMPv6 error (payload may be cut short).
+    #[inline]
     pub fn new_quoted(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_header()?;
@@ -73,6 +77,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Checks the fixed header fits and has version 6.
+    #[inline]
     pub fn check_header(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -89,6 +94,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Checks the header and that the declared payload is present.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         self.check_header()?;
         let total = HEADER_LEN + usize::from(self.payload_len());
@@ -100,32 +106,38 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Traffic class.
+    #[inline]
     pub fn traffic_class(&self) -> u8 {
         let b = self.buffer.as_ref();
         (b[0] << 4) | (b[1] >> 4)
     }
 
     /// Flow label (20 bits).
+    #[inline]
     pub fn flow_label(&self) -> u32 {
         be32(self.buffer.as_ref(), 0) & 0x000f_ffff
     }
 
     /// Payload length (everything after the fixed header).
+    #[inline]
     pub fn payload_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::PAYLOAD_LEN)
     }
 
     /// Next header of the fixed header.
+    #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
     /// Hop limit.
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
     /// Source address bytes.
+    #[inline]
     pub fn src(&self) -> [u8; 16] {
         let mut a = [0; 16];
         a.copy_from_slice(&self.buffer.as_ref()[field::SRC..field::SRC + 16]);
@@ -133,6 +145,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Destination address bytes.
+    #[inline]
     pub fn dst(&self) -> [u8; 16] {
         let mut a = [0; 16];
         a.copy_from_slice(&self.buffer.as_ref()[field::DST..field::DST + 16]);
@@ -140,22 +153,26 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Source address.
+    #[inline]
     pub fn src_addr(&self) -> Ipv6Addr {
         Ipv6Addr::from(self.src())
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst_addr(&self) -> Ipv6Addr {
         Ipv6Addr::from(self.dst())
     }
 
     /// Length of the packet as declared (fixed header + payload).
+    #[inline]
     pub fn total_len(&self) -> usize {
         HEADER_LEN + usize::from(self.payload_len())
     }
 
     /// Walks hop-by-hop, routing, fragment, destination-options and AH headers to the upper
     /// layer. Bounded by the declared length and the buffer, and by [`MAX_EXTENSIONS`].
+    #[inline]
     pub fn upper_layer(&self) -> Result<UpperLayer> {
         let b = self.buffer.as_ref();
         let end = self.total_len().min(b.len());
@@ -209,32 +226,38 @@ fn need(end: usize, off: usize, len: usize) -> Result<()> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     /// Sets version 6, traffic class and flow label.
+    #[inline]
     pub fn set_version_tc_flow(&mut self, tc: u8, flow: u32) {
         let w = (6u32 << 28) | (u32::from(tc) << 20) | (flow & 0x000f_ffff);
         self.buffer.as_mut()[0..4].copy_from_slice(&w.to_be_bytes());
     }
 
     /// Sets the payload length.
+    #[inline]
     pub fn set_payload_len(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::PAYLOAD_LEN, v);
     }
 
     /// Sets the next header of the fixed header.
+    #[inline]
     pub fn set_next_header(&mut self, v: u8) {
         self.buffer.as_mut()[field::NEXT_HEADER] = v;
     }
 
     /// Sets the hop limit.
+    #[inline]
     pub fn set_hop_limit(&mut self, v: u8) {
         self.buffer.as_mut()[field::HOP_LIMIT] = v;
     }
 
     /// Sets the source address.
+    #[inline]
     pub fn set_src(&mut self, a: [u8; 16]) {
         self.buffer.as_mut()[field::SRC..field::SRC + 16].copy_from_slice(&a);
     }
 
     /// Sets the destination address.
+    #[inline]
     pub fn set_dst(&mut self, a: [u8; 16]) {
         self.buffer.as_mut()[field::DST..field::DST + 16].copy_from_slice(&a);
     }
@@ -264,6 +287,7 @@ impl Ipv6Header {
     ///
     /// # Panics
     /// If `buf` is shorter than 40 bytes (a caller bug: emitters size their buffers).
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) {
         let mut p = Ipv6Packet::new_unchecked(&mut buf[..HEADER_LEN]);
         p.set_version_tc_flow(self.traffic_class, self.flow_label);

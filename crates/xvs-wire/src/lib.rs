@@ -14,6 +14,7 @@ pub mod checksum;
 pub mod emit;
 mod error;
 pub mod ethernet;
+pub mod flow;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
@@ -25,6 +26,7 @@ pub mod udp;
 
 pub use error::{Layer, WireError};
 pub use ethernet::MacAddr;
+pub use flow::FlowKey;
 
 /// Result type of this crate.
 pub type Result<T> = core::result::Result<T, WireError>;

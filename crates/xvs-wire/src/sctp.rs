@@ -37,11 +37,13 @@ pub struct SctpPacket<T> {
 
 impl<T: AsRef<[u8]>> SctpPacket<T> {
     /// Wraps a buffer without checking it.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         SctpPacket { buffer }
     }
 
     /// Wraps a buffer and checks that the common header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -49,6 +51,7 @@ impl<T: AsRef<[u8]>> SctpPacket<T> {
     }
 
     /// Checks that the common header fits.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let got = self.buffer.as_ref().len();
         if got < HEADER_LEN {
@@ -58,26 +61,31 @@ impl<T: AsRef<[u8]>> SctpPacket<T> {
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), 0)
     }
 
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), 2)
     }
 
     /// Verification tag.
+    #[inline]
     pub fn verification_tag(&self) -> u32 {
         be32(self.buffer.as_ref(), 4)
     }
 
     /// Type of the first chunk, if one is present.
+    #[inline]
     pub fn first_chunk_type(&self) -> Option<u8> {
         self.buffer.as_ref().get(HEADER_LEN).copied()
     }
 
     /// The CRC32c over the packet with the checksum field taken as zero.
+    #[inline]
     pub fn compute_checksum(&self) -> u32 {
         let b = self.buffer.as_ref();
         let mut d = CRC32C.digest();
@@ -88,12 +96,14 @@ impl<T: AsRef<[u8]>> SctpPacket<T> {
     }
 
     /// The checksum as stored (the CRC value is carried little-endian, as Linux does).
+    #[inline]
     pub fn checksum(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_le_bytes([b[8], b[9], b[10], b[11]])
     }
 
     /// True if the stored checksum matches.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         self.checksum() == self.compute_checksum()
     }
@@ -101,21 +111,25 @@ impl<T: AsRef<[u8]>> SctpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> SctpPacket<T> {
     /// Sets the source port (checksum not updated).
+    #[inline]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), 0, v);
     }
 
     /// Sets the destination port (checksum not updated).
+    #[inline]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), 2, v);
     }
 
     /// Sets the verification tag.
+    #[inline]
     pub fn set_verification_tag(&mut self, v: u32) {
         self.buffer.as_mut()[4..8].copy_from_slice(&v.to_be_bytes());
     }
 
     /// Recomputes and stores the CRC32c (SCTP has no incremental update).
+    #[inline]
     pub fn fill_checksum(&mut self) {
         let c = self.compute_checksum();
         self.buffer.as_mut()[8..12].copy_from_slice(&c.to_le_bytes());

@@ -1,6 +1,6 @@
 //! One fixed-size (64-byte, cache-line aligned) connection-table entry.
 
-use super::key::FlowKey;
+use xvs_wire::flow::FlowKey;
 use super::state;
 use crate::service::Method;
 use crate::{RealId, ServiceId};
@@ -55,16 +55,7 @@ pub struct Entry {
 impl Entry {
     /// A free slot.
     pub const EMPTY: Entry = Entry {
-        key: FlowKey {
-            src: [0; 16],
-            dst: [0; 16],
-            sport: 0,
-            dport: 0,
-            proto: 0,
-            version: 0,
-            tag: 0,
-            pad: 0,
-        },
+        key: FlowKey::ZERO,
         expires: 0,
         serial: 0,
         real: 0,
@@ -139,7 +130,7 @@ impl Entry {
         match self.kind {
             EntryKind::Template => true,
             EntryKind::Reply => self.state != 0,
-            EntryKind::Forward => state::is_established_class(self.key.proto, self.state),
+            EntryKind::Forward => state::is_established_class(self.key.proto(), self.state),
             EntryKind::Empty => false,
         }
     }
@@ -151,8 +142,8 @@ mod tests {
 
     #[test]
     fn one_cache_line() {
-        assert_eq!(core::mem::size_of::<Entry>(), 64);
-        assert_eq!(core::mem::align_of::<Entry>(), 64);
+        assert_eq!(size_of::<Entry>(), 64);
+        assert_eq!(align_of::<Entry>(), 64);
     }
 
     #[test]

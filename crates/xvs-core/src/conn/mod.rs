@@ -2,16 +2,15 @@
 //! sharded, bounded connection table shared by all workers.
 
 mod entry;
-mod key;
 pub mod state;
 mod table;
 
 pub use entry::{Entry, EntryKind};
-pub use key::FlowKey;
+pub use xvs_wire::flow::FlowKey;
 pub use state::Timeouts;
 pub use table::{ConnTable, Displaced, Insert, Lookup, SlotRef};
 
 /// The key tag of persistence templates.
 pub const fn key_tag_template() -> u8 {
-    key::TAG_TEMPLATE
+    xvs_wire::flow::TAG_TEMPLATE
 }

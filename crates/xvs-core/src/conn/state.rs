@@ -79,13 +79,14 @@ pub mod udp {
 
 /// Which half of a connection a packet belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Direction {
     /// Client → real server, where the server's replies are also seen (NAT, FullNAT).
-    Input,
+    Input = 0,
     /// Real server → client (NAT, FullNAT replies).
-    Output,
+    Output = 1,
     /// Client → real server where replies bypass xvs (DR, TUN).
-    InputOnly,
+    InputOnly = 2,
 }
 
 use tcp::{
@@ -118,27 +119,37 @@ const TCP_TABLE: [[[u8; tcp::COUNT]; 4]; 3] = [
     ],
 ];
 
+/// Table row for the flag byte's low five bits: RST over SYN over FIN over ACK; 4 = no row.
+const ROW: [u8; 32] = {
+    let mut r = [4u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        let f = i as u8;
+        r[i] = if f & flags::RST != 0 {
+            3
+        } else if f & flags::SYN != 0 {
+            0
+        } else if f & flags::FIN != 0 {
+            1
+        } else if f & flags::ACK != 0 {
+            2
+        } else {
+            4
+        };
+        i += 1;
+    }
+    r
+};
+
 /// The next TCP state after a segment with `tcp_flags` in direction `dir`
 /// (the kernel's `set_tcp_state`: RST over SYN over FIN over ACK; no flag → CLOSE).
-#[inline]
+#[inline(always)]
 pub fn tcp_next(dir: Direction, state: u8, tcp_flags: u8) -> u8 {
-    let row = if tcp_flags & flags::RST != 0 {
-        3
-    } else if tcp_flags & flags::SYN != 0 {
-        0
-    } else if tcp_flags & flags::FIN != 0 {
-        1
-    } else if tcp_flags & flags::ACK != 0 {
-        2
-    } else {
+    let row = ROW[usize::from(tcp_flags & 0x1f)];
+    if row == 4 {
         return tcp::CLOSE;
-    };
-    let d = match dir {
-        Direction::Input => 0,
-        Direction::Output => 1,
-        Direction::InputOnly => 2,
-    };
-    TCP_TABLE[d][row][usize::from(state).min(tcp::COUNT - 1)]
+    }
+    TCP_TABLE[dir as usize][usize::from(row)][usize::from(state).min(tcp::COUNT - 1)]
 }
 
 /// The next SCTP state after a packet whose first chunk is `first_chunk`.

@@ -13,9 +13,9 @@
 //! Locks are held for one operation, never across a batch.
 
 use super::entry::{Entry, EntryKind};
-use super::key::FlowKey;
+use xvs_wire::flow::FlowKey;
 use crossbeam_utils::CachePadded;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use parking_lot::{Mutex, MutexGuard};
 
 /// Entries per bucket.
 pub const WAYS: usize = 4;
@@ -69,15 +69,19 @@ pub enum Insert {
 
 struct Shard {
     tags: Box<[[u32; WAYS]]>,
-    entries: Box<[Entry]>,
+    entries: Box<[[Entry; WAYS]]>,
     len: usize,
     serial: u32,
 }
 
+/// Most shards a table has (a fixed array, so the shard index needs no bounds check).
+const MAX_SHARDS: usize = 256;
+
 /// The shared connection table.
 pub struct ConnTable {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
-    shard_bits: u32,
+    shards: Box<[CachePadded<Mutex<Shard>>; MAX_SHARDS]>,
+    shard_count: usize,
+    shard_mask: usize,
     bucket_mask: usize,
     seed: u64,
 }
@@ -96,22 +100,21 @@ impl ConnTable {
     pub fn new(capacity: usize, seed: u64) -> ConnTable {
         let cap = capacity.max(64).next_power_of_two();
         // Enough shards that workers rarely meet, each with at least 16 buckets.
-        let shards = (cap / (16 * WAYS)).clamp(1, 256);
-        let per_shard_buckets = cap / shards / WAYS;
-        let shard_bits = shards.trailing_zeros();
-        let shards = (0..shards)
-            .map(|_| {
-                CachePadded::new(Mutex::new(Shard {
-                    tags: vec![[0u32; WAYS]; per_shard_buckets].into_boxed_slice(),
-                    entries: vec![Entry::EMPTY; per_shard_buckets * WAYS].into_boxed_slice(),
-                    len: 0,
-                    serial: 0,
-                }))
-            })
-            .collect();
+        let shard_count = (cap / (16 * WAYS)).clamp(1, MAX_SHARDS);
+        let per_shard_buckets = cap / shard_count / WAYS;
+        let shards = Box::new(core::array::from_fn(|i| {
+            let buckets = if i < shard_count { per_shard_buckets } else { 0 };
+            CachePadded::new(Mutex::new(Shard {
+                tags: vec![[0u32; WAYS]; buckets].into_boxed_slice(),
+                entries: vec![[Entry::EMPTY; WAYS]; buckets].into_boxed_slice(),
+                len: 0,
+                serial: 0,
+            }))
+        }));
         ConnTable {
             shards,
-            shard_bits,
+            shard_count,
+            shard_mask: shard_count - 1,
             bucket_mask: per_shard_buckets - 1,
             seed,
         }
@@ -119,12 +122,12 @@ impl ConnTable {
 
     /// Total number of entry slots.
     pub fn capacity(&self) -> usize {
-        self.shards.len() * (self.bucket_mask + 1) * WAYS
+        self.shard_count * (self.bucket_mask + 1) * WAYS
     }
 
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.shard_count
     }
 
     /// Bytes the table occupies (entries and tags).
@@ -134,7 +137,7 @@ impl ConnTable {
 
     /// Entries in use (locks each shard briefly; for statistics).
     pub fn len(&self) -> usize {
-        (0..self.shards.len()).map(|s| self.lock(s).len).sum()
+        (0..self.shard_count).map(|s| self.lock(s).len).sum()
     }
 
     /// True if no entry is in use.
@@ -150,28 +153,17 @@ impl ConnTable {
 
     #[inline(always)]
     fn pos(&self, hash: u64) -> Pos {
-        let shard = if self.shard_bits == 0 {
-            0
-        } else {
-            (hash >> (64 - self.shard_bits)) as usize
-        };
-        let b1 = hash as usize & self.bucket_mask;
-        let h2 = hash.rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let b2 = (h2 >> 17) as usize & self.bucket_mask;
-        let tag = ((hash >> 24) as u32) | 1;
         Pos {
-            shard,
-            b1,
-            b2,
-            tag,
+            shard: (hash >> 56) as usize & self.shard_mask,
+            b1: hash as usize & self.bucket_mask,
+            b2: (hash >> 28) as usize & self.bucket_mask,
+            tag: ((hash >> 8) as u32) | 1,
         }
     }
 
     #[inline(always)]
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
-        self.shards[shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shards[shard & (MAX_SHARDS - 1)].lock()
     }
 
     /// Finds the entry for `key` (whose table hash is `hash`) and, if it is live at `now`,
@@ -185,18 +177,20 @@ impl ConnTable {
         f: impl FnOnce(&mut Entry, SlotRef) -> R,
     ) -> Lookup<R> {
         let p = self.pos(hash);
-        let mut shard = self.lock(p.shard);
-        let Some(i) = shard.find(&p, key) else {
+        let mut guard = self.lock(p.shard);
+        let shard = &mut *guard;
+        let Some((b, w)) = shard.find(&p, key) else {
             return Lookup::Miss;
         };
-        if shard.entries[i].is_expired(now) {
-            return Lookup::Expired(shard.clear(i));
-        }
         let slot = SlotRef {
             shard: p.shard as u16,
-            index: i as u32,
+            index: (b * WAYS + w) as u32,
         };
-        Lookup::Hit(f(&mut shard.entries[i], slot))
+        match shard.entries.get_mut(b) {
+            Some(bucket) if !bucket[w].is_expired(now) => Lookup::Hit(f(&mut bucket[w], slot)),
+            Some(_) => Lookup::Expired(shard.clear(b * WAYS + w)),
+            None => Lookup::Miss,
+        }
     }
 
     /// Runs `f` on the forward entry at `slot` if it still carries `serial` and is live.
@@ -208,19 +202,19 @@ impl ConnTable {
         f: impl FnOnce(&mut Entry) -> R,
     ) -> Lookup<R> {
         let s = usize::from(slot.shard);
-        if s >= self.shards.len() {
+        if s >= self.shard_count {
             return Lookup::Miss;
         }
         let mut shard = self.lock(s);
         let i = slot.index as usize;
-        match shard.entries.get(i) {
-            Some(e) if e.kind == EntryKind::Forward && e.serial == serial => {}
+        match shard.entries.get(i / WAYS) {
+            Some(b) if b[i % WAYS].kind == EntryKind::Forward && b[i % WAYS].serial == serial => {}
             _ => return Lookup::Miss,
         }
-        if shard.entries[i].is_expired(now) {
+        if shard.entry(i).is_expired(now) {
             return Lookup::Expired(shard.clear(i));
         }
-        Lookup::Hit(f(&mut shard.entries[i]))
+        Lookup::Hit(f(shard.entry_mut(i)))
     }
 
     /// Inserts `entry` (whose key hashes to `hash`). The table assigns its serial.
@@ -228,8 +222,8 @@ impl ConnTable {
         let p = self.pos(hash);
         let mut shard = self.lock(p.shard);
         let mut displaced = None;
-        let i = match shard.find(&p, &entry.key) {
-            Some(i) if !shard.entries[i].is_expired(now) => return Insert::Exists,
+        let i = match shard.find_slot(&p, &entry.key) {
+            Some(i) if !shard.entry(i).is_expired(now) => return Insert::Exists,
             Some(i) => {
                 displaced = Some(Displaced {
                     entry: shard.clear(i),
@@ -259,7 +253,7 @@ impl ConnTable {
         }
         let serial = entry.serial;
         shard.tags[i / WAYS][i % WAYS] = p.tag;
-        shard.entries[i] = entry;
+        *shard.entry_mut(i) = entry;
         shard.len += 1;
         Insert::Inserted {
             slot: SlotRef {
@@ -280,8 +274,8 @@ impl ConnTable {
     ) -> Option<Entry> {
         let p = self.pos(hash);
         let mut shard = self.lock(p.shard);
-        let i = shard.find(&p, key)?;
-        if !pred(&shard.entries[i]) {
+        let i = shard.find_slot(&p, key)?;
+        if !pred(shard.entry(i)) {
             return None;
         }
         Some(shard.clear(i))
@@ -308,16 +302,16 @@ impl ConnTable {
 
     /// Keeps only the entries `keep` accepts, across the whole table; returns the number removed.
     pub fn retain(&self, keep: impl FnMut(&Entry) -> bool) -> usize {
-        self.retain_in(0, self.shards.len(), keep)
+        self.retain_in(0, self.shard_count, keep)
     }
 
     fn retain_in(&self, first: usize, count: usize, mut keep: impl FnMut(&Entry) -> bool) -> usize {
-        let n = self.shards.len();
+        let n = self.shard_count;
         let mut gone = 0;
         for k in 0..count.min(n) {
             let mut shard = self.lock((first + k) % n);
-            for i in 0..shard.entries.len() {
-                if shard.entries[i].kind != EntryKind::Empty && !keep(&shard.entries[i]) {
+            for i in 0..shard.entries.len() * WAYS {
+                if shard.entry(i).kind != EntryKind::Empty && !keep(shard.entry(i)) {
                     shard.clear(i);
                     gone += 1;
                 }
@@ -328,11 +322,12 @@ impl ConnTable {
 
     /// Calls `f` on every entry in use (one shard locked at a time; for listings).
     pub fn for_each(&self, mut f: impl FnMut(&Entry)) {
-        for s in 0..self.shards.len() {
+        for s in 0..self.shard_count {
             let shard = self.lock(s);
             shard
                 .entries
                 .iter()
+                .flatten()
                 .filter(|e| e.kind != EntryKind::Empty)
                 .for_each(&mut f);
         }
@@ -341,19 +336,37 @@ impl ConnTable {
 
 impl Shard {
     #[inline(always)]
-    fn find(&self, p: &Pos, key: &FlowKey) -> Option<usize> {
-        for b in [p.b1, p.b2] {
-            let tags = &self.tags[b];
-            for (w, &t) in tags.iter().enumerate() {
-                if t == p.tag && self.entries[b * WAYS + w].key == *key {
-                    return Some(b * WAYS + w);
-                }
-            }
-            if p.b2 == p.b1 {
-                break;
-            }
+    fn entry(&self, i: usize) -> &Entry {
+        &self.entries[i / WAYS][i % WAYS]
+    }
+
+    #[inline(always)]
+    fn entry_mut(&mut self, i: usize) -> &mut Entry {
+        &mut self.entries[i / WAYS][i % WAYS]
+    }
+
+    /// Scans one bucket's tags, comparing keys only where a tag matches; (bucket, way).
+    #[inline(always)]
+    fn find_in(&self, b: usize, tag: u32, key: &FlowKey) -> Option<(usize, usize)> {
+        let (tags, entries) = (self.tags.get(b)?, self.entries.get(b)?);
+        let w = (0..WAYS).find(|&w| tags[w] == tag && entries[w].key == *key)?;
+        Some((b, w))
+    }
+
+    /// Where `key` is: (bucket, way).
+    #[inline(always)]
+    fn find(&self, p: &Pos, key: &FlowKey) -> Option<(usize, usize)> {
+        match self.find_in(p.b1, p.tag, key) {
+            Some(i) => Some(i),
+            None if p.b2 != p.b1 => self.find_in(p.b2, p.tag, key),
+            None => None,
         }
-        None
+    }
+
+    /// Where `key` is, as a flat slot index.
+    #[inline(always)]
+    fn find_slot(&self, p: &Pos, key: &FlowKey) -> Option<usize> {
+        self.find(p, key).map(|(b, w)| b * WAYS + w)
     }
 
     fn free_slot(&self, p: &Pos) -> Option<usize> {
@@ -374,7 +387,7 @@ impl Shard {
         let slots = (0..WAYS).map(|w| p.b1 * WAYS + w).chain((0..WAYS).map(|w| p.b2 * WAYS + w));
         let mut best: Option<(usize, (u8, u32))> = None;
         for i in slots {
-            let e = &self.entries[i];
+            let e = self.entry(i);
             let rank = if e.is_expired(now) {
                 0
             } else if !e.is_established_class() {
@@ -393,8 +406,8 @@ impl Shard {
     }
 
     fn clear(&mut self, i: usize) -> Entry {
-        let e = self.entries[i];
-        self.entries[i] = Entry::EMPTY;
+        let e = *self.entry(i);
+        *self.entry_mut(i) = Entry::EMPTY;
         self.tags[i / WAYS][i % WAYS] = 0;
         self.len -= 1;
         e

@@ -14,29 +14,30 @@ use xvs_wire::ipv4::Ipv4Packet;
 use xvs_wire::summary::IpSummary;
 use xvs_wire::tcp::flags;
 
-/// What the forward entry of a connection says, copied out under the shard lock.
+/// What the forward entry of a connection says, copied out under the shard lock (kept small:
+/// the key is copied only where the reply path needs it).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FwdInfo {
-    /// The forward key: client → virtual service.
-    pub key: FlowKey,
     pub real: RealId,
     pub svc: ServiceId,
-    pub method: Method,
     pub laddr: u16,
     pub lport: u16,
+    pub method: Method,
+    pub proto: u8,
     pub old_state: u8,
     pub new_state: u8,
 }
 
 impl FwdInfo {
-    fn of(e: &Entry, old_state: u8) -> FwdInfo {
+    #[inline(always)]
+    pub(super) fn of(e: &Entry, old_state: u8) -> FwdInfo {
         FwdInfo {
-            key: e.key,
             real: e.real,
             svc: e.svc,
-            method: e.method(),
             laddr: e.laddr,
             lport: e.lport,
+            method: e.method(),
+            proto: e.key.proto(),
             old_state,
             new_state: e.state,
         }
@@ -51,7 +52,7 @@ enum Hit {
 
 /// The first SCTP chunk type of the packet, if SCTP.
 fn sctp_chunk(d: &[u8], s: &IpSummary) -> Option<u8> {
-    if s.protocol == ip_proto::SCTP {
+    if s.key.proto() == ip_proto::SCTP {
         d.get(s.l4_offset + xvs_wire::sctp::HEADER_LEN).copied()
     } else {
         None
@@ -76,17 +77,17 @@ pub(super) fn reply_key(
     laddr: Option<[u8; 16]>,
     lport: u16,
 ) -> FlowKey {
-    let rport = if real.port == 0 { fwd.dport } else { real.port };
+    let rport = if real.port == 0 { fwd.dport() } else { real.port };
     let (dst, dport) = match laddr {
         Some(l) => (l, lport),
-        None => (fwd.src, fwd.sport),
+        None => (fwd.src(), fwd.sport()),
     };
-    FlowKey::flow(fwd.version, fwd.proto, real.addr16(), rport, dst, dport)
+    FlowKey::flow(fwd.version(), fwd.proto(), real.addr16(), rport, dst, dport)
 }
 
 impl Forwarder {
     pub(super) fn flow(&mut self, cx: &Ctx<'_>, f: &mut super::Frame<'_>, s: &IpSummary) -> Verdict {
-        let key = FlowKey::flow(s.version, s.protocol, s.src, s.sport, s.dst, s.dport);
+        let key = s.key;
         let hash = cx.table.hash(&key);
         let chunk = sctp_chunk(f.data(), s);
         let (now, timeouts) = (cx.now, &cx.snap.timeouts);
@@ -98,12 +99,12 @@ impl Forwarder {
                     Direction::InputOnly
                 };
                 let old = e.state;
-                e.state = advance(e.key.proto, dir, old, s.tcp_flags, chunk);
-                e.expires = now.saturating_add(timeouts.of(e.key.proto, e.state));
+                e.state = advance(e.key.proto(), dir, old, s.tcp_flags, chunk);
+                e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
                 Hit::Fwd(FwdInfo::of(e, old))
             }
             EntryKind::Reply => {
-                e.expires = now.saturating_add(timeouts.of(e.key.proto, state::tcp::ESTABLISHED));
+                e.expires = now.saturating_add(timeouts.of(e.key.proto(), state::tcp::ESTABLISHED));
                 if s.tcp_flags & flags::SYN == 0 {
                     e.state = 1;
                 }
@@ -117,14 +118,17 @@ impl Forwarder {
         match lk {
             Lookup::Hit(Hit::Fwd(h)) => {
                 self.state_moved(cx, &h);
-                let removed = cx.snap.services.real(h.real).is_none_or(|r| r.removed);
-                if removed && cx.snap.options.expire_nodest_conn {
-                    if let Some(e) = cx.table.remove(&key, hash, |e| e.kind == EntryKind::Forward) {
-                        self.removed(cx, &e);
+                match cx.snap.services.real(h.real) {
+                    Some(real) if !(real.removed && cx.snap.options.expire_nodest_conn) => {
+                        self.to_real(cx, f, s, &h, real)
                     }
-                    return self.new_flow(cx, f, s, key, hash);
+                    _ => {
+                        if let Some(e) = cx.table.remove(&key, hash, |e| e.kind == EntryKind::Forward) {
+                            self.removed(cx, &e);
+                        }
+                        self.new_flow(cx, f, s, key, hash)
+                    }
                 }
-                self.to_real(cx, f, s, &h)
             }
             Lookup::Hit(Hit::Reply { fwd, serial }) => self.reply(cx, f, s, fwd, serial, &key, hash),
             Lookup::Hit(Hit::Other) => Verdict::Pass,
@@ -151,14 +155,14 @@ impl Forwarder {
         let (now, timeouts) = (cx.now, &cx.snap.timeouts);
         let lk = cx.table.with_slot(fwd, serial, now, |e| {
             let old = e.state;
-            e.state = advance(e.key.proto, Direction::Output, old, s.tcp_flags, chunk);
-            e.expires = now.saturating_add(timeouts.of(e.key.proto, e.state));
-            FwdInfo::of(e, old)
+            e.state = advance(e.key.proto(), Direction::Output, old, s.tcp_flags, chunk);
+            e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
+            (FwdInfo::of(e, old), e.key)
         });
         match lk {
-            Lookup::Hit(h) => {
+            Lookup::Hit((h, fwd_key)) => {
                 self.state_moved(cx, &h);
-                self.to_client(cx, f, s, &h)
+                self.to_client(cx, f, s, &h, &fwd_key)
             }
             Lookup::Expired(e) => {
                 bump(&cx.c.conns_expired, 1);
@@ -175,10 +179,10 @@ impl Forwarder {
 
     /// Moves the active/inactive gauges when a connection changes class.
     fn state_moved(&self, cx: &Ctx<'_>, h: &FwdInfo) {
-        let (was, is) = (
-            state::is_active(h.key.proto, h.old_state),
-            state::is_active(h.key.proto, h.new_state),
-        );
+        if h.old_state == h.new_state {
+            return;
+        }
+        let (was, is) = (state::is_active(h.proto, h.old_state), state::is_active(h.proto, h.new_state));
         if was != is {
             if let Some(c) = cx.c.real(h.real) {
                 if is {
@@ -198,7 +202,7 @@ impl Forwarder {
         match e.kind {
             EntryKind::Forward => {
                 if let Some(c) = cx.c.real(e.real) {
-                    if state::is_active(e.key.proto, e.state) {
+                    if state::is_active(e.key.proto(), e.state) {
                         drop_one(&c.active);
                     } else {
                         drop_one(&c.inactive);
@@ -247,13 +251,13 @@ impl Forwarder {
         } else {
             crate::service::Family::V4
         };
-        let Some(svc) = svcs.lookup(family, s.protocol, &s.dst, s.dport) else {
+        let Some(svc) = svcs.lookup(family, s.key.proto(), &s.key.dst(), s.key.dport()) else {
             return Verdict::Pass;
         };
         let chunk = sctp_chunk(f.data(), s);
         // Only a connection's opening packet may create it; anything else goes to the host
         // stack, as IPVS does (which answers a stray TCP segment with a reset).
-        let opens = match s.protocol {
+        let opens = match s.key.proto() {
             ip_proto::TCP => s.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
             ip_proto::SCTP => chunk == Some(xvs_wire::sctp::chunk::INIT),
             _ => true,
@@ -275,29 +279,29 @@ impl Forwarder {
             cx.c.drop(DropReason::NoRealServer);
             return self.unreachable(cx, f, s);
         };
-        if svc.options.one_packet && s.protocol == ip_proto::UDP {
-            self.count_new(cx, svc.id, real.id, false);
+        if svc.options.one_packet && s.key.proto() == ip_proto::UDP {
+            self.count_new(cx, real.id, false);
             let h = FwdInfo {
-                key,
                 real: real.id,
                 svc: svc.id,
-                method: real.options.method,
                 laddr: 0,
                 lport: 0,
+                method: real.options.method,
+                proto: s.key.proto(),
                 old_state: 0,
                 new_state: 0,
             };
-            return self.to_real(cx, f, s, &h);
+            return self.to_real(cx, f, s, &h, real);
         }
         let method = real.options.method;
         let dir = if method.is_two_way() { Direction::Input } else { Direction::InputOnly };
-        let st = match s.protocol {
+        let st = match s.key.proto() {
             ip_proto::UDP => state::udp::NEW,
             p => advance(p, dir, 0, s.tcp_flags, chunk),
         };
         let mut e = Entry::forward(key, svc.id, real.id, method);
         e.state = st;
-        e.expires = cx.now.saturating_add(cx.snap.timeouts.of(s.protocol, st));
+        e.expires = cx.now.saturating_add(cx.snap.timeouts.of(s.key.proto(), st));
         let mut laddr = None;
         if method == Method::FullNat {
             let Some((li, la, lport)) = self.local_port(cx, svc, real, &key) else {
@@ -338,19 +342,16 @@ impl Forwarder {
                 return Verdict::Drop(r);
             }
         }
-        self.count_new(cx, svc.id, real.id, state::is_active(s.protocol, st));
+        self.count_new(cx, real.id, state::is_active(s.key.proto(), st));
         let h = FwdInfo::of(&e, st);
-        self.to_real(cx, f, s, &h)
+        self.to_real(cx, f, s, &h, real)
     }
 
-    fn count_new(&self, cx: &Ctx<'_>, svc: ServiceId, real: RealId, active: bool) {
+    fn count_new(&self, cx: &Ctx<'_>, real: RealId, active: bool) {
         bump(&cx.c.conns_created, 1);
         if let Some(c) = cx.c.real(real) {
             bump(&c.conns, 1);
             bump(if active { &c.active } else { &c.inactive }, 1);
-        }
-        if let Some(c) = cx.c.service(svc) {
-            bump(&c.conns, 1);
         }
     }
 
@@ -359,10 +360,10 @@ impl Forwarder {
         let slot = self.scheds.get_mut(usize::from(svc.id))?.as_mut()?;
         let dests = Dests::new(&cx.snap.services, &svc.reals, cx.stats, &self.overload);
         let req = Request {
-            src: &s.src,
-            dst: &s.dst,
-            sport: s.sport,
-            dport: s.dport,
+            src: &s.key.src(),
+            dst: &s.key.dst(),
+            sport: s.key.sport(),
+            dport: s.key.dport(),
             v6: s.is_v6(),
             now: cx.now,
         };
@@ -380,15 +381,15 @@ impl Forwarder {
     ) -> Option<RealId> {
         let bits = u32::from(p.prefix_len) + if s.is_v6() { 0 } else { 96 };
         let (dst, proto) = match svc.key {
-            ServiceKey::Addr { .. } => (s.dst, s.protocol),
+            ServiceKey::Addr { .. } => (s.key.dst(), s.key.proto()),
             ServiceKey::Fwmark { mark, .. } => {
                 let mut d = [0u8; 16];
                 d[12..].copy_from_slice(&mark.to_be_bytes());
                 (d, 0)
             }
         };
-        let mut tkey = FlowKey::flow(s.version, proto, mask_addr(&s.src, bits), 0, dst, svc.key.port());
-        tkey.tag = crate::conn::key_tag_template();
+        let tkey = FlowKey::flow(s.key.version(), proto, mask_addr(&s.key.src(), bits), 0, dst, svc.key.port())
+            .with_tag(crate::conn::key_tag_template());
         let th = cx.table.hash(&tkey);
         let expires = cx.now.saturating_add(p.timeout);
         let found = cx.table.lookup(&tkey, th, cx.now, |e, _| {

@@ -17,7 +17,7 @@ use xvs_wire::summary::{IpSummary, v4_mapped, v4_of};
 use xvs_wire::{checksum, icmpv4, icmpv6, ip_proto};
 
 enum Related {
-    Fwd(FwdInfo),
+    Fwd(FwdInfo, FlowKey),
     Reply(crate::conn::SlotRef, u32),
     Other,
 }
@@ -30,7 +30,7 @@ impl Forwarder {
         } else {
             (icmpv4::kind::ECHO_REQUEST, icmpv4::is_error(t))
         };
-        if t == echo && cx.snap.options.answer_echo && cx.snap.services.is_vip(&s.dst) {
+        if t == echo && cx.snap.options.answer_echo && cx.snap.services.is_vip(&s.key.dst()) {
             return self.echo_reply(cx, f, s);
         }
         if is_err {
@@ -46,7 +46,7 @@ impl Forwarder {
         let (l3, l4, end) = (s.l3_offset, s.l4_offset, s.l3_offset + s.l3_len);
         let d = f.data_mut();
         let ok = if s.is_v6() {
-            checksum::l4_v6(s.src, s.dst, ip_proto::ICMPV6, &d[l4..end]) == 0
+            checksum::l4_v6(s.key.src(), s.key.dst(), ip_proto::ICMPV6, &d[l4..end]) == 0
         } else {
             checksum::checksum(&d[l4..end]) == 0
         };
@@ -57,14 +57,14 @@ impl Forwarder {
         set_macs(d, client_mac, port.mac);
         // Swapping source and destination leaves every checksum unchanged.
         let reply = if s.is_v6() {
-            d[l3 + 8..l3 + 24].copy_from_slice(&s.dst);
-            d[l3 + 24..l3 + 40].copy_from_slice(&s.src);
+            d[l3 + 8..l3 + 24].copy_from_slice(&s.key.dst());
+            d[l3 + 24..l3 + 40].copy_from_slice(&s.key.src());
             d[l3 + 7] = emit::ORIGIN_TTL;
             icmpv6::kind::ECHO_REPLY
         } else {
             let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
-            ip.set_src(v4_of(&s.dst));
-            ip.set_dst(v4_of(&s.src));
+            ip.set_src(v4_of(&s.key.dst()));
+            ip.set_dst(v4_of(&s.key.src()));
             let old = u16::from_be_bytes([s.ttl, ip_proto::ICMP]);
             let c = checksum::update16(ip.checksum(), old, u16::from_be_bytes([emit::ORIGIN_TTL, ip_proto::ICMP]));
             ip.set_ttl(emit::ORIGIN_TTL);
@@ -103,37 +103,19 @@ impl Forwarder {
         let qsport = u16::from_be_bytes([d[q4], d[q4 + 1]]);
         let qdport = u16::from_be_bytes([d[q4 + 2], d[q4 + 3]]);
         // The quoted packet went the other way: its reverse is the key of the flow.
-        let key = FlowKey::flow(s.version, qproto, qdst, qdport, qsrc, qsport);
+        let key = FlowKey::flow(s.key.version(), qproto, qdst, qdport, qsrc, qsport);
         let hash = cx.table.hash(&key);
         let lk = cx.table.lookup(&key, hash, cx.now, |e, _| match e.kind {
-            EntryKind::Forward => Related::Fwd(FwdInfo {
-                key: e.key,
-                real: e.real,
-                svc: e.svc,
-                method: e.method(),
-                laddr: e.laddr,
-                lport: e.lport,
-                old_state: e.state,
-                new_state: e.state,
-            }),
+            EntryKind::Forward => Related::Fwd(FwdInfo::of(e, e.state), e.key),
             EntryKind::Reply => Related::Reply(e.fwd_ref(), e.serial),
             _ => Related::Other,
         });
         let qp = Pkt { l3: q3, l4: q4, end, v6: s.is_v6(), proto: qproto, whole: false };
         match lk {
-            Lookup::Hit(Related::Fwd(h)) => self.error_to_real(cx, f, s, qp, &h),
+            Lookup::Hit(Related::Fwd(h, k)) => self.error_to_real(cx, f, s, qp, &h, &k),
             Lookup::Hit(Related::Reply(slot, serial)) => {
-                match cx.table.with_slot(slot, serial, cx.now, |e| FwdInfo {
-                    key: e.key,
-                    real: e.real,
-                    svc: e.svc,
-                    method: e.method(),
-                    laddr: e.laddr,
-                    lport: e.lport,
-                    old_state: e.state,
-                    new_state: e.state,
-                }) {
-                    Lookup::Hit(h) => self.error_to_client(cx, f, s, qp, &h),
+                match cx.table.with_slot(slot, serial, cx.now, |e| (FwdInfo::of(e, e.state), e.key)) {
+                    Lookup::Hit((h, k)) => self.error_to_client(cx, f, s, qp, &h, &k),
                     _ => Verdict::Pass,
                 }
             }
@@ -155,6 +137,7 @@ impl Forwarder {
         s: &IpSummary,
         qp: Pkt,
         h: &FwdInfo,
+        key: &FlowKey,
     ) -> Verdict {
         let Some(real) = cx.snap.services.real(h.real) else {
             return Verdict::Drop(DropReason::NoRealServer);
@@ -165,9 +148,7 @@ impl Forwarder {
                 let Some(nh) = self.hop_or_drop(hop) else {
                     return Verdict::Drop(self.hop_reason(hop));
                 };
-                let src = cx.snap.net.ports[usize::from(nh.port)].mac;
-                set_macs(f.data_mut(), nh.mac, src);
-                Verdict::Tx { port: nh.port }
+                Self::l2_out(f, nh)
             }
             Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
             Method::Nat | Method::FullNat => {
@@ -177,7 +158,7 @@ impl Forwarder {
                 if s.ttl <= 1 {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
-                let rport = if real.port == 0 { h.key.dport } else { real.port };
+                let rport = if real.port == 0 { key.dport() } else { real.port };
                 let rip = real.addr16();
                 let inner_dst = if h.method == Method::FullNat {
                     let Some(la) = cx
@@ -198,9 +179,7 @@ impl Forwarder {
                 rewrite(d, outer, None, Some((rip, 0)));
                 finish_icmp(d, outer);
                 decrement_ttl(d, outer);
-                let src = cx.snap.net.ports[usize::from(nh.port)].mac;
-                set_macs(d, nh.mac, src);
-                Verdict::Tx { port: nh.port }
+                Self::l2_out(f, nh)
             }
         }
     }
@@ -214,16 +193,17 @@ impl Forwarder {
         s: &IpSummary,
         qp: Pkt,
         h: &FwdInfo,
+        key: &FlowKey,
     ) -> Verdict {
-        let hop = cx.snap.net.resolve(&h.key.src);
+        let hop = cx.snap.net.resolve(&key.src());
         let Some(nh) = self.hop_or_drop(hop) else {
             return Verdict::Drop(self.hop_reason(hop));
         };
         if s.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExceeded);
         }
-        let vip = (h.key.dst, h.key.dport);
-        let client = (h.key.src, h.key.sport);
+        let vip = (key.dst(), key.dport());
+        let client = (key.src(), key.sport());
         let outer = Pkt::of(s);
         let d = f.data_mut();
         let inner_src = (h.method == Method::FullNat).then_some(client);
@@ -231,9 +211,7 @@ impl Forwarder {
         rewrite(d, outer, Some((vip.0, 0)), Some((client.0, 0)));
         finish_icmp(d, outer);
         decrement_ttl(d, outer);
-        let src = cx.snap.net.ports[usize::from(nh.port)].mac;
-        set_macs(d, nh.mac, src);
-        Verdict::Tx { port: nh.port }
+        Self::l2_out(f, nh)
     }
 
     fn hop_or_drop(&mut self, hop: crate::net::Resolve) -> Option<crate::net::NextHop> {
@@ -277,8 +255,8 @@ impl Forwarder {
         let Some(port) = cx.snap.net.ports.get(usize::from(f.ingress())) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
-        let src = if cx.snap.services.is_vip(&s.dst) {
-            s.dst
+        let src = if cx.snap.services.is_vip(&s.key.dst()) {
+            s.key.dst()
         } else {
             match port.addr_of(s.is_v6()) {
                 Some(a) => a,
@@ -301,9 +279,9 @@ impl Forwarder {
         let client_mac = src_mac(d);
         set_macs(d, client_mac, port_mac);
         let n = if s.is_v6() {
-            emit::icmpv6_error(&mut d[l3..], e, src, s.src, quote)
+            emit::icmpv6_error(&mut d[l3..], e, src, s.key.src(), quote)
         } else {
-            emit::icmpv4_error(&mut d[l3..], e, v4_of(&src), v4_of(&s.src), quote)
+            emit::icmpv4_error(&mut d[l3..], e, v4_of(&src), v4_of(&s.key.src()), quote)
         };
         f.truncate(l3 + n);
         bump(&cx.c.icmp_sent, 1);

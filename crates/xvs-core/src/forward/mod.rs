@@ -20,7 +20,7 @@ use crate::{PortId, Time};
 use core::cell::Cell;
 use std::sync::Arc;
 use xvs_wire::ip_proto;
-use xvs_wire::summary::{FragKind, Summary, summarize};
+use xvs_wire::summary::{FragKind, IpSummary, summarize_into};
 
 /// A frame in a buffer with headroom: `buf[start..start + len]` is the frame, and the bytes
 /// before `start` may be used to prepend headers (TUN encapsulation, ICMP errors).
@@ -195,15 +195,18 @@ impl Forwarder {
             table: &table,
             stats: &stats,
         };
-        bump(&cx.c.rx_frames, frames.len() as u64);
+        let (mut tx, mut passed) = (0u64, 0u64);
         for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
             *v = self.one(&cx, f);
             match *v {
-                Verdict::Tx { .. } => bump(&cx.c.tx_frames, 1),
-                Verdict::Pass => bump(&cx.c.passed, 1),
+                Verdict::Tx { .. } => tx += 1,
+                Verdict::Pass => passed += 1,
                 Verdict::Drop(r) => cx.c.drop(r),
             }
         }
+        bump(&cx.c.rx_frames, frames.len().min(verdicts.len()) as u64);
+        bump(&cx.c.tx_frames, tx);
+        bump(&cx.c.passed, passed);
     }
 
     /// Hands over the next hops whose MAC was missing since the last call (at most 16), so
@@ -260,16 +263,17 @@ impl Forwarder {
     }
 
     fn one(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>) -> Verdict {
-        let s = match summarize(f.data()) {
-            Ok(Summary::Ip(s)) => s,
-            Ok(Summary::NotIp { .. }) => return Verdict::Pass,
+        let mut s = IpSummary::EMPTY;
+        match summarize_into(f.data(), &mut s) {
+            Ok(None) => {}
+            Ok(Some(_not_ip)) => return Verdict::Pass,
             Err(e) => return Verdict::Drop(e.into()),
-        };
+        }
         let icmp = if s.is_v6() { ip_proto::ICMPV6 } else { ip_proto::ICMP };
-        match s.protocol {
+        match s.key.proto() {
             ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP => {
                 if s.frag != FragKind::Whole {
-                    return if cx.snap.services.is_vip(&s.dst) {
+                    return if cx.snap.services.is_vip(&s.key.dst()) {
                         Verdict::Drop(DropReason::Fragment)
                     } else {
                         Verdict::Pass

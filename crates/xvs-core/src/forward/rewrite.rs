@@ -31,7 +31,7 @@ impl Pkt {
             l4: s.l4_offset,
             end: s.l3_offset + s.l3_len,
             v6: s.is_v6(),
-            proto: s.protocol,
+            proto: s.key.proto(),
             whole: true,
         }
     }
@@ -169,7 +169,7 @@ mod tests {
             decrement_ttl(&mut f, Pkt::of(&s));
             check_v4(&f);
             let Summary::Ip(t) = summarize(&f).unwrap() else { panic!() };
-            assert_eq!((v4_of(&t.src), t.sport, v4_of(&t.dst), t.dport, t.ttl), ([198, 18, 3, 3], 61000, [198, 18, 2, 1], 8080, 63));
+            assert_eq!((v4_of(&t.key.src()), t.key.sport(), v4_of(&t.key.dst()), t.key.dport(), t.ttl), ([198, 18, 3, 3], 61000, [198, 18, 2, 1], 8080, 63));
         }
     }
 

@@ -9,11 +9,12 @@
 //!   replies mapped back to VIP:vport → CIP:cport.
 
 use super::flow::FwdInfo;
-use super::rewrite::{Pkt, decrement_ttl, rewrite, set_macs};
+use super::rewrite::{Pkt, decrement_ttl, rewrite};
 use super::{Ctx, Forwarder, Frame, Verdict};
 use crate::drop_reason::DropReason;
 use crate::net::{NextHop, Resolve};
-use crate::service::{Method, addr16};
+use crate::conn::FlowKey;
+use crate::service::{Method, RealServer, addr16};
 use crate::stats::bump;
 use xvs_wire::emit::IcmpError;
 use xvs_wire::ip_proto;
@@ -46,10 +47,7 @@ impl Forwarder {
             }
             Resolve::NoRoute => return Egress::Stop(Verdict::Drop(DropReason::NoRoute)),
         };
-        let Some(port) = cx.snap.net.ports.get(usize::from(h.port)) else {
-            return Egress::Stop(Verdict::Drop(DropReason::NoRoute));
-        };
-        let mtu = usize::from(port.mtu);
+        let mtu = usize::from(h.mtu);
         if s.l3_len + overhead > mtu {
             if !s.dont_frag {
                 return Egress::Stop(Verdict::Drop(DropReason::TooBig));
@@ -93,36 +91,54 @@ impl Forwarder {
         Some(self.icmp_error_back(cx, f, s, e))
     }
 
-    fn l2_out(cx: &Ctx<'_>, f: &mut Frame<'_>, h: NextHop) -> Verdict {
-        let src = cx.snap.net.ports[usize::from(h.port)].mac;
-        set_macs(f.data_mut(), h.mac, src);
+    #[inline(always)]
+    pub(super) fn l2_out(f: &mut Frame<'_>, h: NextHop) -> Verdict {
+        if let Some(m) = f.data_mut().get_mut(..12) {
+            m.copy_from_slice(&h.macs);
+        }
         Verdict::Tx { port: h.port }
     }
 
-    /// Sends a client → virtual service packet to its real server.
+    /// Sends a client → virtual service packet to its real server. The DR case with a known
+    /// neighbour and a fitting packet is the hot path and stays inline; everything else is out
+    /// of line.
+    #[inline(always)]
     pub(super) fn to_real(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
         s: &IpSummary,
         h: &FwdInfo,
+        real: &RealServer,
     ) -> Verdict {
-        let Some(real) = cx.snap.services.real(h.real) else {
-            return Verdict::Drop(DropReason::NoRealServer);
-        };
-        let len = s.l3_len as u64;
         if let Some(c) = cx.c.real(h.real) {
             bump(&c.in_pkts, 1);
-            bump(&c.in_bytes, len);
-        }
-        if let Some(c) = cx.c.service(h.svc) {
-            bump(&c.in_pkts, 1);
-            bump(&c.in_bytes, len);
+            bump(&c.in_bytes, s.l3_len as u64);
         }
         let hop = cx.snap.real_hop(h.real);
+        if h.method == Method::Dr {
+            if let Resolve::Hop(nh) = hop {
+                if s.l3_len <= usize::from(nh.mtu) {
+                    return Self::l2_out(f, nh);
+                }
+            }
+        }
+        self.to_real_slow(cx, f, s, h, real, hop)
+    }
+
+    #[inline(never)]
+    fn to_real_slow(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        h: &FwdInfo,
+        real: &RealServer,
+        hop: Resolve,
+    ) -> Verdict {
         match h.method {
             Method::Dr => match self.egress(cx, f, s, hop, 0) {
-                Egress::Go(nh) => Self::l2_out(cx, f, nh),
+                Egress::Go(nh) => Self::l2_out(f, nh),
                 Egress::Stop(v) => v,
             },
             Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
@@ -134,7 +150,7 @@ impl Forwarder {
                 if let Some(v) = self.ttl_left(cx, f, s) {
                     return v;
                 }
-                let rport = if real.port == 0 { s.dport } else { real.port };
+                let rport = if real.port == 0 { s.key.dport() } else { real.port };
                 let src = if h.method == Method::FullNat {
                     let Some(la) = cx
                         .snap
@@ -152,29 +168,26 @@ impl Forwarder {
                 let d = f.data_mut();
                 rewrite(d, p, src, Some((real.addr16(), rport)));
                 decrement_ttl(d, p);
-                Self::l2_out(cx, f, nh)
+                Self::l2_out(f, nh)
             }
         }
     }
 
-    /// Sends a real server → client packet (NAT/FullNAT) back as coming from the service.
+    /// Sends a real server → client packet (NAT/FullNAT) back as coming from the service;
+    /// `key` is the connection's forward key (client → VIP).
     pub(super) fn to_client(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
         s: &IpSummary,
         h: &FwdInfo,
+        key: &FlowKey,
     ) -> Verdict {
-        let len = s.l3_len as u64;
         if let Some(c) = cx.c.real(h.real) {
             bump(&c.out_pkts, 1);
-            bump(&c.out_bytes, len);
+            bump(&c.out_bytes, s.l3_len as u64);
         }
-        if let Some(c) = cx.c.service(h.svc) {
-            bump(&c.out_pkts, 1);
-            bump(&c.out_bytes, len);
-        }
-        let client = h.key.src;
+        let client = key.src();
         let nh = match self.egress(cx, f, s, cx.snap.net.resolve(&client), 0) {
             Egress::Go(nh) => nh,
             Egress::Stop(v) => return v,
@@ -182,13 +195,13 @@ impl Forwarder {
         if let Some(v) = self.ttl_left(cx, f, s) {
             return v;
         }
-        let vip = Some((h.key.dst, h.key.dport));
-        let dst = (h.method == Method::FullNat).then_some((h.key.src, h.key.sport));
+        let vip = Some((key.dst(), key.dport()));
+        let dst = (h.method == Method::FullNat).then_some((key.src(), key.sport()));
         let p = Pkt::of(s);
         let d = f.data_mut();
         rewrite(d, p, vip, dst);
         decrement_ttl(d, p);
-        Self::l2_out(cx, f, nh)
+        Self::l2_out(f, nh)
     }
 
     /// Encapsulates the IP packet in an outer header to `rip` (IPIP, or IPv6-in-IPv6).
@@ -244,6 +257,6 @@ impl Forwarder {
             .emit(&mut d[l3..]);
         }
         f.truncate(l3 + over + s.l3_len);
-        Self::l2_out(cx, f, nh)
+        Self::l2_out(f, nh)
     }
 }
