@@ -166,13 +166,16 @@ impl FlowKey {
         self.w
     }
 
-    /// A keyed hash of the whole key (two folded multiplies, wyhash style). The seed is random
+    /// A keyed hash of the whole key (two folded multiplies, wyhash style, and a final
+    /// avalanche). The seed is random
     /// per table so that clients cannot aim at one bucket.
     #[inline(always)]
     pub fn hash(&self, seed: u64) -> u64 {
         let w = &self.w;
         let h = mum(w[0] ^ w[3] ^ seed ^ P[0], w[1] ^ w[2] ^ P[1]);
-        mum(h ^ w[4] ^ P[2], seed ^ P[3])
+        let h = mum(h ^ w[4] ^ P[2], seed ^ P[3]);
+        // Final avalanche so that every output bit depends on every input bit.
+        (h ^ (h >> 29)).wrapping_mul(P[1]) ^ (h >> 32)
     }
 }
 
