@@ -1,6 +1,6 @@
 //! Replays established DR flows through the forwarder and prints the cost per packet.
 //!
-//! `cargo run --release -p xvs-core --example replay -- N [FLOWS]`
+//! `cargo run --release -p xvs-core --example replay -- N [FLOWS] [--new]`
 //!
 //! Builds a DR service with four real servers, pre-builds one frame per flow (FLOWS distinct
 //! established TCP flows, default 1024) into one buffer, opens every flow (SYN, ACK) to warm the
@@ -8,6 +8,11 @@
 //! pool. The DR rewrite is idempotent, so the same frames can be reused. Nothing but forwarding
 //! grows with N: no allocation, no clock inside the loop (time is fixed), so the per-packet cost
 //! can be counted exactly with `valgrind --tool=callgrind` as the difference between two N.
+//!
+//! With `--new`, every replayed frame is instead the SYN of a connection never seen before
+//! (source address advanced in place, the IPv4 ID moved the opposite way so the header
+//! checksum stays right): the cost of scheduling (wrr) and inserting a connection. The
+//! table (8 Mi entries) is sized so that up to 4 million new connections fit without eviction.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,24 +28,54 @@ const SLOT: usize = 2048;
 const HEADROOM: usize = 256;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let flows: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1024).max(BATCH);
+    let new_conns = std::env::args().any(|a| a == "--new");
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
+    let flows: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1024)
+        .max(BATCH);
 
     let vip = "198.51.100.50";
     let key = lab::svc(Protocol::Tcp, vip, 80);
     let mut t = ServiceTable::new(16, 64);
-    t.add_service(key, ServiceOptions { scheduler: "wrr".into(), ..Default::default() })
-        .expect("service");
-    for (i, rs) in [lab::RS1, lab::RS2, "198.18.1.14", "198.18.1.15"].iter().enumerate() {
-        let o = RealOptions { method: Method::Dr, weight: 1 + i as u32, ..Default::default() };
+    t.add_service(
+        key,
+        ServiceOptions {
+            scheduler: "wrr".into(),
+            ..Default::default()
+        },
+    )
+    .expect("service");
+    for (i, rs) in [lab::RS1, lab::RS2, "198.18.1.14", "198.18.1.15"]
+        .iter()
+        .enumerate()
+    {
+        let o = RealOptions {
+            method: Method::Dr,
+            weight: 1 + i as u32,
+            ..Default::default()
+        };
         t.add_real(&key, ip(rs), None, o).expect("real");
     }
     let mut net = lab::net();
     net.set_neighbour(ip("198.18.1.14"), lab::INT, lab::RS3_MAC);
     net.set_neighbour(ip("198.18.1.15"), lab::INT, lab::RS3_MAC);
-    let snap = Snapshot::new(Arc::new(t), Arc::new(net), Timeouts::default(), Options::default(), 1);
-    let table = Arc::new(ConnTable::new(1 << 16, 0x5eed));
+    let snap = Snapshot::new(
+        Arc::new(t),
+        Arc::new(net),
+        Timeouts::default(),
+        Options::default(),
+        1,
+    );
+    // Fixed sizes (independent of N, so that only forwarding grows with N): room for four
+    // million new connections without eviction.
+    let capacity = if new_conns { 1 << 23 } else { 1 << 16 };
+    let table = Arc::new(ConnTable::new(capacity, 0x5eed));
     let stats = Arc::new(Stats::new(1, 64));
     let mut fw = Forwarder::new(table, Arc::clone(&stats), 0, 1);
     let now = Time::from_secs(100);
@@ -58,11 +93,23 @@ fn main() {
             let mut f = [Frame::new(&mut buf, HEADROOM, p.len(), EXT)];
             let mut v = [Verdict::Pass];
             fw.process(&snap, &mut f, &mut v, now);
-            assert!(matches!(v[0], Verdict::Tx { .. }), "warm-up frame not forwarded: {:?}", v[0]);
+            assert!(
+                matches!(v[0], Verdict::Tx { .. }),
+                "warm-up frame not forwarded: {:?}",
+                v[0]
+            );
         };
         open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn()));
         open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).ack()));
-        let f = eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).ack().payload(&[0x61; 18]));
+        let f = if new_conns {
+            eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn())
+        } else {
+            eth(
+                EXT_MAC,
+                ROUTER_MAC,
+                &tcp(&c, port(i), vip, 80).ack().payload(&[0x61; 18]),
+            )
+        };
         pool[i * SLOT + HEADROOM..i * SLOT + HEADROOM + f.len()].copy_from_slice(&f);
         lens[i] = f.len();
     }
@@ -74,6 +121,18 @@ fn main() {
     for b in 0..batches {
         let g = (b as usize) % groups;
         let chunk = &mut pool[g * BATCH * SLOT..(g + 1) * BATCH * SLOT];
+        if new_conns {
+            // A fresh 5-tuple per slot: advance the low word of the source address (slots
+            // differ by port, so no two slots meet) and move the IP ID the other way so the
+            // header checksum is unchanged.
+            for slot in chunk.chunks_exact_mut(SLOT) {
+                let f = &mut slot[HEADROOM..];
+                let a = u16::from_be_bytes([f[28], f[29]]).wrapping_add(1);
+                f[28..30].copy_from_slice(&a.to_be_bytes());
+                let id = u16::from_be_bytes([f[18], f[19]]).wrapping_sub(1);
+                f[18..20].copy_from_slice(&id.to_be_bytes());
+            }
+        }
         let mut frames: [Frame<'_>; BATCH] = {
             let mut it = chunk.chunks_exact_mut(SLOT).enumerate();
             std::array::from_fn(|_| {
@@ -85,10 +144,21 @@ fn main() {
     }
     let elapsed = start.elapsed();
     let packets = batches * BATCH as u64;
-    let tx = stats.global().tx_frames - 2 * flows as u64;
-    assert_eq!(tx, packets, "every replayed frame must be forwarded");
+    let g = stats.global();
+    let tx = g.tx_frames - 2 * flows as u64;
+    assert_eq!(tx, packets, "every replayed frame must be forwarded: {g:?}");
+    let what = if new_conns {
+        assert_eq!(
+            g.conns_created - flows as u64,
+            packets,
+            "every replayed SYN is a new connection"
+        );
+        "new DR connections (wrr, 4 servers)"
+    } else {
+        "packets of established DR flows"
+    };
     println!(
-        "replay: {packets} packets over {flows} established DR flows in batches of {BATCH}: \
+        "replay: {packets} {what} over {flows} frame slots in batches of {BATCH}: \
          {:.1} ns/packet ({:.2} Mpps on one core)",
         elapsed.as_nanos() as f64 / packets as f64,
         packets as f64 / elapsed.as_secs_f64() / 1e6

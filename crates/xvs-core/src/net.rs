@@ -177,12 +177,19 @@ impl NetState {
             return Resolve::NoRoute;
         };
         let via = r.gateway.as_ref().map_or(*dst, addr16);
-        match (self.neighbours.get(&via), self.ports.get(usize::from(r.port))) {
+        match (
+            self.neighbours.get(&via),
+            self.ports.get(usize::from(r.port)),
+        ) {
             (Some(n), Some(p)) if n.port == r.port => {
                 let mut macs = [0u8; 12];
                 macs[..6].copy_from_slice(&n.mac.0);
                 macs[6..].copy_from_slice(&p.mac.0);
-                Resolve::Hop(NextHop { port: r.port, macs, mtu: p.mtu })
+                Resolve::Hop(NextHop {
+                    port: r.port,
+                    macs,
+                    mtu: p.mtu,
+                })
             }
             _ => Resolve::Unresolved {
                 port: r.port,
@@ -198,12 +205,41 @@ mod tests {
 
     fn lab() -> NetState {
         let mut n = NetState::new(vec![
-            Port { name: "ext".into(), mac: MacAddr([2, 0, 0, 0, 0, 1]), mtu: 1500, addrs: vec!["198.18.0.2".parse().unwrap()] },
-            Port { name: "int".into(), mac: MacAddr([2, 0, 0, 0, 1, 1]), mtu: 1500, addrs: vec!["198.18.1.1".parse().unwrap(), "fe80::1".parse().unwrap(), "2001:db8:1::1".parse().unwrap()] },
+            Port {
+                name: "ext".into(),
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                mtu: 1500,
+                addrs: vec!["198.18.0.2".parse().unwrap()],
+            },
+            Port {
+                name: "int".into(),
+                mac: MacAddr([2, 0, 0, 0, 1, 1]),
+                mtu: 1500,
+                addrs: vec![
+                    "198.18.1.1".parse().unwrap(),
+                    "fe80::1".parse().unwrap(),
+                    "2001:db8:1::1".parse().unwrap(),
+                ],
+            },
         ]);
-        n.add_route(Route { dst: "0.0.0.0".parse().unwrap(), prefix_len: 0, port: 0, gateway: Some("198.18.0.1".parse().unwrap()) });
-        n.add_route(Route { dst: "198.18.1.0".parse().unwrap(), prefix_len: 24, port: 1, gateway: None });
-        n.add_route(Route { dst: "2001:db8:1::".parse().unwrap(), prefix_len: 64, port: 1, gateway: None });
+        n.add_route(Route {
+            dst: "0.0.0.0".parse().unwrap(),
+            prefix_len: 0,
+            port: 0,
+            gateway: Some("198.18.0.1".parse().unwrap()),
+        });
+        n.add_route(Route {
+            dst: "198.18.1.0".parse().unwrap(),
+            prefix_len: 24,
+            port: 1,
+            gateway: None,
+        });
+        n.add_route(Route {
+            dst: "2001:db8:1::".parse().unwrap(),
+            prefix_len: 64,
+            port: 1,
+            gateway: None,
+        });
         n
     }
 
@@ -212,16 +248,43 @@ mod tests {
         let mut n = lab();
         let rs = addr16(&"198.18.1.5".parse().unwrap());
         assert_eq!(n.resolve(&rs), Resolve::Unresolved { port: 1, ip: rs });
-        n.set_neighbour("198.18.1.5".parse().unwrap(), 1, MacAddr([2, 0, 0, 0, 1, 5]));
-        let Resolve::Hop(h) = n.resolve(&rs) else { panic!("unresolved") };
-        assert_eq!((h.port, h.dst_mac(), h.src_mac(), h.mtu), (1, MacAddr([2, 0, 0, 0, 1, 5]), MacAddr([2, 0, 0, 0, 1, 1]), 1500));
+        n.set_neighbour(
+            "198.18.1.5".parse().unwrap(),
+            1,
+            MacAddr([2, 0, 0, 0, 1, 5]),
+        );
+        let Resolve::Hop(h) = n.resolve(&rs) else {
+            panic!("unresolved")
+        };
+        assert_eq!(
+            (h.port, h.dst_mac(), h.src_mac(), h.mtu),
+            (
+                1,
+                MacAddr([2, 0, 0, 0, 1, 5]),
+                MacAddr([2, 0, 0, 0, 1, 1]),
+                1500
+            )
+        );
         let client = addr16(&"203.0.113.9".parse().unwrap());
         let gw = addr16(&"198.18.0.1".parse().unwrap());
         assert_eq!(n.resolve(&client), Resolve::Unresolved { port: 0, ip: gw });
-        n.set_neighbour("198.18.0.1".parse().unwrap(), 0, MacAddr([2, 0, 0, 0, 0, 9]));
-        assert!(matches!(n.resolve(&client), Resolve::Hop(NextHop { port: 0, .. })));
+        n.set_neighbour(
+            "198.18.0.1".parse().unwrap(),
+            0,
+            MacAddr([2, 0, 0, 0, 0, 9]),
+        );
+        assert!(matches!(
+            n.resolve(&client),
+            Resolve::Hop(NextHop { port: 0, .. })
+        ));
         // IPv4 routes never match IPv6 destinations.
-        assert_eq!(n.resolve(&addr16(&"2001:db8:2::1".parse().unwrap())), Resolve::NoRoute);
-        assert_eq!(n.ports[1].addr_v6(), Some(addr16(&"2001:db8:1::1".parse().unwrap())));
+        assert_eq!(
+            n.resolve(&addr16(&"2001:db8:2::1".parse().unwrap())),
+            Resolve::NoRoute
+        );
+        assert_eq!(
+            n.ports[1].addr_v6(),
+            Some(addr16(&"2001:db8:1::1".parse().unwrap()))
+        );
     }
 }

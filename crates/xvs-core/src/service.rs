@@ -481,7 +481,11 @@ impl ServiceTable {
     /// Every real server that belongs or belonged to a service (removed ones included): the
     /// service's counters are the sums over these.
     pub fn reals_of(&self, svc: ServiceId) -> impl Iterator<Item = RealId> + '_ {
-        self.reals.iter().flatten().filter(move |r| r.service == svc).map(|r| r.id)
+        self.reals
+            .iter()
+            .flatten()
+            .filter(move |r| r.service == svc)
+            .map(|r| r.id)
     }
 
     /// The firewall-mark rules, in match order.
@@ -564,7 +568,15 @@ impl ServiceTable {
                 });
             }
         }
-        if o.one_packet && !matches!(key, ServiceKey::Addr { proto: Protocol::Udp, .. }) {
+        if o.one_packet
+            && !matches!(
+                key,
+                ServiceKey::Addr {
+                    proto: Protocol::Udp,
+                    ..
+                }
+            )
+        {
             // ipvsadm accepts -o anywhere but IPVS applies it to UDP only; say so.
             if matches!(key, ServiceKey::Addr { .. }) {
                 return Err(ConfigError::Invalid(
@@ -629,10 +641,7 @@ impl ServiceTable {
         options: ServiceOptions,
     ) -> Result<(), ConfigError> {
         Self::validate_options(key, &options)?;
-        let id = self
-            .find(key)
-            .ok_or(ConfigError::NoSuchService(*key))?
-            .id;
+        let id = self.find(key).ok_or(ConfigError::NoSuchService(*key))?.id;
         let version = self.bump();
         let svc = self.services[usize::from(id)]
             .as_mut()
@@ -645,10 +654,7 @@ impl ServiceTable {
     /// Deletes a service (`-D`). Its real servers are marked removed so that existing
     /// connections finish, as IPVS keeps them in its trash.
     pub fn remove_service(&mut self, key: &ServiceKey) -> Result<(), ConfigError> {
-        let id = self
-            .find(key)
-            .ok_or(ConfigError::NoSuchService(*key))?
-            .id;
+        let id = self.find(key).ok_or(ConfigError::NoSuchService(*key))?.id;
         let svc = self.services[usize::from(id)]
             .take()
             .ok_or(ConfigError::NoSuchService(*key))?;
@@ -733,9 +739,11 @@ impl ServiceTable {
         }
         let sid = svc.id;
         // IPVS restores a destination from its trash when it is added again.
-        let restored = self.reals.iter().flatten().find(|r| {
-            r.removed && r.service == sid && r.addr == addr && r.port == port
-        });
+        let restored = self
+            .reals
+            .iter()
+            .flatten()
+            .find(|r| r.removed && r.service == sid && r.addr == addr && r.port == port);
         let rid = match restored {
             Some(r) => r.id,
             None => match self.reals.iter().position(Option::is_none) {
@@ -878,12 +886,26 @@ mod tests {
             Err(ConfigError::ServiceExists(k))
         );
         let r1 = t
-            .add_real(&k, "198.18.2.1".parse().unwrap(), Some(8080), RealOptions::default())
+            .add_real(
+                &k,
+                "198.18.2.1".parse().unwrap(),
+                Some(8080),
+                RealOptions::default(),
+            )
             .unwrap();
         let r2 = t
-            .add_real(&k, "198.18.2.2".parse().unwrap(), None, RealOptions::default())
+            .add_real(
+                &k,
+                "198.18.2.2".parse().unwrap(),
+                None,
+                RealOptions::default(),
+            )
             .unwrap();
-        assert_eq!(t.real(r2).unwrap().port, 80, "no port means the virtual port");
+        assert_eq!(
+            t.real(r2).unwrap().port,
+            80,
+            "no port means the virtual port"
+        );
         let vip = addr16(&"198.18.1.10".parse().unwrap());
         assert!(t.is_vip(&vip));
         let s = t.lookup(Family::V4, 6, &vip, 80).unwrap();
@@ -893,16 +915,25 @@ mod tests {
         assert!(t.lookup(Family::V4, 6, &vip, 81).is_none());
 
         let v = t.service(sid).unwrap().version;
-        t.remove_real(&k, "198.18.2.1".parse().unwrap(), Some(8080)).unwrap();
+        t.remove_real(&k, "198.18.2.1".parse().unwrap(), Some(8080))
+            .unwrap();
         assert!(t.real(r1).unwrap().removed, "kept for existing connections");
         assert!(t.service(sid).unwrap().version > v);
         assert_eq!(
             t.remove_real(&k, "198.18.2.1".parse().unwrap(), Some(8080)),
-            Err(ConfigError::NoSuchDestination("198.18.2.1".parse().unwrap(), 8080))
+            Err(ConfigError::NoSuchDestination(
+                "198.18.2.1".parse().unwrap(),
+                8080
+            ))
         );
         // Re-adding restores the same slot (IPVS's trash).
         let again = t
-            .add_real(&k, "198.18.2.1".parse().unwrap(), Some(8080), RealOptions::default())
+            .add_real(
+                &k,
+                "198.18.2.1".parse().unwrap(),
+                Some(8080),
+                RealOptions::default(),
+            )
             .unwrap();
         assert_eq!(again, r1);
         t.remove_service(&k).unwrap();
@@ -916,7 +947,10 @@ mod tests {
     fn rejects_bad_changes() {
         let mut t = ServiceTable::new(1, 1);
         let k = tcp("198.18.1.10", 80);
-        let bad = ServiceOptions { scheduler: "nope".into(), ..Default::default() };
+        let bad = ServiceOptions {
+            scheduler: "nope".into(),
+            ..Default::default()
+        };
         assert_eq!(
             t.add_service(k, bad),
             Err(ConfigError::UnknownScheduler("nope".into()))
@@ -926,23 +960,45 @@ mod tests {
             t.add_service(tcp("198.18.1.11", 80), ServiceOptions::default()),
             Err(ConfigError::TableFull("virtual services"))
         );
-        let heavy = RealOptions { weight: 70000, ..Default::default() };
+        let heavy = RealOptions {
+            weight: 70000,
+            ..Default::default()
+        };
         assert!(matches!(
             t.add_real(&k, "198.18.2.1".parse().unwrap(), None, heavy),
             Err(ConfigError::OutOfRange { what: "weight", .. })
         ));
         assert!(matches!(
-            t.add_real(&k, "2001:db8::1".parse().unwrap(), None, RealOptions::default()),
+            t.add_real(
+                &k,
+                "2001:db8::1".parse().unwrap(),
+                None,
+                RealOptions::default()
+            ),
             Err(ConfigError::Invalid(_))
         ));
-        let fnat = RealOptions { method: Method::FullNat, ..Default::default() };
+        let fnat = RealOptions {
+            method: Method::FullNat,
+            ..Default::default()
+        };
         assert!(matches!(
             t.add_real(&k, "198.18.2.1".parse().unwrap(), None, fnat),
             Err(ConfigError::Invalid(_))
         ));
-        t.add_real(&k, "198.18.2.1".parse().unwrap(), None, RealOptions::default()).unwrap();
+        t.add_real(
+            &k,
+            "198.18.2.1".parse().unwrap(),
+            None,
+            RealOptions::default(),
+        )
+        .unwrap();
         assert_eq!(
-            t.add_real(&k, "198.18.2.2".parse().unwrap(), None, RealOptions::default()),
+            t.add_real(
+                &k,
+                "198.18.2.2".parse().unwrap(),
+                None,
+                RealOptions::default()
+            ),
             Err(ConfigError::TableFull("real servers"))
         );
     }
@@ -958,7 +1014,10 @@ mod tests {
         assert_eq!(t.lookup(Family::V4, 6, &vip, 443).unwrap().id, sid_web);
         assert_eq!(t.lookup(Family::V4, 6, &vip, 22).unwrap().id, sid_any);
 
-        let fwm = ServiceKey::Fwmark { mark: 7, family: Family::V4 };
+        let fwm = ServiceKey::Fwmark {
+            mark: 7,
+            family: Family::V4,
+        };
         let sid_fwm = t.add_service(fwm, ServiceOptions::default()).unwrap();
         t.set_mark_rules(vec![MarkRule {
             mark: 7,
@@ -980,7 +1039,10 @@ mod tests {
         assert!(prefix_match(&a, &b, 96 + 24));
         assert!(!prefix_match(&a, &b, 96 + 32));
         assert!(prefix_match(&a, &b, 0));
-        assert_eq!(mask_addr(&a, 96 + 24), addr16(&"198.18.5.0".parse().unwrap()));
+        assert_eq!(
+            mask_addr(&a, 96 + 24),
+            addr16(&"198.18.5.0".parse().unwrap())
+        );
         assert_eq!(mask_addr(&a, 128), a);
     }
 }

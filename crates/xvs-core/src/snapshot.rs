@@ -2,10 +2,10 @@
 //! options, with each real server's next hop resolved in advance. The control plane publishes a
 //! new snapshot for every change; workers pick it up between batches.
 
+use crate::RealId;
 use crate::conn::Timeouts;
 use crate::net::{NetState, Resolve};
 use crate::service::ServiceTable;
-use crate::RealId;
 use std::sync::Arc;
 
 /// Switches that change forwarding behaviour (IPVS sysctls and xvs options).

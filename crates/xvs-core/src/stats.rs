@@ -4,9 +4,9 @@
 //! Gauges that several workers move (active/inactive connections of a real server) are kept
 //! as per-slot signed deltas whose sum is the gauge.
 
+use crate::RealId;
 use crate::drop_reason::DropReason;
 use crate::sched::ConnCounts;
-use crate::RealId;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -184,7 +184,10 @@ impl Stats {
     /// Totals of a real server.
     pub fn real_totals(&self, id: RealId) -> Totals {
         let it = || self.slots.iter().filter_map(|s| s.real(id));
-        let sum = |f: fn(&RealCounters) -> &AtomicU64| it().map(|c| f(c).load(Relaxed)).fold(0u64, u64::wrapping_add);
+        let sum = |f: fn(&RealCounters) -> &AtomicU64| {
+            it().map(|c| f(c).load(Relaxed))
+                .fold(0u64, u64::wrapping_add)
+        };
         Totals {
             conns: sum(|c| &c.conns),
             in_pkts: sum(|c| &c.in_pkts),
@@ -214,7 +217,9 @@ impl Stats {
 
     /// Totals of the global counters.
     pub fn global(&self) -> GlobalTotals {
-        let sum = |f: fn(&SlotCounters) -> &AtomicU64| self.slots.iter().map(|s| f(s).load(Relaxed)).sum();
+        let sum = |f: fn(&SlotCounters) -> &AtomicU64| {
+            self.slots.iter().map(|s| f(s).load(Relaxed)).sum()
+        };
         GlobalTotals {
             rx_frames: sum(|s| &s.rx_frames),
             tx_frames: sum(|s| &s.tx_frames),
@@ -231,14 +236,26 @@ impl Stats {
 
     /// Drops of one reason, summed.
     pub fn drops(&self, r: DropReason) -> u64 {
-        self.slots.iter().map(|s| s.drops[r as usize].load(Relaxed)).sum()
+        self.slots
+            .iter()
+            .map(|s| s.drops[r as usize].load(Relaxed))
+            .sum()
     }
 
     /// Clears a real server's counters in every slot (when its id is reused).
     pub fn reset_real(&self, id: RealId) {
         for s in self.slots.iter() {
             if let Some(c) = s.real(id) {
-                for a in [&c.conns, &c.in_pkts, &c.out_pkts, &c.in_bytes, &c.out_bytes, &c.active, &c.inactive, &c.persist] {
+                for a in [
+                    &c.conns,
+                    &c.in_pkts,
+                    &c.out_pkts,
+                    &c.in_bytes,
+                    &c.out_bytes,
+                    &c.active,
+                    &c.inactive,
+                    &c.persist,
+                ] {
                     a.store(0, Relaxed);
                 }
             }
@@ -251,7 +268,10 @@ impl ConnCounts for Stats {
         let it = || self.slots.iter().filter_map(|s| s.real(real));
         let a = sum_delta(it().map(|c| c.active.load(Relaxed)));
         let i = sum_delta(it().map(|c| c.inactive.load(Relaxed)));
-        (a.min(u64::from(u32::MAX)) as u32, i.min(u64::from(u32::MAX)) as u32)
+        (
+            a.min(u64::from(u32::MAX)) as u32,
+            i.min(u64::from(u32::MAX)) as u32,
+        )
     }
 }
 
@@ -285,6 +305,10 @@ mod tests {
         let g = s.global();
         assert_eq!(g.rx_frames, 5);
         assert_eq!(g.drops[DropReason::Truncated as usize], 2);
-        assert_eq!(s.slot(99).rx_frames.load(Relaxed), 0, "out-of-range slot maps to control");
+        assert_eq!(
+            s.slot(99).rx_frames.load(Relaxed),
+            0,
+            "out-of-range slot maps to control"
+        );
     }
 }

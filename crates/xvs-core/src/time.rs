@@ -23,6 +23,10 @@ impl Time {
     /// Whole seconds since the origin, saturated to `u32` (the unit of connection expiry).
     pub const fn secs(self) -> u32 {
         let s = self.0 / 1000;
-        if s > u32::MAX as u64 { u32::MAX } else { s as u32 }
+        if s > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            s as u32
+        }
     }
 }

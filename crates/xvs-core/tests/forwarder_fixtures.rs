@@ -26,7 +26,13 @@ enum Expect {
 }
 
 fn case(what: &'static str, ingress: PortId, input: Vec<u8>, expect: Expect) -> Case {
-    Case { what, at: 1, ingress, input, expect }
+    Case {
+        what,
+        at: 1,
+        ingress,
+        input,
+        expect,
+    }
 }
 
 /// A frame from the client side: router → director's external port.
@@ -76,7 +82,14 @@ fn table() -> Vec<Case> {
     let mut host_fragment = from_client(&tcp(CLIENT, 45003, DIR_EXT, 22).syn().no_df());
     host_fragment[14 + 6..14 + 8].copy_from_slice(&0x0001u16.to_be_bytes()); // offset 8
     fix(&mut host_fragment);
-    let mut icmp_fragment = from_client(&icmp(CLIENT, VIP_DR, 8, 0, [0, 1, 0, 1], b"0123456789abcdef"));
+    let mut icmp_fragment = from_client(&icmp(
+        CLIENT,
+        VIP_DR,
+        8,
+        0,
+        [0, 1, 0, 1],
+        b"0123456789abcdef",
+    ));
     icmp_fragment[14 + 6..14 + 8].copy_from_slice(&0x0002u16.to_be_bytes()); // offset 16
     icmp_fragment.truncate(14 + 20 + 4);
     icmp_fragment[14 + 2..14 + 4].copy_from_slice(&24u16.to_be_bytes());
@@ -84,131 +97,399 @@ fn table() -> Vec<Case> {
 
     vec![
         // ---- What is not for a virtual service goes to the host stack. ----
-        case("ARP is the host's business", EXT, arp_request(ROUTER_MAC, "198.18.0.1", DIR_EXT), Expect::Pass),
-        case("TCP to the director's own address (SSH) passes", EXT,
-            from_client(&tcp(CLIENT, 50000, DIR_EXT, 22).syn()), Expect::Pass),
-
+        case(
+            "ARP is the host's business",
+            EXT,
+            arp_request(ROUTER_MAC, "198.18.0.1", DIR_EXT),
+            Expect::Pass,
+        ),
+        case(
+            "TCP to the director's own address (SSH) passes",
+            EXT,
+            from_client(&tcp(CLIENT, 50000, DIR_EXT, 22).syn()),
+            Expect::Pass,
+        ),
         // ---- DR: only the MACs change. ----
-        case("DR: a SYN to the VIP goes to RS1 with only the MACs rewritten", EXT,
-            from_client(&dr_syn), to_rs(RS1_MAC, &dr_syn)),
-        case("DR: the client's ACK follows the connection", EXT,
-            from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), to_rs(RS1_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).ack())),
-        case("DR: data follows the connection unchanged", EXT,
-            from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack().payload(b"GET / HTTP/1.0\r\n\r\n")),
-            to_rs(RS1_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).ack().payload(b"GET / HTTP/1.0\r\n\r\n"))),
-        case("DR: a VLAN-tagged frame keeps its tag", EXT,
+        case(
+            "DR: a SYN to the VIP goes to RS1 with only the MACs rewritten",
+            EXT,
+            from_client(&dr_syn),
+            to_rs(RS1_MAC, &dr_syn),
+        ),
+        case(
+            "DR: the client's ACK follows the connection",
+            EXT,
+            from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+            to_rs(RS1_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        ),
+        case(
+            "DR: data follows the connection unchanged",
+            EXT,
+            from_client(
+                &tcp(CLIENT, 40000, VIP_DR, 80)
+                    .ack()
+                    .payload(b"GET / HTTP/1.0\r\n\r\n"),
+            ),
+            to_rs(
+                RS1_MAC,
+                &tcp(CLIENT, 40000, VIP_DR, 80)
+                    .ack()
+                    .payload(b"GET / HTTP/1.0\r\n\r\n"),
+            ),
+        ),
+        case(
+            "DR: a VLAN-tagged frame keeps its tag",
+            EXT,
             vlan(&from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 100),
-            Expect::Tx(INT, vlan(&eth(RS1_MAC, INT_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).ack()), 100))),
-        case("DR: a stray ACK without a connection goes to the host (which resets it)", EXT,
-            from_client(&tcp(CLIENT, 40099, VIP_DR, 80).ack()), Expect::Pass),
-
+            Expect::Tx(
+                INT,
+                vlan(
+                    &eth(RS1_MAC, INT_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+                    100,
+                ),
+            ),
+        ),
+        case(
+            "DR: a stray ACK without a connection goes to the host (which resets it)",
+            EXT,
+            from_client(&tcp(CLIENT, 40099, VIP_DR, 80).ack()),
+            Expect::Pass,
+        ),
         // ---- NAT: DNAT on the way in, SNAT on the way back, routed (TTL - 1). ----
-        case("NAT: a SYN is rewritten to RIP:rport with TTL decremented", EXT,
+        case(
+            "NAT: a SYN is rewritten to RIP:rport with TTL decremented",
+            EXT,
             from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()),
-            to_rs(RS1_MAC, &tcp(CLIENT, 40001, RS1, 8080).syn().ttl(63))),
-        case("NAT: the SYN-ACK from RIP:rport goes back as VIP:vport", INT,
+            to_rs(RS1_MAC, &tcp(CLIENT, 40001, RS1, 8080).syn().ttl(63)),
+        ),
+        case(
+            "NAT: the SYN-ACK from RIP:rport goes back as VIP:vport",
+            INT,
             from_rs(RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()),
-            to_client(&tcp(VIP_NAT, 80, CLIENT, 40001).syn().ack().ttl(63))),
-        case("NAT: the client's ACK follows", EXT,
+            to_client(&tcp(VIP_NAT, 80, CLIENT, 40001).syn().ack().ttl(63)),
+        ),
+        case(
+            "NAT: the client's ACK follows",
+            EXT,
             from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).ack()),
-            to_rs(RS1_MAC, &tcp(CLIENT, 40001, RS1, 8080).ack().ttl(63))),
-        case("NAT: a UDP request is rewritten to the UDP service's real server", EXT,
+            to_rs(RS1_MAC, &tcp(CLIENT, 40001, RS1, 8080).ack().ttl(63)),
+        ),
+        case(
+            "NAT: a UDP request is rewritten to the UDP service's real server",
+            EXT,
             from_client(&udp(CLIENT, 5353, VIP_NAT, 53, b"query")),
-            to_rs(RS2_MAC, &udp(CLIENT, 5353, RS2, 53, b"query").ttl(63))),
-        case("NAT: the UDP response returns from the VIP", INT,
+            to_rs(RS2_MAC, &udp(CLIENT, 5353, RS2, 53, b"query").ttl(63)),
+        ),
+        case(
+            "NAT: the UDP response returns from the VIP",
+            INT,
             from_rs(RS2_MAC, &udp(RS2, 53, CLIENT, 5353, b"answer")),
-            to_client(&udp(VIP_NAT, 53, CLIENT, 5353, b"answer").ttl(63))),
-        case("NAT: a packet whose TTL runs out gets 'time exceeded' from the VIP", EXT,
+            to_client(&udp(VIP_NAT, 53, CLIENT, 5353, b"answer").ttl(63)),
+        ),
+        case(
+            "NAT: a packet whose TTL runs out gets 'time exceeded' from the VIP",
+            EXT,
             from_client(&nat_ttl1),
-            to_client(&icmp(VIP_NAT, CLIENT, 11, 0, [0; 4], &quote(&nat_ttl1, 40)).as_error_origin())),
-
+            to_client(
+                &icmp(VIP_NAT, CLIENT, 11, 0, [0; 4], &quote(&nat_ttl1, 40)).as_error_origin(),
+            ),
+        ),
         // ---- TUN: IPIP to the real server; too big with DF gets 'fragmentation needed'. ----
-        case("TUN: an outer IPv4 header DIP → RIP is prepended, TTL/DF/TOS/ID copied", EXT,
+        case(
+            "TUN: an outer IPv4 header DIP → RIP is prepended, TTL/DF/TOS/ID copied",
+            EXT,
             from_client(&tcp(CLIENT, 40002, VIP_TUN, 80).syn()),
-            to_rs(RS2_MAC, &ipip(DIR_INT, RS2, &tcp(CLIENT, 40002, VIP_TUN, 80).syn()))),
-        case("TUN: a full-size DF packet no longer fits: ICMP fragmentation needed, MTU 1480", EXT,
+            to_rs(
+                RS2_MAC,
+                &ipip(DIR_INT, RS2, &tcp(CLIENT, 40002, VIP_TUN, 80).syn()),
+            ),
+        ),
+        case(
+            "TUN: a full-size DF packet no longer fits: ICMP fragmentation needed, MTU 1480",
+            EXT,
             from_client(&tun_big),
-            to_client(&icmp(VIP_TUN, CLIENT, 3, 4, [0, 0, 0x05, 0xc8], &quote(&tun_big, 548)).as_error_origin())),
-
+            to_client(
+                &icmp(
+                    VIP_TUN,
+                    CLIENT,
+                    3,
+                    4,
+                    [0, 0, 0x05, 0xc8],
+                    &quote(&tun_big, 548),
+                )
+                .as_error_origin(),
+            ),
+        ),
         // ---- FullNAT: both ends rewritten; the real server sees the local address. ----
-        case("FullNAT: CIP:cport → LADDR:1024 and VIP:vport → RIP:rport", EXT,
+        case(
+            "FullNAT: CIP:cport → LADDR:1024 and VIP:vport → RIP:rport",
+            EXT,
             from_client(&tcp(CLIENT, 40004, VIP_FNAT, 80).syn()),
-            to_rs(RS1_MAC, &tcp(LADDR, 1024, RS1, 80).syn().ttl(63))),
-        case("FullNAT: the reply to LADDR:1024 is mapped back to VIP → CIP", INT,
+            to_rs(RS1_MAC, &tcp(LADDR, 1024, RS1, 80).syn().ttl(63)),
+        ),
+        case(
+            "FullNAT: the reply to LADDR:1024 is mapped back to VIP → CIP",
+            INT,
             from_rs(RS1_MAC, &tcp(RS1, 80, LADDR, 1024).syn().ack()),
-            to_client(&tcp(VIP_FNAT, 80, CLIENT, 40004).syn().ack().ttl(63))),
-
+            to_client(&tcp(VIP_FNAT, 80, CLIENT, 40004).syn().ack().ttl(63)),
+        ),
         // ---- IPv6. ----
-        case("IPv6 DR: only the MACs change", EXT,
+        case(
+            "IPv6 DR: only the MACs change",
+            EXT,
             from_client(&tcp(CLIENT6, 40000, VIP6_DR, 80).syn()),
-            to_rs(RS1_MAC, &tcp(CLIENT6, 40000, VIP6_DR, 80).syn())),
-        case("IPv6 NAT: rewritten to [RIP]:8080, hop limit decremented", EXT,
+            to_rs(RS1_MAC, &tcp(CLIENT6, 40000, VIP6_DR, 80).syn()),
+        ),
+        case(
+            "IPv6 NAT: rewritten to [RIP]:8080, hop limit decremented",
+            EXT,
             from_client(&tcp(CLIENT6, 40001, VIP6_NAT, 80).syn()),
-            to_rs(RS1_MAC, &tcp(CLIENT6, 40001, RS1_6, 8080).syn().ttl(63))),
-        case("IPv6 NAT: the reply returns from the VIP", INT,
+            to_rs(RS1_MAC, &tcp(CLIENT6, 40001, RS1_6, 8080).syn().ttl(63)),
+        ),
+        case(
+            "IPv6 NAT: the reply returns from the VIP",
+            INT,
             from_rs(RS1_MAC, &tcp(RS1_6, 8080, CLIENT6, 40001).syn().ack()),
-            to_client(&tcp(VIP6_NAT, 80, CLIENT6, 40001).syn().ack().ttl(63))),
-        case("IPv6 TUN: IPv6-in-IPv6 from the director's internal address", EXT,
+            to_client(&tcp(VIP6_NAT, 80, CLIENT6, 40001).syn().ack().ttl(63)),
+        ),
+        case(
+            "IPv6 TUN: IPv6-in-IPv6 from the director's internal address",
+            EXT,
             from_client(&tcp(CLIENT6, 40002, VIP6_TUN, 80).syn()),
-            to_rs(RS2_MAC, &ipip(DIR_INT6, RS2_6, &tcp(CLIENT6, 40002, VIP6_TUN, 80).syn()))),
-        case("IPv6 TUN: too big: Packet Too Big with MTU 1460", EXT,
+            to_rs(
+                RS2_MAC,
+                &ipip(DIR_INT6, RS2_6, &tcp(CLIENT6, 40002, VIP6_TUN, 80).syn()),
+            ),
+        ),
+        case(
+            "IPv6 TUN: too big: Packet Too Big with MTU 1460",
+            EXT,
             from_client(&tun6_big),
-            to_client(&icmp(VIP6_TUN, CLIENT6, 2, 0, 1460u32.to_be_bytes(), &quote(&tun6_big, 1232)).as_error_origin())),
-
+            to_client(
+                &icmp(
+                    VIP6_TUN,
+                    CLIENT6,
+                    2,
+                    0,
+                    1460u32.to_be_bytes(),
+                    &quote(&tun6_big, 1232),
+                )
+                .as_error_origin(),
+            ),
+        ),
         // ---- ICMP. ----
-        case("ICMP echo to a VIP is answered (TTL reset to 64)", EXT,
+        case(
+            "ICMP echo to a VIP is answered (TTL reset to 64)",
+            EXT,
             from_client(&icmp(CLIENT, VIP_DR, 8, 0, [0, 7, 0, 1], b"ping").ttl(50)),
-            to_client(&icmp(VIP_DR, CLIENT, 0, 0, [0, 7, 0, 1], b"ping"))),
-        case("ICMPv6 echo to a VIP is answered", EXT,
+            to_client(&icmp(VIP_DR, CLIENT, 0, 0, [0, 7, 0, 1], b"ping")),
+        ),
+        case(
+            "ICMPv6 echo to a VIP is answered",
+            EXT,
             from_client(&icmp(CLIENT6, VIP6_DR, 128, 0, [0, 7, 0, 1], b"ping6")),
-            to_client(&icmp(VIP6_DR, CLIENT6, 129, 0, [0, 7, 0, 1], b"ping6"))),
-        case("ICMP echo to the director itself is the host's", EXT,
-            from_client(&icmp(CLIENT, DIR_EXT, 8, 0, [0, 7, 0, 1], b"ping")), Expect::Pass),
-        case("ICMP error about a NAT reply goes to the real server, quotation translated", EXT,
-            from_client(&icmp("198.18.0.1", VIP_NAT, 3, 4, [0, 0, 0x05, 0x00],
-                &quote(&tcp(VIP_NAT, 80, CLIENT, 40001).ack().ttl(62), 28))),
-            to_rs(RS1_MAC, &icmp("198.18.0.1", RS1, 3, 4, [0, 0, 0x05, 0x00],
-                &quote(&tcp(RS1, 8080, CLIENT, 40001).ack().ttl(62), 28)).ttl(63))),
-        case("ICMP error from a NAT real server about the client's datagram returns as from the VIP", INT,
-            from_rs(RS2_MAC, &icmp(RS2, CLIENT, 3, 3, [0; 4], &quote(&udp(CLIENT, 5353, RS2, 53, b"query").ttl(63), 36))),
-            to_client(&icmp(VIP_NAT, CLIENT, 3, 3, [0; 4],
-                &quote(&udp(CLIENT, 5353, VIP_NAT, 53, b"query").ttl(63), 36)).ttl(63))),
-        case("ICMP error about a DR flow goes to its real server unchanged", EXT,
-            from_client(&icmp("198.18.0.1", VIP_DR, 3, 4, [0, 0, 0x05, 0x00], &quote(&tcp(VIP_DR, 80, CLIENT, 40000).ack(), 28))),
-            to_rs(RS1_MAC, &icmp("198.18.0.1", VIP_DR, 3, 4, [0, 0, 0x05, 0x00], &quote(&tcp(VIP_DR, 80, CLIENT, 40000).ack(), 28)))),
-        case("ICMP error about an unknown flow is the host's", EXT,
-            from_client(&icmp("198.18.0.1", VIP_DR, 3, 4, [0, 0, 0x05, 0x00], &quote(&tcp(VIP_DR, 80, CLIENT, 1), 28))),
-            Expect::Pass),
-
+            to_client(&icmp(VIP6_DR, CLIENT6, 129, 0, [0, 7, 0, 1], b"ping6")),
+        ),
+        case(
+            "ICMP echo to the director itself is the host's",
+            EXT,
+            from_client(&icmp(CLIENT, DIR_EXT, 8, 0, [0, 7, 0, 1], b"ping")),
+            Expect::Pass,
+        ),
+        case(
+            "ICMP error about a NAT reply goes to the real server, quotation translated",
+            EXT,
+            from_client(&icmp(
+                "198.18.0.1",
+                VIP_NAT,
+                3,
+                4,
+                [0, 0, 0x05, 0x00],
+                &quote(&tcp(VIP_NAT, 80, CLIENT, 40001).ack().ttl(62), 28),
+            )),
+            to_rs(
+                RS1_MAC,
+                &icmp(
+                    "198.18.0.1",
+                    RS1,
+                    3,
+                    4,
+                    [0, 0, 0x05, 0x00],
+                    &quote(&tcp(RS1, 8080, CLIENT, 40001).ack().ttl(62), 28),
+                )
+                .ttl(63),
+            ),
+        ),
+        case(
+            "ICMP error from a NAT real server about the client's datagram returns as from the VIP",
+            INT,
+            from_rs(
+                RS2_MAC,
+                &icmp(
+                    RS2,
+                    CLIENT,
+                    3,
+                    3,
+                    [0; 4],
+                    &quote(&udp(CLIENT, 5353, RS2, 53, b"query").ttl(63), 36),
+                ),
+            ),
+            to_client(
+                &icmp(
+                    VIP_NAT,
+                    CLIENT,
+                    3,
+                    3,
+                    [0; 4],
+                    &quote(&udp(CLIENT, 5353, VIP_NAT, 53, b"query").ttl(63), 36),
+                )
+                .ttl(63),
+            ),
+        ),
+        case(
+            "ICMP error about a DR flow goes to its real server unchanged",
+            EXT,
+            from_client(&icmp(
+                "198.18.0.1",
+                VIP_DR,
+                3,
+                4,
+                [0, 0, 0x05, 0x00],
+                &quote(&tcp(VIP_DR, 80, CLIENT, 40000).ack(), 28),
+            )),
+            to_rs(
+                RS1_MAC,
+                &icmp(
+                    "198.18.0.1",
+                    VIP_DR,
+                    3,
+                    4,
+                    [0, 0, 0x05, 0x00],
+                    &quote(&tcp(VIP_DR, 80, CLIENT, 40000).ack(), 28),
+                ),
+            ),
+        ),
+        case(
+            "ICMP error about an unknown flow is the host's",
+            EXT,
+            from_client(&icmp(
+                "198.18.0.1",
+                VIP_DR,
+                3,
+                4,
+                [0, 0, 0x05, 0x00],
+                &quote(&tcp(VIP_DR, 80, CLIENT, 1), 28),
+            )),
+            Expect::Pass,
+        ),
         // ---- Scheduling, persistence, one-packet scheduling, quiesced servers. ----
-        case("rr: the first connection goes to RS1", EXT,
-            from_client(&tcp(CLIENT, 41000, VIP_RR, 80).syn()), to_rs(RS1_MAC, &tcp(CLIENT, 41000, VIP_RR, 80).syn())),
-        case("rr: the next one, from the same client, goes to RS2", EXT,
-            from_client(&tcp(CLIENT, 41001, VIP_RR, 80).syn()), to_rs(RS2_MAC, &tcp(CLIENT, 41001, VIP_RR, 80).syn())),
-        case("persistence: a client's first connection is scheduled (RS1)", EXT,
-            from_client(&tcp(CLIENT, 41000, VIP_PERSIST, 80).syn()), to_rs(RS1_MAC, &tcp(CLIENT, 41000, VIP_PERSIST, 80).syn())),
-        case("persistence: its next connection sticks to RS1", EXT,
-            from_client(&tcp(CLIENT, 41001, VIP_PERSIST, 80).syn()), to_rs(RS1_MAC, &tcp(CLIENT, 41001, VIP_PERSIST, 80).syn())),
-        case("persistence: another client is scheduled afresh (RS2)", EXT,
-            from_client(&tcp("203.0.113.8", 41002, VIP_PERSIST, 80).syn()), to_rs(RS2_MAC, &tcp("203.0.113.8", 41002, VIP_PERSIST, 80).syn())),
-        case("one-packet UDP: the first datagram goes to RS1", EXT,
-            from_client(&udp(CLIENT, 6000, VIP_OPS, 53, b"a")), to_rs(RS1_MAC, &udp(CLIENT, 6000, RS1, 53, b"a").ttl(63))),
-        case("one-packet UDP: the same flow's next datagram is scheduled again (RS2)", EXT,
-            from_client(&udp(CLIENT, 6000, VIP_OPS, 53, b"b")), to_rs(RS2_MAC, &udp(CLIENT, 6000, RS2, 53, b"b").ttl(63))),
-        case("quiesced: no server with weight > 0: ICMP port unreachable from the VIP", EXT,
+        case(
+            "rr: the first connection goes to RS1",
+            EXT,
+            from_client(&tcp(CLIENT, 41000, VIP_RR, 80).syn()),
+            to_rs(RS1_MAC, &tcp(CLIENT, 41000, VIP_RR, 80).syn()),
+        ),
+        case(
+            "rr: the next one, from the same client, goes to RS2",
+            EXT,
+            from_client(&tcp(CLIENT, 41001, VIP_RR, 80).syn()),
+            to_rs(RS2_MAC, &tcp(CLIENT, 41001, VIP_RR, 80).syn()),
+        ),
+        case(
+            "persistence: a client's first connection is scheduled (RS1)",
+            EXT,
+            from_client(&tcp(CLIENT, 41000, VIP_PERSIST, 80).syn()),
+            to_rs(RS1_MAC, &tcp(CLIENT, 41000, VIP_PERSIST, 80).syn()),
+        ),
+        case(
+            "persistence: its next connection sticks to RS1",
+            EXT,
+            from_client(&tcp(CLIENT, 41001, VIP_PERSIST, 80).syn()),
+            to_rs(RS1_MAC, &tcp(CLIENT, 41001, VIP_PERSIST, 80).syn()),
+        ),
+        case(
+            "persistence: another client is scheduled afresh (RS2)",
+            EXT,
+            from_client(&tcp("203.0.113.8", 41002, VIP_PERSIST, 80).syn()),
+            to_rs(RS2_MAC, &tcp("203.0.113.8", 41002, VIP_PERSIST, 80).syn()),
+        ),
+        case(
+            "one-packet UDP: the first datagram goes to RS1",
+            EXT,
+            from_client(&udp(CLIENT, 6000, VIP_OPS, 53, b"a")),
+            to_rs(RS1_MAC, &udp(CLIENT, 6000, RS1, 53, b"a").ttl(63)),
+        ),
+        case(
+            "one-packet UDP: the same flow's next datagram is scheduled again (RS2)",
+            EXT,
+            from_client(&udp(CLIENT, 6000, VIP_OPS, 53, b"b")),
+            to_rs(RS2_MAC, &udp(CLIENT, 6000, RS2, 53, b"b").ttl(63)),
+        ),
+        case(
+            "quiesced: no server with weight > 0: ICMP port unreachable from the VIP",
+            EXT,
             from_client(&quiesced_syn),
-            to_client(&icmp(VIP_QUIESCED, CLIENT, 3, 3, [0; 4], &quote(&quiesced_syn, 40)).as_error_origin())),
-        case("unknown neighbour: dropped with its own reason (resolution requested)", EXT,
-            from_client(&tcp(CLIENT, 43000, VIP_UNRESOLVED, 80).syn()), Expect::Drop(DropReason::UnknownNeighbour)),
-
+            to_client(
+                &icmp(
+                    VIP_QUIESCED,
+                    CLIENT,
+                    3,
+                    3,
+                    [0; 4],
+                    &quote(&quiesced_syn, 40),
+                )
+                .as_error_origin(),
+            ),
+        ),
+        case(
+            "unknown neighbour: dropped with its own reason (resolution requested)",
+            EXT,
+            from_client(&tcp(CLIENT, 43000, VIP_UNRESOLVED, 80).syn()),
+            Expect::Drop(DropReason::UnknownNeighbour),
+        ),
         // ---- Malformed input: dropped and counted, never a panic. ----
-        case("a 10-byte frame is truncated", EXT, vec![0u8; 10], Expect::Drop(DropReason::Truncated)),
-        case("IP version 5 is malformed", EXT, bad_version, Expect::Drop(DropReason::Malformed)),
-        case("a SYN to a VIP with a bad IPv4 header checksum", EXT, bad_csum, Expect::Drop(DropReason::BadChecksum)),
-        case("a TCP header cut short by the IP length", EXT, short_tcp, Expect::Drop(DropReason::Truncated)),
-        case("a fragment for a virtual service (no reassembly)", EXT, fragment, Expect::Drop(DropReason::Fragment)),
-        case("a fragment for the director itself passes", EXT, host_fragment, Expect::Pass),
-        case("a later ICMP fragment (no ICMP header) is the host's", EXT, icmp_fragment, Expect::Pass),
+        case(
+            "a 10-byte frame is truncated",
+            EXT,
+            vec![0u8; 10],
+            Expect::Drop(DropReason::Truncated),
+        ),
+        case(
+            "IP version 5 is malformed",
+            EXT,
+            bad_version,
+            Expect::Drop(DropReason::Malformed),
+        ),
+        case(
+            "a SYN to a VIP with a bad IPv4 header checksum",
+            EXT,
+            bad_csum,
+            Expect::Drop(DropReason::BadChecksum),
+        ),
+        case(
+            "a TCP header cut short by the IP length",
+            EXT,
+            short_tcp,
+            Expect::Drop(DropReason::Truncated),
+        ),
+        case(
+            "a fragment for a virtual service (no reassembly)",
+            EXT,
+            fragment,
+            Expect::Drop(DropReason::Fragment),
+        ),
+        case(
+            "a fragment for the director itself passes",
+            EXT,
+            host_fragment,
+            Expect::Pass,
+        ),
+        case(
+            "a later ICMP fragment (no ICMP header) is the host's",
+            EXT,
+            icmp_fragment,
+            Expect::Pass,
+        ),
     ]
 }
 
@@ -230,10 +511,19 @@ fn forwarder_fixture_table() {
                 Expect::Pass => "Pass".into(),
                 Expect::Drop(r) => format!("Drop({r:?})"),
             };
-            failures.push(format!("#{n} {}\n   want {want}\n   got  {verdict:?} {}", c.what, hex(&out)));
+            failures.push(format!(
+                "#{n} {}\n   want {want}\n   got  {verdict:?} {}",
+                c.what,
+                hex(&out)
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn hex(b: &[u8]) -> String {

@@ -15,13 +15,60 @@ fn seeds() -> Vec<(u16, Vec<u8>)> {
         c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40001, VIP_NAT, 80).syn())),
         c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40002, VIP_TUN, 80).syn())),
         c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40004, VIP_FNAT, 80).syn())),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &udp(CLIENT, 5353, VIP_NAT, 53, b"query"))),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT6, 40001, VIP6_NAT, 80).syn())),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &icmp(CLIENT, VIP_DR, 8, 0, [0, 1, 0, 1], b"ping"))),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &icmp("198.18.0.1", VIP_NAT, 3, 4, [0, 0, 5, 0],
-            &quote(&tcp(VIP_NAT, 80, CLIENT, 40001).ack(), 28)))),
-        (INT, eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack())),
-        (INT, eth(INT_MAC, RS1_MAC, &icmp(RS2, CLIENT, 3, 3, [0; 4], &quote(&udp(CLIENT, 5353, RS2, 53, b"q"), 30)))),
+        c(&|| {
+            eth(
+                EXT_MAC,
+                ROUTER_MAC,
+                &udp(CLIENT, 5353, VIP_NAT, 53, b"query"),
+            )
+        }),
+        c(&|| {
+            eth(
+                EXT_MAC,
+                ROUTER_MAC,
+                &tcp(CLIENT6, 40001, VIP6_NAT, 80).syn(),
+            )
+        }),
+        c(&|| {
+            eth(
+                EXT_MAC,
+                ROUTER_MAC,
+                &icmp(CLIENT, VIP_DR, 8, 0, [0, 1, 0, 1], b"ping"),
+            )
+        }),
+        c(&|| {
+            eth(
+                EXT_MAC,
+                ROUTER_MAC,
+                &icmp(
+                    "198.18.0.1",
+                    VIP_NAT,
+                    3,
+                    4,
+                    [0, 0, 5, 0],
+                    &quote(&tcp(VIP_NAT, 80, CLIENT, 40001).ack(), 28),
+                ),
+            )
+        }),
+        (
+            INT,
+            eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()),
+        ),
+        (
+            INT,
+            eth(
+                INT_MAC,
+                RS1_MAC,
+                &icmp(
+                    RS2,
+                    CLIENT,
+                    3,
+                    3,
+                    [0; 4],
+                    &quote(&udp(CLIENT, 5353, RS2, 53, b"q"), 30),
+                ),
+            ),
+        ),
     ]
 }
 
@@ -69,7 +116,10 @@ fn well_formed(frame: &[u8]) -> Result<(), String> {
         }
         // ICMP: summed over the raw bytes (etherparse's typed view drops "unused" fields).
         Some(etherparse::TransportSlice::Icmpv4(i)) => {
-            etherparse::checksum::Sum16BitWords::new().add_slice(i.slice()).ones_complement() == 0
+            etherparse::checksum::Sum16BitWords::new()
+                .add_slice(i.slice())
+                .ones_complement()
+                == 0
         }
         Some(etherparse::TransportSlice::Icmpv6(i)) => {
             let h = v6.as_ref().ok_or("icmpv6 over v4")?;
@@ -85,14 +135,18 @@ fn well_formed(frame: &[u8]) -> Result<(), String> {
         }
         _ => true,
     };
-    if ok { Ok(()) } else { Err("bad transport checksum".into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err("bad transport checksum".into())
+    }
 }
 
 /// Runs frames through one forwarder and checks the accounting.
 fn run_all(frames: &[(u16, Vec<u8>)]) -> Result<(), TestCaseError> {
     let snap = snapshot();
     let mut fw = forwarder();
-    let mut drops = vec![0u64; DropReason::COUNT];
+    let mut drops = [0u64; DropReason::COUNT];
     let (mut tx, mut pass) = (0u64, 0u64);
     for (port, f) in frames {
         let (v, out) = run(&mut fw, &snap, *port, f, 1);
@@ -105,7 +159,9 @@ fn run_all(frames: &[(u16, Vec<u8>)]) -> Result<(), TestCaseError> {
                     continue;
                 }
                 if let Err(e) = well_formed(&out) {
-                    return Err(TestCaseError::fail(format!("{e}: in {f:02x?} out {out:02x?}")));
+                    return Err(TestCaseError::fail(format!(
+                        "{e}: in {f:02x?} out {out:02x?}"
+                    )));
                 }
             }
             Verdict::Pass => {
@@ -123,7 +179,11 @@ fn run_all(frames: &[(u16, Vec<u8>)]) -> Result<(), TestCaseError> {
     prop_assert_eq!(g.tx_frames, tx);
     prop_assert_eq!(g.passed, pass);
     for r in DropReason::ALL {
-        prop_assert!(g.drops[*r as usize] >= drops[*r as usize], "{} not counted", r.label());
+        prop_assert!(
+            g.drops[*r as usize] >= drops[*r as usize],
+            "{} not counted",
+            r.label()
+        );
     }
     Ok(())
 }

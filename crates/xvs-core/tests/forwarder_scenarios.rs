@@ -28,15 +28,39 @@ fn dr_counters_and_active_inactive_gauges() {
     let syn = tcp(CLIENT, 40000, VIP_DR, 80).syn();
     run(&mut fw, &snap, EXT, &from_client(&syn), 1);
     let t = stats.real_totals(rs1);
-    assert_eq!((t.conns, t.active, t.inactive), (1, 0, 1), "SYN_RECV is inactive");
+    assert_eq!(
+        (t.conns, t.active, t.inactive),
+        (1, 0, 1),
+        "SYN_RECV is inactive"
+    );
     assert_eq!((t.in_pkts, t.in_bytes), (1, 40));
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 2);
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        2,
+    );
     let t = stats.real_totals(rs1);
     assert_eq!((t.active, t.inactive), (1, 0), "ESTABLISHED is active");
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).fin().ack()), 3);
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).fin().ack()),
+        3,
+    );
     let t = stats.real_totals(rs1);
-    assert_eq!((t.active, t.inactive, t.in_pkts), (0, 1, 3), "FIN_WAIT is inactive");
-    let sid = snap.services.find(&svc(Protocol::Tcp, VIP_DR, 80)).unwrap().id;
+    assert_eq!(
+        (t.active, t.inactive, t.in_pkts),
+        (0, 1, 3),
+        "FIN_WAIT is inactive"
+    );
+    let sid = snap
+        .services
+        .find(&svc(Protocol::Tcp, VIP_DR, 80))
+        .unwrap()
+        .id;
     let s = stats.service_totals(snap.services.reals_of(sid));
     assert_eq!((s.conns, s.in_pkts, s.out_pkts), (1, 3, 0));
     let g = stats.global();
@@ -47,11 +71,32 @@ fn dr_counters_and_active_inactive_gauges() {
 fn nat_counts_both_directions() {
     let snap = snapshot();
     let mut fw = forwarder();
-    let svc_nat = snap.services.find(&svc(Protocol::Tcp, VIP_NAT, 80)).unwrap();
+    let svc_nat = snap
+        .services
+        .find(&svc(Protocol::Tcp, VIP_NAT, 80))
+        .unwrap();
     let rs1 = snap.services.find_real(svc_nat, &ip(RS1), 8080).unwrap().id;
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()), 1);
-    run(&mut fw, &snap, INT, &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()), 1);
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).ack()), 1);
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()),
+        1,
+    );
+    run(
+        &mut fw,
+        &snap,
+        INT,
+        &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()),
+        1,
+    );
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).ack()),
+        1,
+    );
     let t = fw.stats().real_totals(rs1);
     assert_eq!((t.in_pkts, t.out_pkts, t.active), (2, 1, 1));
 }
@@ -61,19 +106,53 @@ fn connections_expire_and_sweeps_settle_the_gauges() {
     let snap = snapshot();
     let mut fw = forwarder();
     let rs1 = real_id(&snap, VIP_DR, RS1);
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()), 10);
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 10);
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()),
+        10,
+    );
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        10,
+    );
     assert_eq!(fw.stats().real_totals(rs1).active, 1);
     // Established lives 900 s: at 909 s the ACK still belongs to it.
-    let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 909);
+    let (v, _) = run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        909,
+    );
     assert_eq!(v, Verdict::Tx { port: INT });
     // 900 s of silence later the entry is gone: a stray ACK is the host's.
-    let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 1809);
+    let (v, _) = run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        1809,
+    );
     assert_eq!(v, Verdict::Pass);
     let t = fw.stats().real_totals(rs1);
-    assert_eq!((t.active, t.inactive), (0, 0), "lazy expiry released the gauge");
+    assert_eq!(
+        (t.active, t.inactive),
+        (0, 0),
+        "lazy expiry released the gauge"
+    );
     // A sweep does the same for entries nobody touches.
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40500, VIP_DR, 80).syn()), 2000);
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40500, VIP_DR, 80).syn()),
+        2000,
+    );
     assert_eq!(fw.stats().real_totals(rs1).inactive, 1);
     let table = Arc::clone(fw.table());
     let mut gone = Vec::new();
@@ -86,16 +165,46 @@ fn connections_expire_and_sweeps_settle_the_gauges() {
 fn quiesced_server_keeps_its_connections_but_gets_no_new_ones() {
     let mut fw = forwarder();
     let snap = snapshot();
-    run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()), 1);
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()),
+        1,
+    );
     let mut t = services();
-    let o = RealOptions { weight: 0, ..RealOptions::default() };
-    t.edit_real(&svc(Protocol::Tcp, VIP_DR, 80), ip(RS1), None, o).unwrap();
+    let o = RealOptions {
+        weight: 0,
+        ..RealOptions::default()
+    };
+    t.edit_real(&svc(Protocol::Tcp, VIP_DR, 80), ip(RS1), None, o)
+        .unwrap();
     let quiet = snapshot_of(t, 2);
-    let (v, out) = run(&mut fw, &quiet, EXT, &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()), 2);
-    assert_eq!(v, Verdict::Tx { port: INT }, "existing connection continues");
+    let (v, out) = run(
+        &mut fw,
+        &quiet,
+        EXT,
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        2,
+    );
+    assert_eq!(
+        v,
+        Verdict::Tx { port: INT },
+        "existing connection continues"
+    );
     assert_eq!(&out[..6], &RS1_MAC.0);
-    let (v, _) = run(&mut fw, &quiet, EXT, &from_client(&tcp(CLIENT, 40001, VIP_DR, 80).syn()), 2);
-    assert_eq!(v, Verdict::Tx { port: EXT }, "a new one is refused with ICMP port unreachable");
+    let (v, _) = run(
+        &mut fw,
+        &quiet,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_DR, 80).syn()),
+        2,
+    );
+    assert_eq!(
+        v,
+        Verdict::Tx { port: EXT },
+        "a new one is refused with ICMP port unreachable"
+    );
     assert_eq!(fw.stats().drops(DropReason::NoRealServer), 1);
 }
 
@@ -103,12 +212,28 @@ fn quiesced_server_keeps_its_connections_but_gets_no_new_ones() {
 fn removed_server_finishes_its_connections_unless_expire_nodest_conn() {
     for expire in [false, true] {
         let mut fw = forwarder();
-        run(&mut fw, &snapshot(), EXT, &from_client(&tcp(CLIENT, 40000, VIP_RR, 80).syn()), 1);
+        run(
+            &mut fw,
+            &snapshot(),
+            EXT,
+            &from_client(&tcp(CLIENT, 40000, VIP_RR, 80).syn()),
+            1,
+        );
         let mut t = services();
-        t.remove_real(&svc(Protocol::Tcp, VIP_RR, 80), ip(RS1), None).unwrap();
+        t.remove_real(&svc(Protocol::Tcp, VIP_RR, 80), ip(RS1), None)
+            .unwrap();
         let mut snap = snapshot_of(t, 2);
-        snap.options = Options { expire_nodest_conn: expire, ..Options::default() };
-        let (v, out) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 40000, VIP_RR, 80).ack()), 2);
+        snap.options = Options {
+            expire_nodest_conn: expire,
+            ..Options::default()
+        };
+        let (v, out) = run(
+            &mut fw,
+            &snap,
+            EXT,
+            &from_client(&tcp(CLIENT, 40000, VIP_RR, 80).ack()),
+            2,
+        );
         if expire {
             assert_eq!(v, Verdict::Pass, "connection expired; the ACK is a stray");
         } else {
@@ -123,11 +248,21 @@ fn unknown_neighbours_are_reported_for_resolution() {
     let snap = snapshot();
     let mut fw = forwarder();
     for p in 0..3 {
-        run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 43000 + p, VIP_UNRESOLVED, 80).syn()), 1);
+        run(
+            &mut fw,
+            &snap,
+            EXT,
+            &from_client(&tcp(CLIENT, 43000 + p, VIP_UNRESOLVED, 80).syn()),
+            1,
+        );
     }
     let mut asked = Vec::new();
     fw.take_unresolved(|port, ip| asked.push((port, ip)));
-    assert_eq!(asked, vec![(INT, xvs_core::service::addr16(&ip(RS3)))], "asked once");
+    assert_eq!(
+        asked,
+        vec![(INT, xvs_core::service::addr16(&ip(RS3)))],
+        "asked once"
+    );
     assert_eq!(fw.stats().drops(DropReason::UnknownNeighbour), 3);
     fw.take_unresolved(|_, _| panic!("already handed over"));
 }
@@ -141,24 +276,63 @@ fn full_table_refuses_new_connections_and_keeps_established_ones() {
     // Establish more connections than the table holds: it ends up full of established ones.
     let mut established = Vec::new();
     for p in 0..200u16 {
-        let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).syn()), 1);
+        let (v, _) = run(
+            &mut fw,
+            &snap,
+            EXT,
+            &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).syn()),
+            1,
+        );
         if v == (Verdict::Tx { port: INT }) {
-            run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).ack()), 1);
+            run(
+                &mut fw,
+                &snap,
+                EXT,
+                &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).ack()),
+                1,
+            );
             established.push(1000 + p);
         }
     }
-    assert!(established.len() >= 56, "two-choice buckets fill the table: {}", established.len());
+    assert!(
+        established.len() >= 56,
+        "two-choice buckets fill the table: {}",
+        established.len()
+    );
     let evicted_before = stats.global().conns_evicted;
     // A SYN flood of thirty times the capacity.
     for p in 0..2000u16 {
-        run(&mut fw, &snap, EXT, &from_client(&tcp("203.0.113.99", 2000 + p, VIP_DR, 80).syn()), 1);
+        run(
+            &mut fw,
+            &snap,
+            EXT,
+            &from_client(&tcp("203.0.113.99", 2000 + p, VIP_DR, 80).syn()),
+            1,
+        );
     }
     assert!(table.len() <= table.capacity());
-    assert!(stats.drops(DropReason::TableFull) > 1900, "the flood met a full table");
-    assert_eq!(stats.global().conns_evicted, evicted_before, "no established entry was evicted");
+    assert!(
+        stats.drops(DropReason::TableFull) > 1900,
+        "the flood met a full table"
+    );
+    assert_eq!(
+        stats.global().conns_evicted,
+        evicted_before,
+        "no established entry was evicted"
+    );
     for p in established {
-        let (v, _) = run(&mut fw, &snap, EXT, &from_client(&tcp(CLIENT, p, VIP_DR, 80).ack()), 1);
-        assert_eq!(v, Verdict::Tx { port: INT }, "established flow {p} survived the flood");
+        let (v, _) = run(
+            &mut fw,
+            &snap,
+            EXT,
+            &from_client(&tcp(CLIENT, p, VIP_DR, 80).ack()),
+            1,
+        );
+        assert_eq!(
+            v,
+            Verdict::Tx { port: INT },
+            "established flow {p} survived the flood"
+        );
     }
 }
 
@@ -169,12 +343,37 @@ fn nat_reply_on_another_worker_translates() {
     let mut w0 = Forwarder::new(table.clone(), stats.clone(), 0, 11);
     let mut w1 = Forwarder::new(table.clone(), stats.clone(), 1, 12);
     let snap = snapshot();
-    let (v, _) = run(&mut w0, &snap, EXT, &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()), 1);
+    let (v, _) = run(
+        &mut w0,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()),
+        1,
+    );
     assert_eq!(v, Verdict::Tx { port: INT });
-    let (v, out) = run(&mut w1, &snap, INT, &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()), 1);
+    let (v, out) = run(
+        &mut w1,
+        &snap,
+        INT,
+        &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()),
+        1,
+    );
     assert_eq!(v, Verdict::Tx { port: EXT });
-    assert_eq!(out, eth(ROUTER_MAC, EXT_MAC, &tcp(VIP_NAT, 80, CLIENT, 40001).syn().ack().ttl(63)));
-    assert_eq!(stats.slot(0).conns_created.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        out,
+        eth(
+            ROUTER_MAC,
+            EXT_MAC,
+            &tcp(VIP_NAT, 80, CLIENT, 40001).syn().ack().ttl(63)
+        )
+    );
+    assert_eq!(
+        stats
+            .slot(0)
+            .conns_created
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -189,7 +388,13 @@ fn fullnat_ports_do_not_collide_across_workers() {
     let mut seen = std::collections::HashSet::new();
     for p in 0..400u16 {
         let w = &mut ws[usize::from(p % 2)];
-        let (v, out) = run(w, &snap, EXT, &from_client(&tcp(CLIENT, 20000 + p, VIP_FNAT, 80).syn()), 1);
+        let (v, out) = run(
+            w,
+            &snap,
+            EXT,
+            &from_client(&tcp(CLIENT, 20000 + p, VIP_FNAT, 80).syn()),
+            1,
+        );
         assert_eq!(v, Verdict::Tx { port: INT });
         let lport = u16::from_be_bytes([out[34], out[35]]);
         assert!(seen.insert(lport), "local port {lport} handed out twice");

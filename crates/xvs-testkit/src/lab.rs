@@ -89,60 +89,192 @@ pub const VIP6_TUN: &str = "2001:db8:100::12";
 
 /// A TCP or UDP service key.
 pub fn svc(proto: Protocol, vip: &str, port: u16) -> ServiceKey {
-    ServiceKey::Addr { proto, addr: ip(vip), port }
+    ServiceKey::Addr {
+        proto,
+        addr: ip(vip),
+        port,
+    }
 }
 
 fn real(method: Method, weight: u32) -> RealOptions {
-    RealOptions { method, weight, ..RealOptions::default() }
+    RealOptions {
+        method,
+        weight,
+        ..RealOptions::default()
+    }
 }
 
 fn opts(sched: &str) -> ServiceOptions {
-    ServiceOptions { scheduler: sched.into(), ..ServiceOptions::default() }
+    ServiceOptions {
+        scheduler: sched.into(),
+        ..ServiceOptions::default()
+    }
 }
 
 /// The lab's services.
 pub fn services() -> ServiceTable {
     let mut t = ServiceTable::new(64, 256);
     let tcp = Protocol::Tcp;
-    let add = |t: &mut ServiceTable, key: ServiceKey, o: ServiceOptions, reals: &[(&str, Option<u16>, RealOptions)]| {
+    let add = |t: &mut ServiceTable,
+               key: ServiceKey,
+               o: ServiceOptions,
+               reals: &[(&str, Option<u16>, RealOptions)]| {
         t.add_service(key, o).expect("lab service");
         for (a, p, r) in reals {
             t.add_real(&key, ip(a), *p, *r).expect("lab real");
         }
     };
-    add(&mut t, svc(tcp, VIP_DR, 80), opts("rr"), &[(RS1, None, real(Method::Dr, 1))]);
-    add(&mut t, svc(tcp, VIP_NAT, 80), opts("rr"), &[(RS1, Some(8080), real(Method::Nat, 1))]);
-    add(&mut t, svc(Protocol::Udp, VIP_NAT, 53), opts("rr"), &[(RS2, Some(53), real(Method::Nat, 1))]);
-    add(&mut t, svc(tcp, VIP_TUN, 80), opts("rr"), &[(RS2, None, real(Method::Tun, 1))]);
-    let fnat = ServiceOptions { local_addrs: vec![ip(LADDR)], ..opts("rr") };
-    add(&mut t, svc(tcp, VIP_FNAT, 80), fnat, &[(RS1, None, real(Method::FullNat, 1))]);
-    let persist = ServiceOptions {
-        persistence: Some(Persistence { timeout: 300, prefix_len: 32 }),
+    add(
+        &mut t,
+        svc(tcp, VIP_DR, 80),
+        opts("rr"),
+        &[(RS1, None, real(Method::Dr, 1))],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP_NAT, 80),
+        opts("rr"),
+        &[(RS1, Some(8080), real(Method::Nat, 1))],
+    );
+    add(
+        &mut t,
+        svc(Protocol::Udp, VIP_NAT, 53),
+        opts("rr"),
+        &[(RS2, Some(53), real(Method::Nat, 1))],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP_TUN, 80),
+        opts("rr"),
+        &[(RS2, None, real(Method::Tun, 1))],
+    );
+    let fnat = ServiceOptions {
+        local_addrs: vec![ip(LADDR)],
         ..opts("rr")
     };
-    add(&mut t, svc(tcp, VIP_PERSIST, 80), persist, &[(RS1, None, real(Method::Dr, 1)), (RS2, None, real(Method::Dr, 1))]);
-    add(&mut t, svc(tcp, VIP_RR, 80), opts("rr"), &[(RS1, None, real(Method::Dr, 1)), (RS2, None, real(Method::Dr, 1))]);
-    add(&mut t, svc(tcp, VIP_QUIESCED, 80), opts("wlc"), &[(RS1, None, real(Method::Dr, 0))]);
-    add(&mut t, svc(tcp, VIP_UNRESOLVED, 80), opts("rr"), &[(RS3, None, real(Method::Dr, 1))]);
-    let ops = ServiceOptions { one_packet: true, ..opts("rr") };
-    add(&mut t, svc(Protocol::Udp, VIP_OPS, 53), ops, &[(RS1, None, real(Method::Nat, 1)), (RS2, None, real(Method::Nat, 1))]);
-    add(&mut t, svc(tcp, VIP6_DR, 80), opts("rr"), &[(RS1_6, None, real(Method::Dr, 1))]);
-    add(&mut t, svc(tcp, VIP6_NAT, 80), opts("rr"), &[(RS1_6, Some(8080), real(Method::Nat, 1))]);
-    add(&mut t, svc(tcp, VIP6_TUN, 80), opts("rr"), &[(RS2_6, None, real(Method::Tun, 1))]);
+    add(
+        &mut t,
+        svc(tcp, VIP_FNAT, 80),
+        fnat,
+        &[(RS1, None, real(Method::FullNat, 1))],
+    );
+    let persist = ServiceOptions {
+        persistence: Some(Persistence {
+            timeout: 300,
+            prefix_len: 32,
+        }),
+        ..opts("rr")
+    };
+    add(
+        &mut t,
+        svc(tcp, VIP_PERSIST, 80),
+        persist,
+        &[
+            (RS1, None, real(Method::Dr, 1)),
+            (RS2, None, real(Method::Dr, 1)),
+        ],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP_RR, 80),
+        opts("rr"),
+        &[
+            (RS1, None, real(Method::Dr, 1)),
+            (RS2, None, real(Method::Dr, 1)),
+        ],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP_QUIESCED, 80),
+        opts("wlc"),
+        &[(RS1, None, real(Method::Dr, 0))],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP_UNRESOLVED, 80),
+        opts("rr"),
+        &[(RS3, None, real(Method::Dr, 1))],
+    );
+    let ops = ServiceOptions {
+        one_packet: true,
+        ..opts("rr")
+    };
+    add(
+        &mut t,
+        svc(Protocol::Udp, VIP_OPS, 53),
+        ops,
+        &[
+            (RS1, None, real(Method::Nat, 1)),
+            (RS2, None, real(Method::Nat, 1)),
+        ],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP6_DR, 80),
+        opts("rr"),
+        &[(RS1_6, None, real(Method::Dr, 1))],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP6_NAT, 80),
+        opts("rr"),
+        &[(RS1_6, Some(8080), real(Method::Nat, 1))],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP6_TUN, 80),
+        opts("rr"),
+        &[(RS2_6, None, real(Method::Tun, 1))],
+    );
     t
 }
 
 /// The lab's ports, routes and neighbours (RS3 left unresolved).
 pub fn net() -> NetState {
     let mut n = NetState::new(vec![
-        Port { name: "ext".into(), mac: EXT_MAC, mtu: MTU, addrs: vec![ip(DIR_EXT), ip("2001:db8::2")] },
-        Port { name: "int".into(), mac: INT_MAC, mtu: MTU, addrs: vec![ip(DIR_INT), ip(DIR_INT6)] },
+        Port {
+            name: "ext".into(),
+            mac: EXT_MAC,
+            mtu: MTU,
+            addrs: vec![ip(DIR_EXT), ip("2001:db8::2")],
+        },
+        Port {
+            name: "int".into(),
+            mac: INT_MAC,
+            mtu: MTU,
+            addrs: vec![ip(DIR_INT), ip(DIR_INT6)],
+        },
     ]);
-    n.add_route(Route { dst: ip("0.0.0.0"), prefix_len: 0, port: EXT, gateway: Some(ip("198.18.0.1")) });
-    n.add_route(Route { dst: ip("198.18.0.0"), prefix_len: 24, port: EXT, gateway: None });
-    n.add_route(Route { dst: ip("198.18.1.0"), prefix_len: 24, port: INT, gateway: None });
-    n.add_route(Route { dst: ip("::"), prefix_len: 0, port: EXT, gateway: Some(ip("2001:db8::1")) });
-    n.add_route(Route { dst: ip("2001:db8:1::"), prefix_len: 64, port: INT, gateway: None });
+    n.add_route(Route {
+        dst: ip("0.0.0.0"),
+        prefix_len: 0,
+        port: EXT,
+        gateway: Some(ip("198.18.0.1")),
+    });
+    n.add_route(Route {
+        dst: ip("198.18.0.0"),
+        prefix_len: 24,
+        port: EXT,
+        gateway: None,
+    });
+    n.add_route(Route {
+        dst: ip("198.18.1.0"),
+        prefix_len: 24,
+        port: INT,
+        gateway: None,
+    });
+    n.add_route(Route {
+        dst: ip("::"),
+        prefix_len: 0,
+        port: EXT,
+        gateway: Some(ip("2001:db8::1")),
+    });
+    n.add_route(Route {
+        dst: ip("2001:db8:1::"),
+        prefix_len: 64,
+        port: INT,
+        gateway: None,
+    });
     n.set_neighbour(ip("198.18.0.1"), EXT, ROUTER_MAC);
     n.set_neighbour(ip("2001:db8::1"), EXT, ROUTER_MAC);
     n.set_neighbour(ip(RS1), INT, RS1_MAC);
@@ -159,7 +291,13 @@ pub fn snapshot() -> Snapshot {
 
 /// A snapshot of other services on the lab's network.
 pub fn snapshot_of(services: ServiceTable, generation: u64) -> Snapshot {
-    Snapshot::new(Arc::new(services), Arc::new(net()), Timeouts::default(), Options::default(), generation)
+    Snapshot::new(
+        Arc::new(services),
+        Arc::new(net()),
+        Timeouts::default(),
+        Options::default(),
+        generation,
+    )
 }
 
 /// A forwarder (worker 0 of 1) with its own table (4096 entries) and counters.
@@ -182,8 +320,18 @@ pub fn run(
 ) -> (xvs_core::Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 64];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-    let mut frames = [xvs_core::Frame::new(&mut buf, HEADROOM, frame.len(), ingress)];
+    let mut frames = [xvs_core::Frame::new(
+        &mut buf,
+        HEADROOM,
+        frame.len(),
+        ingress,
+    )];
     let mut verdicts = [xvs_core::Verdict::Pass];
-    fw.process(snap, &mut frames, &mut verdicts, xvs_core::Time::from_secs(secs));
+    fw.process(
+        snap,
+        &mut frames,
+        &mut verdicts,
+        xvs_core::Time::from_secs(secs),
+    );
     (verdicts[0], frames[0].data().to_vec())
 }

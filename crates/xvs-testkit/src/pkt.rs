@@ -9,7 +9,8 @@ use xvs_wire::MacAddr;
 
 /// Parses an address literal (test input is trusted).
 pub fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap_or_else(|_| panic!("bad address literal {s}"))
+    s.parse()
+        .unwrap_or_else(|_| panic!("bad address literal {s}"))
 }
 
 /// An IP header's fields.
@@ -31,14 +32,22 @@ pub struct IpHdr {
 
 impl IpHdr {
     fn new(src: IpAddr, dst: IpAddr) -> Self {
-        IpHdr { src, dst, ttl: 64, df: true, ident: 0x2a2a, tos: 0 }
+        IpHdr {
+            src,
+            dst,
+            ttl: 64,
+            df: true,
+            ident: 0x2a2a,
+            tos: 0,
+        }
     }
 
     fn headers(&self, proto: IpNumber, payload_len: usize) -> IpHeaders {
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let mut h = Ipv4Header::new(payload_len as u16, self.ttl, proto, s.octets(), d.octets())
-                    .expect("payload fits");
+                let mut h =
+                    Ipv4Header::new(payload_len as u16, self.ttl, proto, s.octets(), d.octets())
+                        .expect("payload fits");
                 h.dont_fragment = self.df;
                 h.identification = self.ident;
                 h.dscp = IpDscp::try_new(self.tos >> 2).expect("dscp");
@@ -159,8 +168,11 @@ impl IpPacket for Tcp {
             t.ack = true;
             t.acknowledgment_number = a;
         }
-        let b = PacketBuilder::ip(self.ip.headers(IpNumber::TCP, t.header_len() + self.payload.len()))
-            .tcp_header(t);
+        let b = PacketBuilder::ip(
+            self.ip
+                .headers(IpNumber::TCP, t.header_len() + self.payload.len()),
+        )
+        .tcp_header(t);
         let mut out = Vec::new();
         b.write(&mut out, &self.payload).expect("serialise tcp");
         out
@@ -179,7 +191,12 @@ pub struct Udp {
 
 /// A UDP datagram `src:sport → dst:dport` carrying `payload`.
 pub fn udp(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Udp {
-    Udp { ip: IpHdr::new(ip(src), ip(dst)), sport, dport, payload: payload.to_vec() }
+    Udp {
+        ip: IpHdr::new(ip(src), ip(dst)),
+        sport,
+        dport,
+        payload: payload.to_vec(),
+    }
 }
 
 impl Udp {
@@ -213,7 +230,13 @@ pub struct Icmp {
 
 /// An ICMP message `src → dst`.
 pub fn icmp(src: &str, dst: &str, kind: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Icmp {
-    Icmp { ip: IpHdr::new(ip(src), ip(dst)), kind, code, rest, data: data.to_vec() }
+    Icmp {
+        ip: IpHdr::new(ip(src), ip(dst)),
+        kind,
+        code,
+        rest,
+        data: data.to_vec(),
+    }
 }
 
 impl Icmp {
@@ -260,8 +283,14 @@ pub fn ipip(src: &str, dst: &str, inner: &impl IpPacket) -> Vec<u8> {
     let mut out = Vec::new();
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let mut h = Ipv4Header::new(inner.len() as u16, inner[8], IpNumber::IPV4, s.octets(), d.octets())
-                .expect("fits");
+            let mut h = Ipv4Header::new(
+                inner.len() as u16,
+                inner[8],
+                IpNumber::IPV4,
+                s.octets(),
+                d.octets(),
+            )
+            .expect("fits");
             h.dont_fragment = inner[6] & 0x40 != 0;
             h.identification = u16::from_be_bytes([inner[4], inner[5]]);
             h.dscp = IpDscp::try_new(inner[1] >> 2).expect("dscp");
@@ -310,7 +339,9 @@ pub fn vlan(frame: &[u8], vid: u16) -> Vec<u8> {
 
 /// An ARP request for `target` from `sender` (broadcast).
 pub fn arp_request(sender_mac: MacAddr, sender: &str, target: &str) -> Vec<u8> {
-    let (IpAddr::V4(s), IpAddr::V4(t)) = (ip(sender), ip(target)) else { panic!("arp is ipv4") };
+    let (IpAddr::V4(s), IpAddr::V4(t)) = (ip(sender), ip(target)) else {
+        panic!("arp is ipv4")
+    };
     let mut f = Vec::new();
     f.extend_from_slice(&[0xff; 6]);
     f.extend_from_slice(&sender_mac.0);

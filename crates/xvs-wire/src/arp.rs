@@ -123,13 +123,21 @@ mod tests {
     fn truncated_and_unsupported() {
         assert!(matches!(
             ArpPacket::new_checked(&REQ[..27]),
-            Err(WireError::Truncated { layer: Layer::Arp, needed: 28, got: 27 })
+            Err(WireError::Truncated {
+                layer: Layer::Arp,
+                needed: 28,
+                got: 27
+            })
         ));
         let mut bad = REQ;
         bad[1] = 6; // IEEE 802 hardware type
         assert!(matches!(
             ArpPacket::new_checked(&bad[..]),
-            Err(WireError::Unsupported { field: "hardware type", found: 6, .. })
+            Err(WireError::Unsupported {
+                field: "hardware type",
+                found: 6,
+                ..
+            })
         ));
     }
 }

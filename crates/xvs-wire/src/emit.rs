@@ -138,9 +138,7 @@ mod tests {
         match s.transport {
             Some(etherparse::TransportSlice::Icmpv4(i)) => match i.icmp_type() {
                 etherparse::Icmpv4Type::DestinationUnreachable(
-                    etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
-                        next_hop_mtu,
-                    },
+                    etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu },
                 ) => assert_eq!(next_hop_mtu, 1480),
                 other => panic!("unexpected {other:?}"),
             },

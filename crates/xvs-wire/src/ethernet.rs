@@ -182,7 +182,11 @@ pub struct L2Header {
 /// Walks an Ethernet header and up to [`MAX_VLAN_TAGS`] VLAN tags.
 pub fn l2_header(frame: &[u8]) -> Result<L2Header> {
     if frame.len() < HEADER_LEN {
-        return Err(WireError::truncated(Layer::Ethernet, HEADER_LEN, frame.len()));
+        return Err(WireError::truncated(
+            Layer::Ethernet,
+            HEADER_LEN,
+            frame.len(),
+        ));
     }
     let mut ethertype = be16(frame, field::ETHERTYPE);
     let mut off = HEADER_LEN;
@@ -293,7 +297,10 @@ mod tests {
         }
         assert!(matches!(
             l2_header(&f),
-            Err(WireError::Unsupported { layer: Layer::Vlan, .. })
+            Err(WireError::Unsupported {
+                layer: Layer::Vlan,
+                ..
+            })
         ));
     }
 

@@ -11,7 +11,7 @@ pub const TAG_TEMPLATE: u8 = 1;
 
 /// A flow's identity as seen in one direction: addresses (16-byte form, IPv4 mapped), ports,
 /// protocol, IP version and a tag separating persistence templates from flows. 40 bytes.
-#[derive(Clone, Copy, Hash, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct FlowKey {
     w: [u64; 5],
 }
@@ -26,6 +26,12 @@ impl PartialEq for FlowKey {
 }
 
 impl Eq for FlowKey {}
+
+impl core::hash::Hash for FlowKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.w.hash(state);
+    }
+}
 
 #[inline(always)]
 fn word(a: &[u8; 16], at: usize) -> u64 {
@@ -51,7 +57,11 @@ fn bytes(hi: u64, lo: u64) -> [u8; 16] {
 
 #[inline(always)]
 const fn tail(sport: u16, dport: u16, proto: u8, version: u8, tag: u8) -> u64 {
-    (sport as u64) | ((dport as u64) << 16) | ((proto as u64) << 32) | ((version as u64) << 40) | ((tag as u64) << 48)
+    (sport as u64)
+        | ((dport as u64) << 16)
+        | ((proto as u64) << 32)
+        | ((version as u64) << 40)
+        | ((tag as u64) << 48)
 }
 
 /// Folded 64×64→128-bit multiply (the mixing step of wyhash).
@@ -71,7 +81,14 @@ const P: [u64; 4] = [
 impl FlowKey {
     /// A flow key.
     #[inline(always)]
-    pub fn flow(version: u8, proto: u8, src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16) -> FlowKey {
+    pub fn flow(
+        version: u8,
+        proto: u8,
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+    ) -> FlowKey {
         FlowKey {
             w: [
                 word(&src, 0),
@@ -225,12 +242,20 @@ mod tests {
 
     #[test]
     fn hash_spreads_low_and_high_bits() {
-        let (mut lo, mut hi) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+        let (mut lo, mut hi) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
         for p in 0..1024u16 {
             let k = FlowKey::flow(4, 6, [9; 16], 10000 + p, [1; 16], 80);
             lo.insert(k.hash(1) & 255);
             hi.insert(k.hash(1) >> 56);
         }
-        assert!(lo.len() > 240 && hi.len() > 240, "{} {}", lo.len(), hi.len());
+        assert!(
+            lo.len() > 240 && hi.len() > 240,
+            "{} {}",
+            lo.len(),
+            hi.len()
+        );
     }
 }

@@ -200,7 +200,11 @@ mod tests {
         assert!(!is_error(kind::ECHO_REPLY));
         assert_eq!(
             Icmpv4Packet::new_checked(&[3u8, 4, 0, 0][..]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Icmpv4, needed: 8, got: 4 }
+            WireError::Truncated {
+                layer: Layer::Icmpv4,
+                needed: 8,
+                got: 4
+            }
         );
     }
 }

@@ -182,7 +182,11 @@ mod tests {
         );
         assert_eq!(
             Icmpv6Packet::new_checked(&b[..7]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Icmpv6, needed: 8, got: 7 }
+            WireError::Truncated {
+                layer: Layer::Icmpv6,
+                needed: 8,
+                got: 7
+            }
         );
     }
 }

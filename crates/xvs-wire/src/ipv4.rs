@@ -415,7 +415,10 @@ mod tests {
     fn matches_etherparse() {
         let b = sample();
         let (h, _) = etherparse::Ipv4Header::from_slice(&b).unwrap();
-        assert_eq!(h.header_checksum, Ipv4Packet::new_unchecked(&b[..]).checksum());
+        assert_eq!(
+            h.header_checksum,
+            Ipv4Packet::new_unchecked(&b[..]).checksum()
+        );
         assert_eq!(h.header_checksum, h.calc_header_checksum());
     }
 
@@ -424,29 +427,48 @@ mod tests {
         let b = sample();
         assert_eq!(
             Ipv4Packet::new_checked(&b[..19]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Ipv4, needed: 20, got: 19 }
+            WireError::Truncated {
+                layer: Layer::Ipv4,
+                needed: 20,
+                got: 19
+            }
         );
         assert_eq!(
             Ipv4Packet::new_checked(&b[..39]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Ipv4, needed: 40, got: 39 }
+            WireError::Truncated {
+                layer: Layer::Ipv4,
+                needed: 40,
+                got: 39
+            }
         );
         let mut v6 = b;
         v6[0] = 0x65;
         assert_eq!(
             Ipv4Packet::new_checked(&v6[..]).unwrap_err(),
-            WireError::BadVersion { layer: Layer::Ipv4, found: 6 }
+            WireError::BadVersion {
+                layer: Layer::Ipv4,
+                found: 6
+            }
         );
         let mut ihl = b;
         ihl[0] = 0x44;
         assert_eq!(
             Ipv4Packet::new_checked(&ihl[..]).unwrap_err(),
-            WireError::BadHeaderLen { layer: Layer::Ipv4, min: 20, found: 16 }
+            WireError::BadHeaderLen {
+                layer: Layer::Ipv4,
+                min: 20,
+                found: 16
+            }
         );
         let mut tl = b;
         tl[3] = 10;
         assert_eq!(
             Ipv4Packet::new_checked(&tl[..]).unwrap_err(),
-            WireError::BadTotalLen { layer: Layer::Ipv4, min: 20, found: 10 }
+            WireError::BadTotalLen {
+                layer: Layer::Ipv4,
+                min: 20,
+                found: 10
+            }
         );
         // A quoted header may have its payload cut short.
         assert!(Ipv4Packet::new_quoted(&b[..28]).is_ok());

@@ -333,7 +333,14 @@ mod tests {
         assert_eq!(p.src(), SRC);
         assert_eq!(p.dst_addr(), Ipv6Addr::from(DST));
         let ul = p.upper_layer().unwrap();
-        assert_eq!(ul, UpperLayer { protocol: ip_proto::TCP, offset: 40, fragment: None });
+        assert_eq!(
+            ul,
+            UpperLayer {
+                protocol: ip_proto::TCP,
+                offset: 40,
+                fragment: None
+            }
+        );
         let (h, _) = etherparse::Ipv6Header::from_slice(&b).unwrap();
         assert_eq!(h.flow_label.value(), 0xabcde);
         assert_eq!(h.traffic_class, 0x12);
@@ -351,7 +358,10 @@ mod tests {
         ext[26..28].copy_from_slice(&1u16.to_be_bytes()); // offset 0, M=1
         ext[28..32].copy_from_slice(&0xdeadbeefu32.to_be_bytes());
         let b = packet(ip_proto::HOPOPT, &ext, 8);
-        let ul = Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer().unwrap();
+        let ul = Ipv6Packet::new_checked(&b[..])
+            .unwrap()
+            .upper_layer()
+            .unwrap();
         assert_eq!(ul.protocol, ip_proto::UDP);
         assert_eq!(ul.offset, 40 + 32);
         let f = ul.fragment.unwrap();
@@ -364,23 +374,42 @@ mod tests {
         let b = packet(ip_proto::TCP, &[], 20);
         assert_eq!(
             Ipv6Packet::new_checked(&b[..39]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Ipv6, needed: 40, got: 39 }
+            WireError::Truncated {
+                layer: Layer::Ipv6,
+                needed: 40,
+                got: 39
+            }
         );
         assert_eq!(
             Ipv6Packet::new_checked(&b[..59]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Ipv6, needed: 60, got: 59 }
+            WireError::Truncated {
+                layer: Layer::Ipv6,
+                needed: 60,
+                got: 59
+            }
         );
         let mut v4 = b.clone();
         v4[0] = 0x45;
         assert_eq!(
             Ipv6Packet::new_checked(&v4[..]).unwrap_err(),
-            WireError::BadVersion { layer: Layer::Ipv6, found: 4 }
+            WireError::BadVersion {
+                layer: Layer::Ipv6,
+                found: 4
+            }
         );
         // A routing header claiming 64 bytes inside an 8-byte payload.
-        let b = packet(ip_proto::IPV6_ROUTE, &[ip_proto::TCP, 7, 0, 0, 0, 0, 0, 0], 0);
+        let b = packet(
+            ip_proto::IPV6_ROUTE,
+            &[ip_proto::TCP, 7, 0, 0, 0, 0, 0, 0],
+            0,
+        );
         assert!(matches!(
             Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer(),
-            Err(WireError::Truncated { layer: Layer::Ipv6Ext, needed: 104, got: 48 })
+            Err(WireError::Truncated {
+                layer: Layer::Ipv6Ext,
+                needed: 104,
+                got: 48
+            })
         ));
     }
 
@@ -390,7 +419,9 @@ mod tests {
         let b = packet(ip_proto::IPV6_OPTS, &ext, 0);
         assert_eq!(
             Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer(),
-            Err(WireError::TooManyExtensions { max: MAX_EXTENSIONS })
+            Err(WireError::TooManyExtensions {
+                max: MAX_EXTENSIONS
+            })
         );
     }
 }

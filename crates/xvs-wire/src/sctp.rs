@@ -165,7 +165,11 @@ mod tests {
         assert!(!SctpPacket::new_checked(&bad[..]).unwrap().verify_checksum());
         assert_eq!(
             SctpPacket::new_checked(&b[..11]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Sctp, needed: 12, got: 11 }
+            WireError::Truncated {
+                layer: Layer::Sctp,
+                needed: 12,
+                got: 11
+            }
         );
     }
 }

@@ -2,12 +2,12 @@
 //! protocol, ports, TCP flags and fragment state. All bounds are checked here once.
 
 use crate::ethernet::{ethertype, l2_header};
+use crate::flow::FlowKey;
 use crate::ipv4::Ipv4Packet;
 use crate::ipv6::Ipv6Packet;
 use crate::sctp::SctpPacket;
 use crate::tcp::TcpPacket;
 use crate::udp::UdpPacket;
-use crate::flow::FlowKey;
 use crate::{Layer, Result, WireError, ip_proto};
 
 /// Prefix of an IPv4-mapped IPv6 address (`::ffff:0:0/96`).
@@ -16,7 +16,9 @@ pub const V4_MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 /// Embeds an IPv4 address in the 16-byte form used by flow keys (`::ffff:a.b.c.d`).
 #[inline(always)]
 pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
-    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+    ]
 }
 
 /// The IPv4 address held in the last four bytes of a 16-byte address.
@@ -136,8 +138,12 @@ pub fn summarize_into(frame: &[u8], out: &mut IpSummary) -> Result<Option<u16>> 
 /// applies it never disagrees with the general path.
 #[inline(always)]
 fn fast_ipv4(frame: &[u8], out: &mut IpSummary) -> bool {
-    let Some(h) = frame.get(..54) else { return false };
-    let Ok(h): core::result::Result<&[u8; 54], _> = h.try_into() else { return false };
+    let Some(h) = frame.get(..54) else {
+        return false;
+    };
+    let Ok(h): core::result::Result<&[u8; 54], _> = h.try_into() else {
+        return false;
+    };
     if h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 {
         return false;
     }
@@ -196,7 +202,14 @@ fn summarize_general(frame: &[u8]) -> Result<Summary> {
                 FragKind::Later
             };
             IpSummary {
-                key: FlowKey::flow(4, ip.protocol(), v4_mapped(ip.src()), 0, v4_mapped(ip.dst()), 0),
+                key: FlowKey::flow(
+                    4,
+                    ip.protocol(),
+                    v4_mapped(ip.src()),
+                    0,
+                    v4_mapped(ip.dst()),
+                    0,
+                ),
                 vlan_count: l2.vlan_count,
                 l3_offset: l3,
                 l3_len: usize::from(ip.total_len()),
@@ -290,7 +303,9 @@ mod tests {
     #[test]
     fn tcp_v4_outline() {
         let f = tcp_v4(b"hello");
-        let Summary::Ip(s) = summarize(&f).unwrap() else { panic!("not ip") };
+        let Summary::Ip(s) = summarize(&f).unwrap() else {
+            panic!("not ip")
+        };
         assert_eq!(s.key.version(), 4);
         assert_eq!((s.l3_offset, s.l4_offset, s.l3_len), (14, 34, 20 + 20 + 5));
         assert_eq!(s.key.src(), v4_mapped([198, 18, 0, 1]));
@@ -310,8 +325,19 @@ mod tests {
             .udp(5353, 53);
         let mut f = Vec::new();
         b.write(&mut f, b"q").unwrap();
-        let Summary::Ip(s) = summarize(&f).unwrap() else { panic!("not ip") };
-        assert_eq!((s.key.version(), s.key.proto(), s.key.sport(), s.key.dport(), s.ttl), (6, 17, 5353, 53, 33));
+        let Summary::Ip(s) = summarize(&f).unwrap() else {
+            panic!("not ip")
+        };
+        assert_eq!(
+            (
+                s.key.version(),
+                s.key.proto(),
+                s.key.sport(),
+                s.key.dport(),
+                s.ttl
+            ),
+            (6, 17, 5353, 53, 33)
+        );
         assert_eq!((s.key.src(), s.key.dst()), (src, dst));
         assert_eq!(s.l4_offset, 54);
     }
@@ -320,7 +346,12 @@ mod tests {
     fn arp_is_not_ip() {
         let mut f = [0u8; 42];
         f[12..14].copy_from_slice(&ethertype::ARP.to_be_bytes());
-        assert_eq!(summarize(&f).unwrap(), Summary::NotIp { ethertype: ethertype::ARP });
+        assert_eq!(
+            summarize(&f).unwrap(),
+            Summary::NotIp {
+                ethertype: ethertype::ARP
+            }
+        );
     }
 
     #[test]
@@ -330,7 +361,9 @@ mod tests {
         f[20..22].copy_from_slice(&1u16.to_be_bytes());
         let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
         ip.fill_checksum();
-        let Summary::Ip(s) = summarize(&f).unwrap() else { panic!("not ip") };
+        let Summary::Ip(s) = summarize(&f).unwrap() else {
+            panic!("not ip")
+        };
         assert_eq!(s.frag, FragKind::Later);
         assert!(!s.has_ports());
         assert_eq!((s.key.sport(), s.key.dport()), (0, 0));
@@ -342,14 +375,21 @@ mod tests {
         // Claim a 40-byte IP packet but cut the TCP header short: IP complains first.
         assert!(matches!(
             summarize(&f[..50]),
-            Err(WireError::Truncated { layer: Layer::Ipv4, .. })
+            Err(WireError::Truncated {
+                layer: Layer::Ipv4,
+                ..
+            })
         ));
         // Shrink the IP total length so the TCP header itself is short.
         let mut g = f.clone();
         g[16..18].copy_from_slice(&30u16.to_be_bytes());
         assert!(matches!(
             summarize(&g),
-            Err(WireError::Truncated { layer: Layer::Tcp, needed: 20, got: 10 })
+            Err(WireError::Truncated {
+                layer: Layer::Tcp,
+                needed: 20,
+                got: 10
+            })
         ));
     }
 
@@ -362,7 +402,7 @@ mod tests {
             flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..3),
         ) {
             let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(src, dst, ttl);
-            let mut f = std::vec::Vec::new();
+            let mut f = Vec::new();
             if udp {
                 b.udp(sport, dport).write(&mut f, &payload).unwrap();
             } else {

@@ -218,17 +218,29 @@ mod tests {
         let b = syn();
         assert_eq!(
             TcpPacket::new_checked(&b[..19]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Tcp, needed: 20, got: 19 }
+            WireError::Truncated {
+                layer: Layer::Tcp,
+                needed: 20,
+                got: 19
+            }
         );
         assert_eq!(
             TcpPacket::new_checked(&b[..23]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Tcp, needed: 24, got: 23 }
+            WireError::Truncated {
+                layer: Layer::Tcp,
+                needed: 24,
+                got: 23
+            }
         );
         let mut bad = b;
         bad[12] = 0x40;
         assert_eq!(
             TcpPacket::new_checked(&bad[..]).unwrap_err(),
-            WireError::BadHeaderLen { layer: Layer::Tcp, min: 20, found: 16 }
+            WireError::BadHeaderLen {
+                layer: Layer::Tcp,
+                min: 20,
+                found: 16
+            }
         );
     }
 }

@@ -135,7 +135,9 @@ mod tests {
         assert_eq!(checksum::l4_v4([192, 0, 2, 1], [192, 0, 2, 2], 17, &b), 0);
         let h = etherparse::UdpHeaderSlice::from_slice(&b).unwrap();
         assert_eq!(
-            h.to_header().calc_checksum_ipv4_raw([192, 0, 2, 1], [192, 0, 2, 2], b"ping").unwrap(),
+            h.to_header()
+                .calc_checksum_ipv4_raw([192, 0, 2, 1], [192, 0, 2, 2], b"ping")
+                .unwrap(),
             c
         );
     }
@@ -146,16 +148,28 @@ mod tests {
         b[5] = 20;
         assert_eq!(
             UdpPacket::new_checked(&b[..7]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Udp, needed: 8, got: 7 }
+            WireError::Truncated {
+                layer: Layer::Udp,
+                needed: 8,
+                got: 7
+            }
         );
         assert_eq!(
             UdpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Truncated { layer: Layer::Udp, needed: 20, got: 8 }
+            WireError::Truncated {
+                layer: Layer::Udp,
+                needed: 20,
+                got: 8
+            }
         );
         b[5] = 4;
         assert_eq!(
             UdpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::BadTotalLen { layer: Layer::Udp, min: 8, found: 4 }
+            WireError::BadTotalLen {
+                layer: Layer::Udp,
+                min: 8,
+                found: 4
+            }
         );
     }
 }

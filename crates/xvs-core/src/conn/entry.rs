@@ -1,9 +1,9 @@
 //! One fixed-size (64-byte, cache-line aligned) connection-table entry.
 
-use xvs_wire::flow::FlowKey;
 use super::state;
 use crate::service::Method;
 use crate::{RealId, ServiceId};
+use xvs_wire::flow::FlowKey;
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

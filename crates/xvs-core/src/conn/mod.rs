@@ -6,9 +6,9 @@ pub mod state;
 mod table;
 
 pub use entry::{Entry, EntryKind};
-pub use xvs_wire::flow::FlowKey;
 pub use state::Timeouts;
 pub use table::{ConnTable, Displaced, Insert, Lookup, SlotRef};
+pub use xvs_wire::flow::FlowKey;
 
 /// The key tag of persistence templates.
 pub const fn key_tag_template() -> u8 {

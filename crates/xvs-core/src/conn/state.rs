@@ -90,8 +90,8 @@ pub enum Direction {
 }
 
 use tcp::{
-    CLOSE as CL, CLOSE_WAIT as CW, ESTABLISHED as ES, FIN_WAIT as FW, LAST_ACK as LA,
-    LISTEN as LI, SYN_RECV as SR, SYN_SENT as SS, TIME_WAIT as TW,
+    CLOSE as CL, CLOSE_WAIT as CW, ESTABLISHED as ES, FIN_WAIT as FW, LAST_ACK as LA, LISTEN as LI,
+    SYN_RECV as SR, SYN_SENT as SS, TIME_WAIT as TW,
 };
 
 /// The kernel's `tcp_states` table: [direction][syn, fin, ack, rst][state].
@@ -158,9 +158,7 @@ pub fn sctp_next(state: u8, first_chunk: Option<u8>) -> u8 {
     match first_chunk {
         Some(chunk::INIT | chunk::INIT_ACK) => sctp::INIT,
         Some(chunk::COOKIE_ECHO | chunk::COOKIE_ACK) => sctp::ESTABLISHED,
-        Some(chunk::DATA) if state == sctp::INIT || state == sctp::ESTABLISHED => {
-            sctp::ESTABLISHED
-        }
+        Some(chunk::DATA) if state == sctp::INIT || state == sctp::ESTABLISHED => sctp::ESTABLISHED,
         Some(chunk::SHUTDOWN | chunk::SHUTDOWN_ACK) => sctp::SHUTDOWN,
         Some(chunk::ABORT | chunk::SHUTDOWN_COMPLETE) => sctp::CLOSED,
         _ if state == sctp::NONE => sctp::INIT,
@@ -281,11 +279,26 @@ mod tests {
     fn dr_half_connection_lifecycle() {
         // Client's half only: SYN, ACK, data ACKs, FIN, ACK.
         assert_eq!(
-            walk(Direction::InputOnly, &[SYN, ACK, ACK | 0x08, FIN | ACK, ACK]),
-            ["SYN_RECV", "ESTABLISHED", "ESTABLISHED", "FIN_WAIT", "FIN_WAIT"]
+            walk(
+                Direction::InputOnly,
+                &[SYN, ACK, ACK | 0x08, FIN | ACK, ACK]
+            ),
+            [
+                "SYN_RECV",
+                "ESTABLISHED",
+                "ESTABLISHED",
+                "FIN_WAIT",
+                "FIN_WAIT"
+            ]
         );
-        assert_eq!(walk(Direction::InputOnly, &[SYN, RST]), ["SYN_RECV", "SYN_RECV"]);
-        assert_eq!(walk(Direction::InputOnly, &[SYN, ACK, RST]), ["SYN_RECV", "ESTABLISHED", "CLOSE"]);
+        assert_eq!(
+            walk(Direction::InputOnly, &[SYN, RST]),
+            ["SYN_RECV", "SYN_RECV"]
+        );
+        assert_eq!(
+            walk(Direction::InputOnly, &[SYN, ACK, RST]),
+            ["SYN_RECV", "ESTABLISHED", "CLOSE"]
+        );
     }
 
     #[test]
@@ -301,8 +314,16 @@ mod tests {
         assert_eq!(s, tcp::FIN_WAIT, "server closes first");
         s = tcp_next(Direction::Input, s, FIN | ACK);
         assert_eq!(s, tcp::TIME_WAIT);
-        assert_eq!(tcp_next(Direction::Input, tcp::ESTABLISHED, 0), tcp::CLOSE, "no flags");
-        assert_eq!(tcp_next(Direction::Input, tcp::NONE, ACK), tcp::CLOSE, "stray ACK");
+        assert_eq!(
+            tcp_next(Direction::Input, tcp::ESTABLISHED, 0),
+            tcp::CLOSE,
+            "no flags"
+        );
+        assert_eq!(
+            tcp_next(Direction::Input, tcp::NONE, ACK),
+            tcp::CLOSE,
+            "stray ACK"
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@
 //! Locks are held for one operation, never across a batch.
 
 use super::entry::{Entry, EntryKind};
-use xvs_wire::flow::FlowKey;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, MutexGuard};
+use xvs_wire::flow::FlowKey;
 
 /// Entries per bucket.
 pub const WAYS: usize = 4;
@@ -103,7 +103,11 @@ impl ConnTable {
         let shard_count = (cap / (16 * WAYS)).clamp(1, MAX_SHARDS);
         let per_shard_buckets = cap / shard_count / WAYS;
         let shards = Box::new(core::array::from_fn(|i| {
-            let buckets = if i < shard_count { per_shard_buckets } else { 0 };
+            let buckets = if i < shard_count {
+                per_shard_buckets
+            } else {
+                0
+            };
             CachePadded::new(Mutex::new(Shard {
                 tags: vec![[0u32; WAYS]; buckets].into_boxed_slice(),
                 entries: vec![[Entry::EMPTY; WAYS]; buckets].into_boxed_slice(),
@@ -234,8 +238,7 @@ impl ConnTable {
             None => match shard.free_slot(&p) {
                 Some(i) => i,
                 None => {
-                    let Some((i, expired)) =
-                        shard.victim(&p, now, entry.is_established_class())
+                    let Some((i, expired)) = shard.victim(&p, now, entry.is_established_class())
                     else {
                         return Insert::Full;
                     };
@@ -370,7 +373,12 @@ impl Shard {
     }
 
     fn free_slot(&self, p: &Pos) -> Option<usize> {
-        let free = |b: usize| self.tags[b].iter().position(|&t| t == 0).map(|w| b * WAYS + w);
+        let free = |b: usize| {
+            self.tags[b]
+                .iter()
+                .position(|&t| t == 0)
+                .map(|w| b * WAYS + w)
+        };
         // Two-choice: the emptier bucket.
         let count = |b: usize| self.tags[b].iter().filter(|&&t| t == 0).count();
         if count(p.b2) > count(p.b1) {
@@ -384,7 +392,9 @@ impl Shard {
     /// closest to expiry, else (only for an established newcomer) the established entry closest
     /// to expiry.
     fn victim(&self, p: &Pos, now: u32, newcomer_established: bool) -> Option<(usize, bool)> {
-        let slots = (0..WAYS).map(|w| p.b1 * WAYS + w).chain((0..WAYS).map(|w| p.b2 * WAYS + w));
+        let slots = (0..WAYS)
+            .map(|w| p.b1 * WAYS + w)
+            .chain((0..WAYS).map(|w| p.b2 * WAYS + w));
         let mut best: Option<(usize, (u8, u32))> = None;
         for i in slots {
             let e = self.entry(i);
@@ -447,7 +457,10 @@ mod tests {
     #[test]
     fn insert_lookup_update_remove() {
         let t = ConnTable::new(1024, 1);
-        assert!(matches!(put(&t, fwd(1, tcp::SYN_RECV, 100), 0), Insert::Inserted { .. }));
+        assert!(matches!(
+            put(&t, fwd(1, tcp::SYN_RECV, 100), 0),
+            Insert::Inserted { .. }
+        ));
         assert_eq!(put(&t, fwd(1, tcp::SYN_RECV, 100), 0), Insert::Exists);
         let k = key(1);
         let h = t.hash(&k);
@@ -457,8 +470,14 @@ mod tests {
             e.real
         });
         assert_eq!(got, Lookup::Hit(1));
-        assert_eq!(t.lookup(&k, h, 60, |e, _| e.state), Lookup::Hit(tcp::ESTABLISHED));
-        assert_eq!(t.lookup(&key(2), t.hash(&key(2)), 60, |_, _| ()), Lookup::Miss);
+        assert_eq!(
+            t.lookup(&k, h, 60, |e, _| e.state),
+            Lookup::Hit(tcp::ESTABLISHED)
+        );
+        assert_eq!(
+            t.lookup(&key(2), t.hash(&key(2)), 60, |_, _| ()),
+            Lookup::Miss
+        );
         assert_eq!(t.len(), 1);
         assert!(t.remove(&k, h, |e| e.real == 2).is_none());
         assert_eq!(t.remove(&k, h, |_| true).unwrap().real, 1);
@@ -470,15 +489,21 @@ mod tests {
         let t = ConnTable::new(64, 1);
         put(&t, fwd(7, tcp::ESTABLISHED, 10), 0);
         let k = key(7);
-        assert!(matches!(t.lookup(&k, t.hash(&k), 9, |_, _| ()), Lookup::Hit(())));
-        assert!(matches!(t.lookup(&k, t.hash(&k), 10, |_, _| ()), Lookup::Expired(e) if e.real == 7));
+        assert!(matches!(
+            t.lookup(&k, t.hash(&k), 9, |_, _| ()),
+            Lookup::Hit(())
+        ));
+        assert!(
+            matches!(t.lookup(&k, t.hash(&k), 10, |_, _| ()), Lookup::Expired(e) if e.real == 7)
+        );
         assert!(t.is_empty());
     }
 
     #[test]
     fn slot_refs_detect_reuse() {
         let t = ConnTable::new(64, 1);
-        let Insert::Inserted { slot, serial, .. } = put(&t, fwd(3, tcp::ESTABLISHED, 100), 0) else {
+        let Insert::Inserted { slot, serial, .. } = put(&t, fwd(3, tcp::ESTABLISHED, 100), 0)
+        else {
             panic!()
         };
         assert_eq!(t.with_slot(slot, serial, 5, |e| e.real), Lookup::Hit(3));
@@ -494,7 +519,10 @@ mod tests {
         // Fill half with established connections.
         let mut established = 0;
         for n in 0..(cap / 2) as u32 {
-            if matches!(put(&t, fwd(n, tcp::ESTABLISHED, 10_000), 0), Insert::Inserted { .. }) {
+            if matches!(
+                put(&t, fwd(n, tcp::ESTABLISHED, 10_000), 0),
+                Insert::Inserted { .. }
+            ) {
                 established += 1;
             }
         }
@@ -504,21 +532,28 @@ mod tests {
         for n in 0..(cap * 10) as u32 {
             match put(&t, fwd(1_000_000 + n, tcp::SYN_RECV, 60 + n / 1000), 0) {
                 Insert::Full => full += 1,
-                Insert::Inserted { displaced: Some(d), .. } => {
-                    if d.entry.state == tcp::ESTABLISHED {
-                        evicted_est += 1;
-                    }
+                Insert::Inserted {
+                    displaced: Some(d), ..
+                } if d.entry.state == tcp::ESTABLISHED => {
+                    evicted_est += 1;
                 }
                 _ => {}
             }
         }
         assert!(t.len() <= cap);
-        assert!(t.len() > cap * 9 / 10, "two-choice buckets fill: {} of {cap}", t.len());
+        assert!(
+            t.len() > cap * 9 / 10,
+            "two-choice buckets fill: {} of {cap}",
+            t.len()
+        );
         assert_eq!(evicted_est, 0, "no established entry was evicted by a SYN");
         assert!(full > 0);
         for n in 0..(cap / 2) as u32 {
             let k = key(n);
-            assert!(matches!(t.lookup(&k, t.hash(&k), 1, |_, _| ()), Lookup::Hit(())));
+            assert!(matches!(
+                t.lookup(&k, t.hash(&k), 1, |_, _| ()),
+                Lookup::Hit(())
+            ));
         }
     }
 
@@ -532,7 +567,21 @@ mod tests {
         let before = t.len();
         // At time 6 everything is expired: a newcomer replaces an expired entry.
         let r = put(&t, fwd(99_999, tcp::SYN_RECV, 100), 6);
-        assert!(matches!(r, Insert::Inserted { displaced: Some(Displaced { expired: true, .. }), .. }) || matches!(r, Insert::Inserted { displaced: None, .. }));
+        assert!(
+            matches!(
+                r,
+                Insert::Inserted {
+                    displaced: Some(Displaced { expired: true, .. }),
+                    ..
+                }
+            ) || matches!(
+                r,
+                Insert::Inserted {
+                    displaced: None,
+                    ..
+                }
+            )
+        );
         let mut seen = 0;
         let gone = t.sweep(0, t.shard_count(), 6, |_| seen += 1);
         assert_eq!(gone, seen);

@@ -77,7 +77,11 @@ pub(super) fn reply_key(
     laddr: Option<[u8; 16]>,
     lport: u16,
 ) -> FlowKey {
-    let rport = if real.port == 0 { fwd.dport() } else { real.port };
+    let rport = if real.port == 0 {
+        fwd.dport()
+    } else {
+        real.port
+    };
     let (dst, dport) = match laddr {
         Some(l) => (l, lport),
         None => (fwd.src(), fwd.sport()),
@@ -86,7 +90,12 @@ pub(super) fn reply_key(
 }
 
 impl Forwarder {
-    pub(super) fn flow(&mut self, cx: &Ctx<'_>, f: &mut super::Frame<'_>, s: &IpSummary) -> Verdict {
+    pub(super) fn flow(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut super::Frame<'_>,
+        s: &IpSummary,
+    ) -> Verdict {
         let key = s.key;
         let hash = cx.table.hash(&key);
         let chunk = sctp_chunk(f.data(), s);
@@ -120,17 +129,20 @@ impl Forwarder {
                 self.state_moved(cx, &h);
                 match cx.snap.services.real(h.real) {
                     Some(real) if !(real.removed && cx.snap.options.expire_nodest_conn) => {
-                        self.to_real(cx, f, s, &h, real)
+                        self.send_to_real(cx, f, s, &h, real)
                     }
                     _ => {
-                        if let Some(e) = cx.table.remove(&key, hash, |e| e.kind == EntryKind::Forward) {
+                        if let Some(e) = cx
+                            .table
+                            .remove(&key, hash, |e| e.kind == EntryKind::Forward)
+                        {
                             self.removed(cx, &e);
                         }
                         self.new_flow(cx, f, s, key, hash)
                     }
                 }
             }
-            Lookup::Hit(Hit::Reply { fwd, serial }) => self.reply(cx, f, s, fwd, serial, &key, hash),
+            Lookup::Hit(Hit::Reply { fwd, serial }) => self.reply(cx, f, s, fwd, serial, &key),
             Lookup::Hit(Hit::Other) => Verdict::Pass,
             Lookup::Expired(e) => {
                 bump(&cx.c.conns_expired, 1);
@@ -149,7 +161,6 @@ impl Forwarder {
         fwd: SlotRef,
         serial: u32,
         rkey: &FlowKey,
-        rhash: u64,
     ) -> Verdict {
         let chunk = sctp_chunk(f.data(), s);
         let (now, timeouts) = (cx.now, &cx.snap.timeouts);
@@ -162,7 +173,7 @@ impl Forwarder {
         match lk {
             Lookup::Hit((h, fwd_key)) => {
                 self.state_moved(cx, &h);
-                self.to_client(cx, f, s, &h, &fwd_key)
+                self.send_to_client(cx, f, s, &h, &fwd_key)
             }
             Lookup::Expired(e) => {
                 bump(&cx.c.conns_expired, 1);
@@ -171,7 +182,9 @@ impl Forwarder {
             }
             Lookup::Miss => {
                 // The forward entry is gone: this reply entry is stale.
-                cx.table.remove(rkey, rhash, |e| e.kind == EntryKind::Reply && e.serial == serial);
+                cx.table.remove(rkey, cx.table.hash(rkey), |e| {
+                    e.kind == EntryKind::Reply && e.serial == serial
+                });
                 Verdict::Pass
             }
         }
@@ -182,7 +195,10 @@ impl Forwarder {
         if h.old_state == h.new_state {
             return;
         }
-        let (was, is) = (state::is_active(h.proto, h.old_state), state::is_active(h.proto, h.new_state));
+        let (was, is) = (
+            state::is_active(h.proto, h.old_state),
+            state::is_active(h.proto, h.new_state),
+        );
         if was != is {
             if let Some(c) = cx.c.real(h.real) {
                 if is {
@@ -211,10 +227,14 @@ impl Forwarder {
                 if !e.method().is_two_way() {
                     return;
                 }
-                let Some(real) = cx.snap.services.real(e.real) else { return };
+                let Some(real) = cx.snap.services.real(e.real) else {
+                    return;
+                };
                 let laddr = match e.method() {
                     Method::FullNat => {
-                        let Some(svc) = cx.snap.services.service(e.svc) else { return };
+                        let Some(svc) = cx.snap.services.service(e.svc) else {
+                            return;
+                        };
                         let Some(a) = svc.options.local_addrs.get(usize::from(e.laddr)) else {
                             return;
                         };
@@ -291,17 +311,23 @@ impl Forwarder {
                 old_state: 0,
                 new_state: 0,
             };
-            return self.to_real(cx, f, s, &h, real);
+            return self.send_to_real(cx, f, s, &h, real);
         }
         let method = real.options.method;
-        let dir = if method.is_two_way() { Direction::Input } else { Direction::InputOnly };
+        let dir = if method.is_two_way() {
+            Direction::Input
+        } else {
+            Direction::InputOnly
+        };
         let st = match s.key.proto() {
             ip_proto::UDP => state::udp::NEW,
             p => advance(p, dir, 0, s.tcp_flags, chunk),
         };
         let mut e = Entry::forward(key, svc.id, real.id, method);
         e.state = st;
-        e.expires = cx.now.saturating_add(cx.snap.timeouts.of(s.key.proto(), st));
+        e.expires = cx
+            .now
+            .saturating_add(cx.snap.timeouts.of(s.key.proto(), st));
         let mut laddr = None;
         if method == Method::FullNat {
             let Some((li, la, lport)) = self.local_port(cx, svc, real, &key) else {
@@ -312,9 +338,20 @@ impl Forwarder {
             laddr = Some(la);
         }
         let (slot, serial) = match cx.table.insert(hash, e, cx.now) {
-            Insert::Inserted { slot, serial, displaced } => {
+            Insert::Inserted {
+                slot,
+                serial,
+                displaced,
+            } => {
                 if let Some(d) = displaced {
-                    bump(if d.expired { &cx.c.conns_expired } else { &cx.c.conns_evicted }, 1);
+                    bump(
+                        if d.expired {
+                            &cx.c.conns_expired
+                        } else {
+                            &cx.c.conns_evicted
+                        },
+                        1,
+                    );
                     self.removed(cx, &d.entry);
                 }
                 (slot, serial)
@@ -329,7 +366,14 @@ impl Forwarder {
             let reason = match cx.table.insert(cx.table.hash(&rk), r, cx.now) {
                 Insert::Inserted { displaced, .. } => {
                     if let Some(d) = displaced {
-                        bump(if d.expired { &cx.c.conns_expired } else { &cx.c.conns_evicted }, 1);
+                        bump(
+                            if d.expired {
+                                &cx.c.conns_expired
+                            } else {
+                                &cx.c.conns_evicted
+                            },
+                            1,
+                        );
                         self.removed(cx, &d.entry);
                     }
                     None
@@ -344,7 +388,7 @@ impl Forwarder {
         }
         self.count_new(cx, real.id, state::is_active(s.key.proto(), st));
         let h = FwdInfo::of(&e, st);
-        self.to_real(cx, f, s, &h, real)
+        self.send_to_real(cx, f, s, &h, real)
     }
 
     fn count_new(&self, cx: &Ctx<'_>, real: RealId, active: bool) {
@@ -388,8 +432,15 @@ impl Forwarder {
                 (d, 0)
             }
         };
-        let tkey = FlowKey::flow(s.key.version(), proto, mask_addr(&s.key.src(), bits), 0, dst, svc.key.port())
-            .with_tag(crate::conn::key_tag_template());
+        let tkey = FlowKey::flow(
+            s.key.version(),
+            proto,
+            mask_addr(&s.key.src(), bits),
+            0,
+            dst,
+            svc.key.port(),
+        )
+        .with_tag(crate::conn::key_tag_template());
         let th = cx.table.hash(&tkey);
         let expires = cx.now.saturating_add(p.timeout);
         let found = cx.table.lookup(&tkey, th, cx.now, |e, _| {
@@ -399,7 +450,10 @@ impl Forwarder {
         match found {
             Lookup::Hit(r) if svc.reals.contains(&r) => return Some(r),
             Lookup::Hit(_) => {
-                if let Some(e) = cx.table.remove(&tkey, th, |e| e.kind == EntryKind::Template) {
+                if let Some(e) = cx
+                    .table
+                    .remove(&tkey, th, |e| e.kind == EntryKind::Template)
+                {
                     self.removed(cx, &e);
                 }
             }
@@ -438,7 +492,10 @@ impl Forwarder {
             let (li, lport) = self.next_local_port(pool.len());
             let la = addr16(&pool[li]);
             let rk = reply_key(key, real, Some(la), lport);
-            if matches!(cx.table.lookup(&rk, cx.table.hash(&rk), cx.now, |_, _| ()), Lookup::Miss) {
+            if matches!(
+                cx.table.lookup(&rk, cx.table.hash(&rk), cx.now, |_, _| ()),
+                Lookup::Miss
+            ) {
                 return Some((li as u16, la, lport));
             }
         }

@@ -66,7 +66,11 @@ impl Forwarder {
             ip.set_src(v4_of(&s.key.dst()));
             ip.set_dst(v4_of(&s.key.src()));
             let old = u16::from_be_bytes([s.ttl, ip_proto::ICMP]);
-            let c = checksum::update16(ip.checksum(), old, u16::from_be_bytes([emit::ORIGIN_TTL, ip_proto::ICMP]));
+            let c = checksum::update16(
+                ip.checksum(),
+                old,
+                u16::from_be_bytes([emit::ORIGIN_TTL, ip_proto::ICMP]),
+            );
             ip.set_ttl(emit::ORIGIN_TTL);
             ip.set_checksum(c);
             icmpv4::kind::ECHO_REPLY
@@ -90,12 +94,23 @@ impl Forwarder {
         }
         let quoted = &d[q3..end];
         let (qsrc, qdst, qproto, q4) = if s.is_v6() {
-            let Ok(ip) = Ipv6Packet::new_quoted(quoted) else { return Verdict::Pass };
-            let Ok(ul) = ip.upper_layer() else { return Verdict::Pass };
+            let Ok(ip) = Ipv6Packet::new_quoted(quoted) else {
+                return Verdict::Pass;
+            };
+            let Ok(ul) = ip.upper_layer() else {
+                return Verdict::Pass;
+            };
             (ip.src(), ip.dst(), ul.protocol, q3 + ul.offset)
         } else {
-            let Ok(ip) = Ipv4Packet::new_quoted(quoted) else { return Verdict::Pass };
-            (v4_mapped(ip.src()), v4_mapped(ip.dst()), ip.protocol(), q3 + ip.header_len())
+            let Ok(ip) = Ipv4Packet::new_quoted(quoted) else {
+                return Verdict::Pass;
+            };
+            (
+                v4_mapped(ip.src()),
+                v4_mapped(ip.dst()),
+                ip.protocol(),
+                q3 + ip.header_len(),
+            )
         };
         if !matches!(qproto, ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP) || q4 + 4 > end {
             return Verdict::Pass;
@@ -110,11 +125,21 @@ impl Forwarder {
             EntryKind::Reply => Related::Reply(e.fwd_ref(), e.serial),
             _ => Related::Other,
         });
-        let qp = Pkt { l3: q3, l4: q4, end, v6: s.is_v6(), proto: qproto, whole: false };
+        let qp = Pkt {
+            l3: q3,
+            l4: q4,
+            end,
+            v6: s.is_v6(),
+            proto: qproto,
+            whole: false,
+        };
         match lk {
             Lookup::Hit(Related::Fwd(h, k)) => self.error_to_real(cx, f, s, qp, &h, &k),
             Lookup::Hit(Related::Reply(slot, serial)) => {
-                match cx.table.with_slot(slot, serial, cx.now, |e| (FwdInfo::of(e, e.state), e.key)) {
+                match cx
+                    .table
+                    .with_slot(slot, serial, cx.now, |e| (FwdInfo::of(e, e.state), e.key))
+                {
                     Lookup::Hit((h, k)) => self.error_to_client(cx, f, s, qp, &h, &k),
                     _ => Verdict::Pass,
                 }
@@ -158,7 +183,11 @@ impl Forwarder {
                 if s.ttl <= 1 {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
-                let rport = if real.port == 0 { key.dport() } else { real.port };
+                let rport = if real.port == 0 {
+                    key.dport()
+                } else {
+                    real.port
+                };
                 let rip = real.addr16();
                 let inner_dst = if h.method == Method::FullNat {
                     let Some(la) = cx
@@ -233,11 +262,24 @@ impl Forwarder {
     }
 
     /// Answers "port unreachable" for a packet no real server can take (as IPVS does).
-    pub(super) fn unreachable(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
+    pub(super) fn unreachable(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+    ) -> Verdict {
         let e = if s.is_v6() {
-            IcmpError { msg_type: icmpv6::kind::DEST_UNREACH, code: icmpv6::code::PORT_UNREACH, rest: [0; 4] }
+            IcmpError {
+                msg_type: icmpv6::kind::DEST_UNREACH,
+                code: icmpv6::code::PORT_UNREACH,
+                rest: [0; 4],
+            }
         } else {
-            IcmpError { msg_type: icmpv4::kind::DEST_UNREACH, code: icmpv4::code::PORT_UNREACH, rest: [0; 4] }
+            IcmpError {
+                msg_type: icmpv4::kind::DEST_UNREACH,
+                code: icmpv4::code::PORT_UNREACH,
+                rest: [0; 4],
+            }
         };
         self.icmp_error_back(cx, f, s, e)
     }

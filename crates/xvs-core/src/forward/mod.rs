@@ -232,9 +232,14 @@ impl Forwarder {
         self.generation = Some(snap.generation);
         let svcs = &snap.services;
         if self.overload.len() < svcs.max_reals() {
-            self.overload.resize_with(svcs.max_reals(), || Cell::new(false));
+            self.overload
+                .resize_with(svcs.max_reals(), || Cell::new(false));
         }
-        let slots = svcs.services().map(|s| usize::from(s.id) + 1).max().unwrap_or(0);
+        let slots = svcs
+            .services()
+            .map(|s| usize::from(s.id) + 1)
+            .max()
+            .unwrap_or(0);
         if self.scheds.len() < slots {
             self.scheds.resize_with(slots, || None);
         }
@@ -269,7 +274,11 @@ impl Forwarder {
             Ok(Some(_not_ip)) => return Verdict::Pass,
             Err(e) => return Verdict::Drop(e.into()),
         }
-        let icmp = if s.is_v6() { ip_proto::ICMPV6 } else { ip_proto::ICMP };
+        let icmp = if s.is_v6() {
+            ip_proto::ICMPV6
+        } else {
+            ip_proto::ICMP
+        };
         match s.key.proto() {
             ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP => {
                 if s.frag != FragKind::Whole {
@@ -292,6 +301,9 @@ impl Forwarder {
         let addrs = addrs.max(1) as u32;
         let n = self.lport_cursor;
         self.lport_cursor = (n + 1) % (LOCAL_PORTS * addrs);
-        ((n % addrs) as usize, (FIRST_LOCAL_PORT + (n / addrs) % LOCAL_PORTS) as u16)
+        (
+            (n % addrs) as usize,
+            (FIRST_LOCAL_PORT + (n / addrs) % LOCAL_PORTS) as u16,
+        )
     }
 }

@@ -129,7 +129,9 @@ mod tests {
 
     fn check_v4(frame: &[u8]) {
         let s = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(ip)) = s.net else { panic!() };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = s.net else {
+            panic!()
+        };
         let h = ip.header().to_header();
         assert_eq!(h.header_checksum, h.calc_header_checksum());
         let payload = ip.payload().payload;
@@ -153,23 +155,49 @@ mod tests {
     #[test]
     fn nat_rewrite_keeps_tcp_and_udp_checksums_valid() {
         for udp in [false, true] {
-            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-                .ipv4([203, 0, 113, 7], [198, 18, 1, 10], 64);
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+                [203, 0, 113, 7],
+                [198, 18, 1, 10],
+                64,
+            );
             let mut f = Vec::new();
             if udp {
                 b.udp(5000, 53).write(&mut f, b"query").unwrap();
             } else {
                 b.tcp(40000, 80, 1, 1000).syn().write(&mut f, b"").unwrap();
             }
-            let Summary::Ip(s) = summarize(&f).unwrap() else { panic!() };
-            rewrite(&mut f, Pkt::of(&s), None, Some((v4_mapped([198, 18, 2, 1]), 8080)));
+            let Summary::Ip(s) = summarize(&f).unwrap() else {
+                panic!()
+            };
+            rewrite(
+                &mut f,
+                Pkt::of(&s),
+                None,
+                Some((v4_mapped([198, 18, 2, 1]), 8080)),
+            );
             check_v4(&f);
-            rewrite(&mut f, Pkt::of(&s), Some((v4_mapped([198, 18, 3, 3]), 61000)), None);
+            rewrite(
+                &mut f,
+                Pkt::of(&s),
+                Some((v4_mapped([198, 18, 3, 3]), 61000)),
+                None,
+            );
             check_v4(&f);
             decrement_ttl(&mut f, Pkt::of(&s));
             check_v4(&f);
-            let Summary::Ip(t) = summarize(&f).unwrap() else { panic!() };
-            assert_eq!((v4_of(&t.key.src()), t.key.sport(), v4_of(&t.key.dst()), t.key.dport(), t.ttl), ([198, 18, 3, 3], 61000, [198, 18, 2, 1], 8080, 63));
+            let Summary::Ip(t) = summarize(&f).unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                (
+                    v4_of(&t.key.src()),
+                    t.key.sport(),
+                    v4_of(&t.key.dst()),
+                    t.key.dport(),
+                    t.ttl
+                ),
+                ([198, 18, 3, 3], 61000, [198, 18, 2, 1], 8080, 63)
+            );
         }
     }
 
@@ -181,8 +209,15 @@ mod tests {
         let mut f = Vec::new();
         b.write(&mut f, b"q").unwrap();
         f[40..42].copy_from_slice(&[0, 0]);
-        let Summary::Ip(s) = summarize(&f).unwrap() else { panic!() };
-        rewrite(&mut f, Pkt::of(&s), None, Some((v4_mapped([198, 18, 2, 1]), 53)));
+        let Summary::Ip(s) = summarize(&f).unwrap() else {
+            panic!()
+        };
+        rewrite(
+            &mut f,
+            Pkt::of(&s),
+            None,
+            Some((v4_mapped([198, 18, 2, 1]), 53)),
+        );
         assert_eq!(&f[40..42], &[0, 0]);
     }
 }

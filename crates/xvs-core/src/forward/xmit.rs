@@ -11,9 +11,9 @@
 use super::flow::FwdInfo;
 use super::rewrite::{Pkt, decrement_ttl, rewrite};
 use super::{Ctx, Forwarder, Frame, Verdict};
+use crate::conn::FlowKey;
 use crate::drop_reason::DropReason;
 use crate::net::{NextHop, Resolve};
-use crate::conn::FlowKey;
 use crate::service::{Method, RealServer, addr16};
 use crate::stats::bump;
 use xvs_wire::emit::IcmpError;
@@ -80,7 +80,11 @@ impl Forwarder {
         }
         cx.c.drop(DropReason::TtlExceeded);
         let e = if s.is_v6() {
-            IcmpError { msg_type: icmpv6::kind::TIME_EXCEEDED, code: 0, rest: [0; 4] }
+            IcmpError {
+                msg_type: icmpv6::kind::TIME_EXCEEDED,
+                code: 0,
+                rest: [0; 4],
+            }
         } else {
             IcmpError {
                 msg_type: icmpv4::kind::TIME_EXCEEDED,
@@ -103,7 +107,7 @@ impl Forwarder {
     /// neighbour and a fitting packet is the hot path and stays inline; everything else is out
     /// of line.
     #[inline(always)]
-    pub(super) fn to_real(
+    pub(super) fn send_to_real(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
@@ -123,11 +127,11 @@ impl Forwarder {
                 }
             }
         }
-        self.to_real_slow(cx, f, s, h, real, hop)
+        self.send_to_real_slow(cx, f, s, h, real, hop)
     }
 
     #[inline(never)]
-    fn to_real_slow(
+    fn send_to_real_slow(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
@@ -150,7 +154,11 @@ impl Forwarder {
                 if let Some(v) = self.ttl_left(cx, f, s) {
                     return v;
                 }
-                let rport = if real.port == 0 { s.key.dport() } else { real.port };
+                let rport = if real.port == 0 {
+                    s.key.dport()
+                } else {
+                    real.port
+                };
                 let src = if h.method == Method::FullNat {
                     let Some(la) = cx
                         .snap
@@ -175,7 +183,7 @@ impl Forwarder {
 
     /// Sends a real server → client packet (NAT/FullNAT) back as coming from the service;
     /// `key` is the connection's forward key (client → VIP).
-    pub(super) fn to_client(
+    pub(super) fn send_to_client(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
@@ -214,7 +222,11 @@ impl Forwarder {
         rip: [u8; 16],
     ) -> Verdict {
         let v6 = s.is_v6();
-        let over = if v6 { xvs_wire::ipv6::HEADER_LEN } else { xvs_wire::ipv4::MIN_HEADER_LEN };
+        let over = if v6 {
+            xvs_wire::ipv6::HEADER_LEN
+        } else {
+            xvs_wire::ipv4::MIN_HEADER_LEN
+        };
         let nh = match self.egress(cx, f, s, hop, over) {
             Egress::Go(nh) => nh,
             Egress::Stop(v) => return v,

@@ -11,7 +11,9 @@ struct DestinationHash {
 }
 
 pub(super) fn build(d: &Dests<'_>, _: &Params) -> Box<dyn Scheduler> {
-    Box::new(DestinationHash { table: fill_table(d) })
+    Box::new(DestinationHash {
+        table: fill_table(d),
+    })
 }
 
 impl Scheduler for DestinationHash {
@@ -24,8 +26,8 @@ impl Scheduler for DestinationHash {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::*;
     use super::super::Request;
+    use super::super::testutil::*;
 
     #[test]
     fn same_destination_same_server() {
@@ -37,7 +39,14 @@ mod tests {
             let mut pick = |src: u32| {
                 s.schedule(
                     &fx.dests(),
-                    &Request { src: &client(src), dst: &dst, sport: 1, dport: 80, v6: false, now: 0 },
+                    &Request {
+                        src: &client(src),
+                        dst: &dst,
+                        sport: 1,
+                        dport: 80,
+                        v6: false,
+                        now: 0,
+                    },
                 )
             };
             let a = pick(1);

@@ -14,7 +14,11 @@ pub(super) fn hash_32(val: u32, bits: u32) -> u32 {
 #[inline]
 pub(super) fn addr_fold(a: &[u8; 16], v6: bool) -> u32 {
     let w = |i: usize| u32::from_be_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
-    if v6 { w(0) ^ w(4) ^ w(8) ^ w(12) } else { w(12) }
+    if v6 {
+        w(0) ^ w(4) ^ w(8) ^ w(12)
+    } else {
+        w(12)
+    }
 }
 
 /// A 64-bit mix (splitmix64 finaliser) for deriving Maglev permutations.

@@ -38,7 +38,8 @@ impl Scheduler for Lblc {
         }
         let i = weighted_least(d, |i| d.overhead(i))?;
         if self.map.len() >= MAX_ENTRIES && !self.map.contains_key(r.dst) {
-            self.map.retain(|_, (_, last)| r.now.saturating_sub(*last) < EXPIRATION);
+            self.map
+                .retain(|_, (_, last)| r.now.saturating_sub(*last) < EXPIRATION);
             if self.map.len() >= MAX_ENTRIES {
                 self.map.clear();
             }
@@ -50,8 +51,8 @@ impl Scheduler for Lblc {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::*;
     use super::super::Request;
+    use super::super::testutil::*;
 
     #[test]
     fn destination_sticks_until_overloaded() {
@@ -61,7 +62,14 @@ mod tests {
         let mut pick = |src: u32| {
             s.schedule(
                 &fx.dests(),
-                &Request { src: &client(src), dst: &dst, sport: 1, dport: 80, v6: false, now: 10 },
+                &Request {
+                    src: &client(src),
+                    dst: &dst,
+                    sport: 1,
+                    dport: 80,
+                    v6: false,
+                    now: 10,
+                },
             )
         };
         let first = pick(1).unwrap();

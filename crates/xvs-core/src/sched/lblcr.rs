@@ -20,7 +20,9 @@ struct DestSet {
 
 impl DestSet {
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members[..usize::from(self.len)].iter().map(|&m| usize::from(m))
+        self.members[..usize::from(self.len)]
+            .iter()
+            .map(|&m| usize::from(m))
     }
 
     fn insert(&mut self, i: usize, now: u32) {
@@ -64,7 +66,9 @@ fn set_min(d: &Dests<'_>, set: &DestSet) -> Option<usize> {
             continue;
         }
         let oh = d.overhead(i);
-        if best.is_none_or(|(_, loh, lw)| u128::from(loh) * u128::from(w) > u128::from(oh) * u128::from(lw)) {
+        if best.is_none_or(|(_, loh, lw)| {
+            u128::from(loh) * u128::from(w) > u128::from(oh) * u128::from(lw)
+        }) {
             best = Some((i, oh, w));
         }
     }
@@ -77,7 +81,9 @@ fn set_max(d: &Dests<'_>, set: &DestSet) -> Option<usize> {
     for i in set.iter().filter(|&i| i < d.len()) {
         let w = u64::from(d.weight(i));
         let oh = d.overhead(i);
-        if best.is_none_or(|(_, moh, mw)| w > 0 && u128::from(oh) * u128::from(mw) > u128::from(moh) * u128::from(w)) {
+        if best.is_none_or(|(_, moh, mw)| {
+            w > 0 && u128::from(oh) * u128::from(mw) > u128::from(moh) * u128::from(w)
+        }) {
             best = Some((i, oh, w));
         }
     }
@@ -106,12 +112,18 @@ impl Scheduler for Lblcr {
         }
         let i = weighted_least(d, |i| d.overhead(i))?;
         if self.map.len() >= MAX_ENTRIES {
-            self.map.retain(|_, s| r.now.saturating_sub(s.lastuse) < EXPIRATION);
+            self.map
+                .retain(|_, s| r.now.saturating_sub(s.lastuse) < EXPIRATION);
             if self.map.len() >= MAX_ENTRIES {
                 self.map.clear();
             }
         }
-        let mut set = DestSet { members: [0; MAX_SET], len: 0, lastmod: r.now, lastuse: r.now };
+        let mut set = DestSet {
+            members: [0; MAX_SET],
+            len: 0,
+            lastmod: r.now,
+            lastuse: r.now,
+        };
         set.insert(i, r.now);
         self.map.insert(*r.dst, set);
         Some(i)
@@ -120,8 +132,8 @@ impl Scheduler for Lblcr {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::*;
     use super::super::Request;
+    use super::super::testutil::*;
 
     #[test]
     fn set_grows_under_load_and_serves_least_loaded_member() {
@@ -131,7 +143,14 @@ mod tests {
         let mut pick = |now: u32| {
             s.schedule(
                 &fx.dests(),
-                &Request { src: &client(1), dst: &dst, sport: 1, dport: 80, v6: false, now },
+                &Request {
+                    src: &client(1),
+                    dst: &dst,
+                    sport: 1,
+                    dport: 80,
+                    v6: false,
+                    now,
+                },
             )
         };
         let a = pick(10).unwrap();
@@ -148,6 +167,10 @@ mod tests {
         assert_eq!(pick(12 + super::EXPIRATION + 1), Some(a));
         fx.set_conns(a, 1, 9);
         fx.set_conns(b, 0, 0);
-        assert_eq!(pick(12 + super::EXPIRATION + 2), Some(a), "b was shed from the set");
+        assert_eq!(
+            pick(12 + super::EXPIRATION + 2),
+            Some(a),
+            "b was shed from the set"
+        );
     }
 }

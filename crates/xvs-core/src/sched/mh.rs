@@ -123,7 +123,10 @@ mod tests {
         let s = share(&fx.dests());
         assert_eq!(s.iter().sum::<usize>(), TAB_SIZE);
         let quarter = TAB_SIZE / 4;
-        assert!(s[0].abs_diff(quarter) < 20 && s[2].abs_diff(quarter) < 20, "{s:?}");
+        assert!(
+            s[0].abs_diff(quarter) < 20 && s[2].abs_diff(quarter) < 20,
+            "{s:?}"
+        );
         assert!(s[1].abs_diff(2 * quarter) < 20, "{s:?}");
     }
 
@@ -150,7 +153,10 @@ mod tests {
         let frac = f64::from(moved) / f64::from(clients);
         assert!(frac > 0.07 && frac < 0.16, "moved {frac}");
         // Maglev's minimal disruption: few clients of surviving servers move.
-        assert!(f64::from(kept_elsewhere) / f64::from(clients) < 0.05, "{kept_elsewhere}");
+        assert!(
+            f64::from(kept_elsewhere) / f64::from(clients) < 0.05,
+            "{kept_elsewhere}"
+        );
     }
 
     #[test]
@@ -158,14 +164,17 @@ mod tests {
         let fx = Fixture::with_thresholds(&[1, 1, 1], &[(1, 0), (0, 0), (0, 0)]);
         let mut plain = fx.build("mh", 0);
         let mut fb = fx.build("mh", SchedFlags::MH_FALLBACK);
-        let k = (0..200).find(|&k| fx.pick(plain.as_mut(), client(k), 1) == Some(0)).unwrap();
+        let k = (0..200)
+            .find(|&k| fx.pick(plain.as_mut(), client(k), 1) == Some(0))
+            .unwrap();
         fx.set_conns(0, 1, 0);
         assert_eq!(fx.pick(plain.as_mut(), client(k), 1), None);
         assert!(matches!(fx.pick(fb.as_mut(), client(k), 1), Some(1 | 2)));
         let fx = Fixture::new(&[1, 1, 1]);
         let mut s = fx.build("mh", SchedFlags::MH_PORT);
-        let picks: std::collections::HashSet<_> =
-            (0..64).map(|p| fx.pick(s.as_mut(), client(1), 3000 + p)).collect();
+        let picks: std::collections::HashSet<_> = (0..64)
+            .map(|p| fx.pick(s.as_mut(), client(1), 3000 + p))
+            .collect();
         assert!(picks.len() > 1);
     }
 }

@@ -282,7 +282,9 @@ pub(crate) fn weighted_least(d: &Dests<'_>, overhead: impl Fn(usize) -> u64) -> 
         let oh = overhead(i);
         match best {
             None => best = Some((i, oh, w)),
-            Some((_, loh, lw)) if u128::from(loh) * u128::from(w) > u128::from(oh) * u128::from(lw) => {
+            Some((_, loh, lw))
+                if u128::from(loh) * u128::from(w) > u128::from(oh) * u128::from(lw) =>
+            {
                 best = Some((i, oh, w));
             }
             _ => {}
@@ -310,7 +312,11 @@ pub(crate) mod testutil {
 
     impl ConnCounts for Counts {
         fn conns(&self, real: RealId) -> (u32, u32) {
-            self.0.borrow().get(real as usize).copied().unwrap_or((0, 0))
+            self.0
+                .borrow()
+                .get(real as usize)
+                .copied()
+                .unwrap_or((0, 0))
         }
     }
 
@@ -355,7 +361,13 @@ pub(crate) mod testutil {
         }
 
         pub fn build(&self, name: &str, flags: u8) -> Box<dyn Scheduler> {
-            factory(name).unwrap()(&self.dests(), &Params { flags: SchedFlags(flags), seed: 42 })
+            factory(name).unwrap()(
+                &self.dests(),
+                &Params {
+                    flags: SchedFlags(flags),
+                    seed: 42,
+                },
+            )
         }
 
         /// Schedules one request from `src` (198.18.0.x or any 16-byte address).
@@ -363,7 +375,14 @@ pub(crate) mod testutil {
             let dst = crate::service::addr16(&"198.18.1.10".parse().unwrap());
             s.schedule(
                 &self.dests(),
-                &Request { src: &src, dst: &dst, sport, dport: 80, v6: false, now: 1000 },
+                &Request {
+                    src: &src,
+                    dst: &dst,
+                    sport,
+                    dport: 80,
+                    v6: false,
+                    now: 1000,
+                },
             )
         }
 
@@ -426,10 +445,18 @@ mod tests {
             }
             let empty = Fixture::new(&[]);
             let mut s = empty.build(name, 0);
-            assert_eq!(empty.pick(s.as_mut(), client(1), 1), None, "{name} on no servers");
+            assert_eq!(
+                empty.pick(s.as_mut(), client(1), 1),
+                None,
+                "{name} on no servers"
+            );
             let all_zero = Fixture::new(&[0, 0]);
             let mut s = all_zero.build(name, SchedFlags::SH_FALLBACK | SchedFlags::MH_FALLBACK);
-            assert_eq!(all_zero.pick(s.as_mut(), client(1), 1), None, "{name} all quiesced");
+            assert_eq!(
+                all_zero.pick(s.as_mut(), client(1), 1),
+                None,
+                "{name} all quiesced"
+            );
         }
     }
 
@@ -443,7 +470,10 @@ mod tests {
         fx.set_conns(0, 3, 1);
         assert!(d.overloaded(0), "reaches the upper threshold");
         fx.set_conns(0, 2, 1);
-        assert!(d.overloaded(0), "stays overloaded above the lower threshold");
+        assert!(
+            d.overloaded(0),
+            "stays overloaded above the lower threshold"
+        );
         fx.set_conns(0, 1, 0);
         assert!(!d.overloaded(0), "clears below the lower threshold");
         // No lower threshold: clears below 3/4 of the upper.

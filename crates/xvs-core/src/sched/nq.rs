@@ -27,7 +27,11 @@ mod tests {
         fx.set_conns(0, 1, 0);
         fx.set_conns(1, 0, 9);
         let mut s = fx.build("nq", 0);
-        assert_eq!(fx.pick(s.as_mut(), client(0), 1), Some(1), "idle beats weight");
+        assert_eq!(
+            fx.pick(s.as_mut(), client(0), 1),
+            Some(1),
+            "idle beats weight"
+        );
         fx.set_conns(1, 1, 0);
         assert_eq!(fx.pick(s.as_mut(), client(0), 1), Some(0), "then sed");
     }

@@ -28,7 +28,9 @@ mod tests {
     fn cycles_in_order_ignoring_weights() {
         let fx = Fixture::new(&[1, 7, 3]);
         let mut s = fx.build("rr", 0);
-        let picks: Vec<_> = (0..6).map(|k| fx.pick(s.as_mut(), client(k), 1).unwrap()).collect();
+        let picks: Vec<_> = (0..6)
+            .map(|k| fx.pick(s.as_mut(), client(k), 1).unwrap())
+            .collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
     }
 }

@@ -44,8 +44,7 @@ pub(super) fn build(d: &Dests<'_>, p: &Params) -> Box<dyn Scheduler> {
 }
 
 fn bucket(fold: u32, port: u16, offset: u32) -> usize {
-    (offset.wrapping_add(hash_32(u32::from(port).wrapping_add(fold), TAB_BITS)) as usize)
-        % TAB_SIZE
+    (offset.wrapping_add(hash_32(u32::from(port).wrapping_add(fold), TAB_BITS)) as usize) % TAB_SIZE
 }
 
 impl Scheduler for SourceHash {
@@ -79,19 +78,27 @@ mod tests {
         for k in 0..200 {
             let first = fx.pick(s.as_mut(), client(k), 1000);
             for port in [1001, 40000, 65535] {
-                assert_eq!(fx.pick(s.as_mut(), client(k), port), first, "sh is per source");
+                assert_eq!(
+                    fx.pick(s.as_mut(), client(k), port),
+                    first,
+                    "sh is per source"
+                );
             }
         }
         let h = fx.histogram(s.as_mut(), 4000);
-        assert!(h[1] > h[0] && h[1] > h[2], "weight 2 gets twice the buckets: {h:?}");
+        assert!(
+            h[1] > h[0] && h[1] > h[2],
+            "weight 2 gets twice the buckets: {h:?}"
+        );
     }
 
     #[test]
     fn port_flag_spreads_one_client() {
         let fx = Fixture::new(&[1, 1, 1]);
         let mut s = fx.build("sh", SchedFlags::SH_PORT);
-        let picks: std::collections::HashSet<_> =
-            (0..64).map(|p| fx.pick(s.as_mut(), client(1), 2000 + p)).collect();
+        let picks: std::collections::HashSet<_> = (0..64)
+            .map(|p| fx.pick(s.as_mut(), client(1), 2000 + p))
+            .collect();
         assert!(picks.len() > 1);
     }
 

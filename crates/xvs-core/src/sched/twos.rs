@@ -9,13 +9,18 @@ struct TwoChoices {
 }
 
 pub(super) fn build(_: &Dests<'_>, p: &Params) -> Box<dyn Scheduler> {
-    Box::new(TwoChoices { rng: Rng::new(p.seed) })
+    Box::new(TwoChoices {
+        rng: Rng::new(p.seed),
+    })
 }
 
 impl Scheduler for TwoChoices {
     fn schedule(&mut self, d: &Dests<'_>, _: &Request<'_>) -> Option<usize> {
         let usable = |i: usize| d.weight(i) > 0 && !d.overloaded(i);
-        let total: u64 = (0..d.len()).filter(|&i| usable(i)).map(|i| u64::from(d.weight(i))).sum();
+        let total: u64 = (0..d.len())
+            .filter(|&i| usable(i))
+            .map(|i| u64::from(d.weight(i)))
+            .sum();
         if total == 0 {
             return None;
         }

@@ -19,7 +19,11 @@ pub(super) fn build(d: &Dests<'_>, _: &Params) -> Box<dyn Scheduler> {
     let weights = (0..d.len()).map(|i| d.weight(i)).filter(|w| *w > 0);
     let di = weights.clone().fold(0, gcd).max(1);
     let max = weights.max().unwrap_or(0);
-    let mw = if max == 0 { 0 } else { i64::from(max) - (i64::from(di) - 1) };
+    let mw = if max == 0 {
+        0
+    } else {
+        i64::from(max) - (i64::from(di) - 1)
+    };
     Box::new(WeightedRoundRobin {
         cursor: None,
         cw: mw,
@@ -65,7 +69,9 @@ mod tests {
     fn three_two_one_cycle() {
         let fx = Fixture::new(&[3, 2, 1]);
         let mut s = fx.build("wrr", 0);
-        let picks: Vec<_> = (0..12).map(|k| fx.pick(s.as_mut(), client(k), 1).unwrap()).collect();
+        let picks: Vec<_> = (0..12)
+            .map(|k| fx.pick(s.as_mut(), client(k), 1).unwrap())
+            .collect();
         assert_eq!(picks, [0, 0, 1, 0, 1, 2, 0, 0, 1, 0, 1, 2]);
         assert_eq!(fx.histogram(s.as_mut(), 600), [300, 200, 100]);
     }
@@ -74,7 +80,9 @@ mod tests {
     fn gcd_reduces_passes() {
         let fx = Fixture::new(&[4, 2]);
         let mut s = fx.build("wrr", 0);
-        let picks: Vec<_> = (0..6).map(|k| fx.pick(s.as_mut(), client(k), 1).unwrap()).collect();
+        let picks: Vec<_> = (0..6)
+            .map(|k| fx.pick(s.as_mut(), client(k), 1).unwrap())
+            .collect();
         assert_eq!(picks, [0, 0, 1, 0, 0, 1]);
     }
 }

@@ -1,1 +1,0 @@
-//! Criterion benchmarks of the xvs forwarding core live in `benches/`.
