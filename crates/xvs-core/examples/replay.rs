@@ -1,6 +1,6 @@
 //! Replays established DR flows through the forwarder and prints the cost per packet.
 //!
-//! `cargo run --release -p xvs-core --example replay -- N [FLOWS] [--new]`
+//! `cargo run --release -p xvs-core --example replay -- N [FLOWS] [--new] [--sched=NAME]`
 //!
 //! Builds a DR service with four real servers, pre-builds one frame per flow (FLOWS distinct
 //! established TCP flows, default 1024) into one buffer, opens every flow (SYN, ACK) to warm the
@@ -11,8 +11,9 @@
 //!
 //! With `--new`, every replayed frame is instead the SYN of a connection never seen before
 //! (source address advanced in place, the IPv4 ID moved the opposite way so the header
-//! checksum stays right): the cost of scheduling (wrr) and inserting a connection. The
+//! checksum stays right): the cost of scheduling and inserting a connection. The
 //! table (8 Mi entries) is sized so that up to 4 million new connections fit without eviction.
+//! `--sched=NAME` picks the service's scheduler (default `wrr`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +30,9 @@ const HEADROOM: usize = 256;
 
 fn main() {
     let new_conns = std::env::args().any(|a| a == "--new");
+    let sched = std::env::args()
+        .find_map(|a| a.strip_prefix("--sched=").map(str::to_owned))
+        .unwrap_or_else(|| "wrr".into());
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let n: u64 = args
         .next()
@@ -46,7 +50,7 @@ fn main() {
     t.add_service(
         key,
         ServiceOptions {
-            scheduler: "wrr".into(),
+            scheduler: sched.clone(),
             ..Default::default()
         },
     )
@@ -99,8 +103,10 @@ fn main() {
                 v[0]
             );
         };
-        open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn()));
-        open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).ack()));
+        if !new_conns {
+            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn()));
+            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).ack()));
+        }
         let f = if new_conns {
             eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn())
         } else {
@@ -145,20 +151,20 @@ fn main() {
     let elapsed = start.elapsed();
     let packets = batches * BATCH as u64;
     let g = stats.global();
-    let tx = g.tx_frames - 2 * flows as u64;
+    let warm_up = if new_conns { 0 } else { 2 * flows as u64 };
+    let tx = g.tx_frames - warm_up;
     assert_eq!(tx, packets, "every replayed frame must be forwarded: {g:?}");
     let what = if new_conns {
         assert_eq!(
-            g.conns_created - flows as u64,
-            packets,
+            g.conns_created, packets,
             "every replayed SYN is a new connection"
         );
-        "new DR connections (wrr, 4 servers)"
+        "new DR connections (4 servers)"
     } else {
         "packets of established DR flows"
     };
     println!(
-        "replay: {packets} {what} over {flows} frame slots in batches of {BATCH}: \
+        "replay [{sched}]: {packets} {what} over {flows} frame slots in batches of {BATCH}: \
          {:.1} ns/packet ({:.2} Mpps on one core)",
         elapsed.as_nanos() as f64 / packets as f64,
         packets as f64 / elapsed.as_secs_f64() / 1e6
