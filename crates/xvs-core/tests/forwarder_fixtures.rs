@@ -277,6 +277,25 @@ fn table() -> Vec<Case> {
                 .as_error_origin(),
             ),
         ),
+        case(
+            "IPv6 FullNAT: [CIP]:cport → [LADDR6]:1025, [VIP]:80 → [RIP]:80",
+            EXT,
+            from_client(&tcp(CLIENT6, 40004, VIP6_FNAT, 80).syn()),
+            to_rs(RS1_MAC, &tcp(LADDR6, 1025, RS1_6, 80).syn().ttl(63)),
+        ),
+        case(
+            "IPv6 FullNAT: the reply is mapped back",
+            INT,
+            from_rs(RS1_MAC, &tcp(RS1_6, 80, LADDR6, 1025).syn().ack()),
+            to_client(&tcp(VIP6_FNAT, 80, CLIENT6, 40004).syn().ack().ttl(63)),
+        ),
+        // ---- SCTP: NAT rewrites the ports and recomputes the CRC32c. ----
+        case(
+            "SCTP NAT: an INIT is rewritten to RIP with a fresh CRC32c",
+            EXT,
+            from_client(&sctp_init(CLIENT, 5000, VIP_SCTP, 3868)),
+            to_rs(RS1_MAC, &sctp_init(CLIENT, 5000, RS1, 3868).ttl(63)),
+        ),
         // ---- ICMP. ----
         case(
             "ICMP echo to a VIP is answered (TTL reset to 64)",

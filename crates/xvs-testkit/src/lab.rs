@@ -61,6 +61,8 @@ pub const RS1_6: &str = "2001:db8:1::11";
 pub const RS2_6: &str = "2001:db8:1::12";
 /// FullNAT local address.
 pub const LADDR: &str = "198.18.1.100";
+/// FullNAT local address on IPv6.
+pub const LADDR6: &str = "2001:db8:1::100";
 
 /// TCP :80, DR → RS1.
 pub const VIP_DR: &str = "198.51.100.10";
@@ -86,6 +88,10 @@ pub const VIP6_DR: &str = "2001:db8:100::10";
 pub const VIP6_NAT: &str = "2001:db8:100::11";
 /// IPv6 TCP :80, TUN → RS2.
 pub const VIP6_TUN: &str = "2001:db8:100::12";
+/// IPv6 TCP :80, FullNAT → RS1:80 with local address [`LADDR6`].
+pub const VIP6_FNAT: &str = "2001:db8:100::13";
+/// SCTP :3868 (Diameter), NAT → RS1:3868.
+pub const VIP_SCTP: &str = "198.51.100.30";
 
 /// A TCP or UDP service key.
 pub fn svc(proto: Protocol, vip: &str, port: u16) -> ServiceKey {
@@ -225,6 +231,23 @@ pub fn services() -> ServiceTable {
         svc(tcp, VIP6_TUN, 80),
         opts("rr"),
         &[(RS2_6, None, real(Method::Tun, 1))],
+    );
+    let fnat6 = ServiceOptions {
+        local_addrs: vec![ip(LADDR6)],
+        ..opts("rr")
+    };
+    add(
+        &mut t,
+        svc(tcp, VIP6_FNAT, 80),
+        fnat6,
+        &[(RS1_6, None, real(Method::FullNat, 1))],
+    );
+    let sctp = svc(Protocol::Sctp, VIP_SCTP, 3868);
+    add(
+        &mut t,
+        sctp,
+        opts("rr"),
+        &[(RS1, None, real(Method::Nat, 1))],
     );
     t
 }

@@ -217,6 +217,63 @@ impl IpPacket for Udp {
     }
 }
 
+/// An SCTP packet with one chunk.
+#[derive(Debug, Clone)]
+pub struct Sctp {
+    /// IP header.
+    pub ip: IpHdr,
+    sport: u16,
+    dport: u16,
+    vtag: u32,
+    chunk: Vec<u8>,
+}
+
+/// An SCTP packet `src:sport → dst:dport` carrying an INIT chunk (verification tag 0).
+pub fn sctp_init(src: &str, sport: u16, dst: &str, dport: u16) -> Sctp {
+    // INIT: type 1, flags 0, length 20, initiate tag, a_rwnd, streams, initial TSN.
+    let mut chunk = vec![1, 0, 0, 20];
+    chunk.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    chunk.extend_from_slice(&65535u32.to_be_bytes());
+    chunk.extend_from_slice(&[0, 10, 0, 10]);
+    chunk.extend_from_slice(&1u32.to_be_bytes());
+    Sctp {
+        ip: IpHdr::new(ip(src), ip(dst)),
+        sport,
+        dport,
+        vtag: 0,
+        chunk,
+    }
+}
+
+impl Sctp {
+    /// Sets the TTL / hop limit.
+    pub fn ttl(mut self, t: u8) -> Self {
+        self.ip.ttl = t;
+        self
+    }
+}
+
+impl IpPacket for Sctp {
+    fn bytes(&self) -> Vec<u8> {
+        let mut l4 = Vec::new();
+        l4.extend_from_slice(&self.sport.to_be_bytes());
+        l4.extend_from_slice(&self.dport.to_be_bytes());
+        l4.extend_from_slice(&self.vtag.to_be_bytes());
+        l4.extend_from_slice(&[0; 4]);
+        l4.extend_from_slice(&self.chunk);
+        // CRC32c (Castagnoli) over the packet with a zero checksum, stored little-endian.
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&l4);
+        l4[8..12].copy_from_slice(&crc.to_le_bytes());
+        let mut out = Vec::new();
+        self.ip
+            .headers(IpNumber::SCTP, l4.len())
+            .write(&mut out)
+            .expect("ip header");
+        out.extend_from_slice(&l4);
+        out
+    }
+}
+
 /// An ICMP (v4 or v6 by address family) message with raw type, code, rest-of-header and data.
 #[derive(Debug, Clone)]
 pub struct Icmp {
