@@ -400,3 +400,53 @@ fn fullnat_ports_do_not_collide_across_workers() {
         assert!(seen.insert(lport), "local port {lport} handed out twice");
     }
 }
+
+#[test]
+fn tun_and_icmp_errors_work_without_headroom() {
+    // AF_XDP buffers start at the frame: growing at the front moves the packet instead.
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let syn = eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40002, VIP_TUN, 80).syn());
+    let mut buf = vec![0u8; 2048];
+    buf[..syn.len()].copy_from_slice(&syn);
+    let mut frames = [xvs_core::Frame::new(&mut buf, 0, syn.len(), EXT)];
+    let mut v = [Verdict::Pass];
+    fw.process(&snap, &mut frames, &mut v, xvs_core::Time::from_secs(1));
+    assert_eq!(v[0], Verdict::Tx { port: INT });
+    assert_eq!(frames[0].start(), 0);
+    let want = eth(
+        RS2_MAC,
+        INT_MAC,
+        &ipip(DIR_INT, RS2, &tcp(CLIENT, 40002, VIP_TUN, 80).syn()),
+    );
+    assert_eq!(frames[0].data(), &want[..]);
+}
+
+#[test]
+fn sweeping_expires_nat_connections_with_their_reply_entries() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn()),
+        1,
+    );
+    assert_eq!(fw.table().len(), 2, "forward and reply entries");
+    let table = Arc::clone(fw.table());
+    let n = fw.sweep(
+        &snap,
+        0,
+        table.shard_count(),
+        xvs_core::Time::from_secs(1000),
+    );
+    assert!(n >= 1);
+    assert!(table.is_empty(), "the reply entry went with its connection");
+    let svc_nat = snap
+        .services
+        .find(&svc(Protocol::Tcp, VIP_NAT, 80))
+        .unwrap();
+    let rs1 = snap.services.find_real(svc_nat, &ip(RS1), 8080).unwrap().id;
+    assert_eq!(fw.stats().real_totals(rs1).inactive, 0);
+}

@@ -214,7 +214,7 @@ impl Forwarder {
 
     /// Bookkeeping for an entry that left the table (expired, evicted or removed): gauges, and
     /// the reply entry of a NAT/FullNAT connection.
-    pub(super) fn removed(&self, cx: &Ctx<'_>, e: &Entry) {
+    pub(crate) fn removed(&self, cx: &Ctx<'_>, e: &Entry) {
         match e.kind {
             EntryKind::Forward => {
                 if let Some(c) = cx.c.real(e.real) {

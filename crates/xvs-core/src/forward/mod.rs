@@ -83,12 +83,18 @@ impl<'a> Frame<'a> {
         self.ingress
     }
 
-    /// Grows the frame by `n` bytes at the front; false if the headroom is too small.
+    /// Grows the frame by `n` bytes at the front: into the headroom if there is enough,
+    /// otherwise by moving the frame `n` bytes towards the end of the buffer (for buffers whose
+    /// start cannot move, such as AF_XDP descriptors). False if neither has room.
     pub fn push_front(&mut self, n: usize) -> bool {
-        if n > self.start {
+        if n <= self.start {
+            self.start -= n;
+        } else if self.start + self.len + n <= self.buf.len() {
+            self.buf
+                .copy_within(self.start..self.start + self.len, self.start + n);
+        } else {
             return false;
         }
-        self.start -= n;
         self.len += n;
         true
     }
@@ -173,6 +179,29 @@ impl Forwarder {
     /// The shared counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// Expires idle connections in `count` shards starting at `first` (the control thread
+    /// calls this periodically, with its own forwarder on the control counter slot), keeping
+    /// the gauges right and removing the reply entries of expired NAT/FullNAT connections.
+    /// Returns the number of entries removed.
+    pub fn sweep(&mut self, snap: &Snapshot, first: usize, count: usize, now: Time) -> usize {
+        let table = Arc::clone(&self.table);
+        let stats = Arc::clone(&self.stats);
+        let cx = Ctx {
+            snap,
+            now: now.secs(),
+            c: stats.slot(self.slot),
+            table: &table,
+            stats: &stats,
+        };
+        let mut gone = Vec::new();
+        let n = table.sweep(first, count, cx.now, |e| gone.push(*e));
+        for e in &gone {
+            self.removed(&cx, e);
+        }
+        bump(&cx.c.conns_expired, n as u64);
+        n
     }
 
     /// Processes a batch: one verdict per frame (`verdicts` must be at least as long as

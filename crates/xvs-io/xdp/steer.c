@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+//
+// xvs steering program: sends to the AF_XDP socket of the receiving queue only the frames xvsd
+// must handle; everything else (ARP, neighbour discovery, the director's own traffic) goes on
+// to the host stack with XDP_PASS.
+//
+//   1. destination is a virtual service: (VIP, port, protocol) or the port-0 service
+//      (VIP, 0, protocol) in vip_map; ICMP echo requests and ICMP errors to a VIP
+//      ((VIP, 0, ICMP) in vip_map) but never neighbour discovery;
+//   2. destination is a FullNAT local address (laddr_map);
+//   3. source is a NAT real server (RIP, port, protocol) in rip_map, ICMP errors from a real
+//      server ((RIP, 0, ICMP)), and the destination is not one of the director's own
+//      addresses (local_map), so health-check replies still reach the host.
+//
+// Addresses are 16 bytes, IPv4 in IPv4-mapped form (::ffff:a.b.c.d), as xvs's flow keys.
+// Self-contained: declares the two helpers it needs instead of including libbpf's headers.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int(*name)[val]
+#define __type(name, val) typeof(val) *name
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
+
+struct svc_key {
+	__u8 addr[16];
+	__u16 port; // host byte order
+	__u8 proto;
+	__u8 pad;
+};
+
+struct addr_key {
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct svc_key);
+	__type(value, __u32);
+} vip_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct svc_key);
+	__type(value, __u32);
+} rip_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct addr_key);
+	__type(value, __u32);
+} laddr_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct addr_key);
+	__type(value, __u32);
+} local_map SEC(".maps");
+
+// Packets steered, by rule (index 0..2) — read by xvsd for its statistics.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_stats SEC(".maps");
+
+#define VLAN_HLEN 4
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+
+static __attribute__((always_inline)) inline __u16 bswap16(__u16 x)
+{
+	return (__u16)((x << 8) | (x >> 8));
+}
+
+static __attribute__((always_inline)) inline void map4(__u8 *out, __u32 a)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(out + 12, &a, 4);
+}
+
+static __attribute__((always_inline)) inline int steer(struct xdp_md *ctx, __u32 rule)
+{
+	__u64 *c = bpf_map_lookup_elem(&steer_stats, &rule);
+	if (c)
+		*c += 1;
+	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+}
+
+static __attribute__((always_inline)) inline int is_icmp_to_steer(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMP)
+		// echo request, destination unreachable, source quench, redirect, time exceeded,
+		// parameter problem
+		return type == 8 || type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+	if (proto == IPPROTO_ICMPV6)
+		// errors (< 128) and echo request; never neighbour discovery (133..137)
+		return type < 128 || type == 128;
+	return 0;
+}
+
+SEC("xdp")
+int xvs_steer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u64 off = sizeof(*eth);
+	if (data + off > end)
+		return XDP_PASS;
+	__u16 proto = eth->h_proto;
+	for (int i = 0; i < 2; i++) {
+		if (proto != bswap16(ETH_P_8021Q_) && proto != bswap16(ETH_P_8021AD_))
+			break;
+		if (data + off + VLAN_HLEN > end)
+			return XDP_PASS;
+		proto = *(__u16 *)(data + off + 2);
+		off += VLAN_HLEN;
+	}
+
+	struct svc_key dst = {}, src = {};
+	struct addr_key dst_addr = {};
+	__u8 l4proto;
+	void *l4;
+	if (proto == bswap16(ETH_P_IP)) {
+		struct iphdr *ip = data + off;
+		if ((void *)(ip + 1) > end)
+			return XDP_PASS;
+		l4proto = ip->protocol;
+		l4 = (void *)ip + ip->ihl * 4;
+		map4(dst.addr, ip->daddr);
+		map4(src.addr, ip->saddr);
+		// Later fragments carry no ports: leave them to the rules on addresses only.
+		if (ip->frag_off & bswap16(0x1fff))
+			l4 = end;
+	} else if (proto == bswap16(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + off;
+		if ((void *)(ip6 + 1) > end)
+			return XDP_PASS;
+		l4proto = ip6->nexthdr;
+		l4 = ip6 + 1;
+		__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+		__builtin_memcpy(src.addr, &ip6->saddr, 16);
+	} else {
+		return XDP_PASS;
+	}
+	__builtin_memcpy(dst_addr.addr, dst.addr, 16);
+
+	__u16 sport = 0, dport = 0;
+	__u8 icmp_type = 255;
+	if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP || l4proto == 132 /* SCTP */) {
+		if (l4 + 4 <= end) {
+			sport = bswap16(*(__u16 *)l4);
+			dport = bswap16(*(__u16 *)(l4 + 2));
+		}
+	} else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		if (l4 + 1 <= end)
+			icmp_type = *(__u8 *)l4;
+	}
+
+	// 1. Virtual services.
+	dst.proto = l4proto;
+	if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		if (is_icmp_to_steer(l4proto, icmp_type) && bpf_map_lookup_elem(&vip_map, &dst))
+			return steer(ctx, 0);
+	} else {
+		dst.port = dport;
+		if (bpf_map_lookup_elem(&vip_map, &dst))
+			return steer(ctx, 0);
+		dst.port = 0;
+		if (bpf_map_lookup_elem(&vip_map, &dst))
+			return steer(ctx, 0);
+	}
+
+	// 2. FullNAT local addresses (replies from real servers come back to them).
+	if (bpf_map_lookup_elem(&laddr_map, &dst_addr)) {
+		if ((l4proto != IPPROTO_ICMP && l4proto != IPPROTO_ICMPV6) ||
+		    is_icmp_to_steer(l4proto, icmp_type))
+			return steer(ctx, 1);
+	}
+
+	// 3. Replies from NAT real servers to clients (not to the director itself).
+	if (bpf_map_lookup_elem(&local_map, &dst_addr))
+		return XDP_PASS;
+	src.proto = l4proto;
+	if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		if (icmp_type < 128 && icmp_type != 0 && icmp_type != 8 &&
+		    bpf_map_lookup_elem(&rip_map, &src))
+			return steer(ctx, 2);
+	} else {
+		src.port = sport;
+		if (bpf_map_lookup_elem(&rip_map, &src))
+			return steer(ctx, 2);
+	}
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";
