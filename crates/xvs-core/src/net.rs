@@ -115,7 +115,7 @@ pub enum Resolve {
 }
 
 /// Ports, routes and neighbours.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetState {
     /// Ports by [`PortId`].
     pub ports: Vec<Port>,

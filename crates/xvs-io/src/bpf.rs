@@ -65,6 +65,12 @@ impl std::fmt::Display for BpfError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.what, self.err)?;
         match self.err.raw_os_error() {
+            Some(libc::EACCES) if self.what.starts_with("loading") => {
+                write!(
+                    f,
+                    " (the kernel's verifier refused the program: see its log above)"
+                )
+            }
             Some(libc::EPERM) | Some(libc::EACCES) => {
                 write!(
                     f,

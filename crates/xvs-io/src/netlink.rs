@@ -3,7 +3,7 @@
 //! requests (`NTF_USE`: the kernel resolves as if a packet were waiting, sending nothing else).
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -235,6 +235,42 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_ACK,
         )?;
         Ok(())
+    }
+}
+
+impl Netlink {
+    fn addr_message(ifindex: u32, ip: IpAddr) -> AddressMessage {
+        let mut m = AddressMessage::default();
+        m.header.family = match ip {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        m.header.prefix_len = if ip.is_ipv4() { 32 } else { 128 };
+        m.header.index = ifindex;
+        m.attributes.push(AddressAttribute::Local(ip));
+        m.attributes.push(AddressAttribute::Address(ip));
+        m
+    }
+
+    /// Adds `ip` as a host address (/32 or /128) of `ifindex`. Returns false if it was
+    /// already there.
+    pub fn add_address(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<bool> {
+        let m = Self::addr_message(ifindex, ip);
+        match self.request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the host address `ip` from `ifindex`.
+    pub fn remove_address(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<()> {
+        let m = Self::addr_message(ifindex, ip);
+        self.request(RouteNetlinkMessage::DelAddress(m), NLM_F_ACK)
+            .map(|_| ())
     }
 }
 

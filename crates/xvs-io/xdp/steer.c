@@ -142,6 +142,7 @@ int xvs_steer(struct xdp_md *ctx)
 	struct addr_key dst_addr = {};
 	__u8 l4proto;
 	void *l4;
+	int has_l4 = 1;
 	if (proto == bswap16(ETH_P_IP)) {
 		struct iphdr *ip = data + off;
 		if ((void *)(ip + 1) > end)
@@ -152,7 +153,7 @@ int xvs_steer(struct xdp_md *ctx)
 		map4(src.addr, ip->saddr);
 		// Later fragments carry no ports: leave them to the rules on addresses only.
 		if (ip->frag_off & bswap16(0x1fff))
-			l4 = end;
+			has_l4 = 0;
 	} else if (proto == bswap16(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + off;
 		if ((void *)(ip6 + 1) > end)
@@ -168,7 +169,9 @@ int xvs_steer(struct xdp_md *ctx)
 
 	__u16 sport = 0, dport = 0;
 	__u8 icmp_type = 255;
-	if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP || l4proto == 132 /* SCTP */) {
+	if (!has_l4) {
+		// no transport header
+	} else if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP || l4proto == 132 /* SCTP */) {
 		if (l4 + 4 <= end) {
 			sport = bswap16(*(__u16 *)l4);
 			dport = bswap16(*(__u16 *)(l4 + 2));
@@ -209,6 +212,10 @@ int xvs_steer(struct xdp_md *ctx)
 			return steer(ctx, 2);
 	} else {
 		src.port = sport;
+		if (bpf_map_lookup_elem(&rip_map, &src))
+			return steer(ctx, 2);
+		// Real servers of firewall-mark services keep the client's port: (RIP, 0, proto).
+		src.port = 0;
 		if (bpf_map_lookup_elem(&rip_map, &src))
 			return steer(ctx, 2);
 	}

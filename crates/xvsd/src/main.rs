@@ -1,1 +1,62 @@
-fn main() {}
+//! xvsd: the Linux Virtual Server on AF_XDP. See `xvsd --help`.
+
+mod cli;
+mod control;
+mod daemon;
+mod netsync;
+mod vips;
+mod worker;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    if let Some(path) = &cli.check_config {
+        return match xvs_control::config::load(path).and_then(|l| {
+            l.apply(
+                xvs_control::config::DEFAULT_MAX_SERVICES,
+                xvs_control::config::DEFAULT_MAX_REALS,
+            )
+        }) {
+            Ok(a) => {
+                println!(
+                    "{}: OK ({} services)",
+                    path.display(),
+                    a.services.services().count()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xvsd: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let settings = match daemon::settings(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xvsd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // netlink-packet-route warns about attributes newer kernels grew: not ours to report.
+    let filter = format!(
+        "{},netlink_packet_route=error",
+        cli.log_level.as_deref().unwrap_or("info")
+    );
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match daemon::run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("xvsd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -99,6 +99,14 @@ impl<'a> Frame<'a> {
         true
     }
 
+    /// Moves the frame to the start of its buffer (for transmit paths that send from there).
+    pub fn move_to_start(&mut self) {
+        if self.start != 0 {
+            self.buf.copy_within(self.start..self.start + self.len, 0);
+            self.start = 0;
+        }
+    }
+
     /// Shortens the frame to `len` bytes (no-op if already shorter).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);

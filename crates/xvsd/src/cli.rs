@@ -1,0 +1,81 @@
+//! Command line of xvsd.
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// How the XDP program attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic mode.
+    Auto,
+    /// Native mode only.
+    Native,
+    /// Generic (SKB) mode.
+    Generic,
+}
+
+/// How AF_XDP sockets bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BindMode {
+    /// Zero-copy if the driver supports it, else copy.
+    Auto,
+    /// Copy mode.
+    Copy,
+    /// Zero-copy only.
+    Zerocopy,
+}
+
+/// How workers wait for frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PollMode {
+    /// Spin on the rings.
+    Busy,
+    /// Spin while busy, sleep in poll(2) when idle.
+    Adaptive,
+}
+
+/// xvsd: the Linux Virtual Server on AF_XDP.
+///
+/// Starts from a YAML configuration (--config), or with no services at all from one or more
+/// --interface flags (services are then added with xvsadm). Command-line flags override the
+/// configuration file.
+#[derive(Debug, Parser)]
+#[command(name = "xvsd", version, about)]
+pub struct Cli {
+    /// YAML configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Validate a configuration file and exit (0 if valid).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub check_config: Option<PathBuf>,
+    /// Interface to serve (repeat for a two-armed setup; the order gives the port numbers).
+    #[arg(long = "interface", short = 'i', value_name = "IF")]
+    pub interfaces: Vec<String>,
+    /// Control socket path.
+    #[arg(long, value_name = "PATH", env = "XVS_SOCKET")]
+    pub control_socket: Option<PathBuf>,
+    /// Queues to serve on every interface; one worker per queue.
+    #[arg(long, value_name = "N")]
+    pub queues: Option<u32>,
+    /// CPU cores to pin the workers to (comma-separated, in worker order).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub cores: Vec<usize>,
+    /// XDP attach mode.
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<XdpMode>,
+    /// AF_XDP bind mode.
+    #[arg(long, value_enum)]
+    pub bind_mode: Option<BindMode>,
+    /// Worker polling mode.
+    #[arg(long, value_enum)]
+    pub poll_mode: Option<PollMode>,
+    /// Connection-table entries (rounded up to a power of two).
+    #[arg(long, value_name = "N")]
+    pub conn_table_size: Option<usize>,
+    /// Add the VIPs as addresses of the first interface at start and remove them at exit.
+    #[arg(long)]
+    pub manage_vips: bool,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}

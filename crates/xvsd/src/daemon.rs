@@ -1,0 +1,410 @@
+//! Start-up, the control loop and shutdown.
+
+use crate::cli::{self, Cli};
+use crate::netsync::{self, Ports};
+use crate::worker::{PollMode, Worker};
+use crate::{control, vips};
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use xvs_control::config::{BindModeConfig, PollModeConfig, XdpModeConfig};
+use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
+use xvs_core::conn::{ConnTable, Timeouts};
+use xvs_core::service::ServiceTable;
+use xvs_core::stats::Stats;
+use xvs_core::{Forwarder, Options, PortId, Snapshot, Time};
+use xvs_io::bpf::{Steering, XdpMode};
+use xvs_io::netlink::{NetView, Netlink, Watch};
+use xvs_io::xsk::{BindMode, IoCounters, WorkerIo, XskConfig};
+
+/// Default control socket.
+pub const DEFAULT_SOCKET: &str = "/run/xvs/xvsd.sock";
+/// Default connection-table size.
+pub const DEFAULT_TABLE: usize = 1 << 20;
+
+/// Everything the daemon runs with, after merging the file and the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Served interfaces.
+    pub interfaces: Vec<String>,
+    /// Queues (= workers).
+    pub queues: u32,
+    /// Cores to pin to.
+    pub cores: Vec<usize>,
+    /// XDP mode.
+    pub xdp_mode: XdpMode,
+    /// Bind mode.
+    pub bind_mode: BindMode,
+    /// Poll mode.
+    pub poll_mode: PollMode,
+    /// Connection-table size.
+    pub conn_table_size: usize,
+    /// Manage VIP addresses.
+    pub manage_vips: bool,
+    /// Control socket.
+    pub control_socket: PathBuf,
+    /// Services from the file.
+    pub services: ServiceTable,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Behaviour switches.
+    pub options: Options,
+    /// The configuration file, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Merges the configuration file (if any) and the command line.
+pub fn settings(cli: &Cli) -> Result<Settings, String> {
+    let loaded = match &cli.config {
+        Some(p) => Some(xvs_control::config::load(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let (file_cfg, applied) = match &loaded {
+        Some(l) => (
+            l.config.clone(),
+            Some(
+                l.apply(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS)
+                    .map_err(|e| e.to_string())?,
+            ),
+        ),
+        None => (xvs_control::Config::default(), None),
+    };
+    let interfaces = if cli.interfaces.is_empty() {
+        file_cfg.interfaces.clone()
+    } else {
+        cli.interfaces.clone()
+    };
+    if interfaces.is_empty() {
+        return Err("no interface to serve: give --interface IF (repeatable) or `interfaces:` in the configuration".into());
+    }
+    let xdp_mode = match (cli.xdp_mode, file_cfg.xdp_mode) {
+        (Some(cli::XdpMode::Native), _) | (None, Some(XdpModeConfig::Native)) => XdpMode::Native,
+        (Some(cli::XdpMode::Generic), _) | (None, Some(XdpModeConfig::Generic)) => XdpMode::Generic,
+        _ => XdpMode::Auto,
+    };
+    let bind_mode = match (cli.bind_mode, file_cfg.bind_mode) {
+        (Some(cli::BindMode::Copy), _) | (None, Some(BindModeConfig::Copy)) => BindMode::Copy,
+        (Some(cli::BindMode::Zerocopy), _) | (None, Some(BindModeConfig::Zerocopy)) => {
+            BindMode::ZeroCopy
+        }
+        _ => BindMode::Auto,
+    };
+    let poll_mode = match (cli.poll_mode, file_cfg.poll_mode) {
+        (Some(cli::PollMode::Adaptive), _) | (None, Some(PollModeConfig::Adaptive)) => {
+            PollMode::Adaptive
+        }
+        _ => PollMode::Busy,
+    };
+    let queues = cli.queues.or(file_cfg.queues).unwrap_or(1);
+    if queues == 0 {
+        return Err("--queues must be at least 1".into());
+    }
+    let (services, timeouts) = match applied {
+        Some(a) => (a.services, a.timeouts),
+        None => (
+            ServiceTable::new(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS),
+            Timeouts::default(),
+        ),
+    };
+    Ok(Settings {
+        interfaces,
+        queues,
+        cores: if cli.cores.is_empty() {
+            file_cfg.cores.clone()
+        } else {
+            cli.cores.clone()
+        },
+        xdp_mode,
+        bind_mode,
+        poll_mode,
+        conn_table_size: cli
+            .conn_table_size
+            .or(file_cfg.conn_table_size)
+            .unwrap_or(DEFAULT_TABLE)
+            .max(64),
+        manage_vips: cli.manage_vips || file_cfg.manage_vips,
+        control_socket: cli
+            .control_socket
+            .clone()
+            .or(file_cfg.control_socket.map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
+        services,
+        timeouts,
+        options: Options {
+            expire_nodest_conn: file_cfg.expire_nodest_conn,
+            ..Options::default()
+        },
+        config_file: cli.config.clone(),
+    })
+}
+
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// The 16-byte key form back to an address.
+pub fn ip_of(a: &[u8; 16]) -> IpAddr {
+    if a[..12] == xvs_wire::summary::V4_MAPPED_PREFIX {
+        IpAddr::from([a[12], a[13], a[14], a[15]])
+    } else {
+        IpAddr::from(*a)
+    }
+}
+
+/// What the control loop shares with the control socket.
+pub struct Shared {
+    /// The published snapshot.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Forwarding counters.
+    pub stats: Arc<Stats>,
+    /// The connection table.
+    pub table: Arc<ConnTable>,
+    /// Per-worker I/O counters.
+    pub io: Vec<Arc<IoCounters>>,
+    /// Per-interface steering programs (for their counters and modes).
+    pub steering: Vec<Steering>,
+    /// Served interfaces.
+    pub ports: Ports,
+    /// When the daemon started.
+    pub clock: Instant,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(s: Settings) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let mut nl = Netlink::open().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    let mut view = nl
+        .view()
+        .map_err(|e| format!("cannot read the network state: {e}"))?;
+    let ports = Ports::find(&s.interfaces, &view)?;
+    let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
+
+    let managed = if s.manage_vips {
+        vips::add_all(&mut nl, ports.ifindex[0], &s.services)?
+    } else {
+        Vec::new()
+    };
+    let result = serve(&s, &mut nl, &mut view, ports, &mut watch, &stop);
+    vips::remove_all(&mut nl, &managed);
+    result
+}
+
+fn serve(
+    s: &Settings,
+    nl: &mut Netlink,
+    view: &mut NetView,
+    ports: Ports,
+    watch: &mut Watch,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), String> {
+    if s.manage_vips {
+        *view = nl
+            .view()
+            .map_err(|e| format!("cannot read the network state: {e}"))?;
+    }
+    // XDP programs, one per interface.
+    let mut steering = Vec::new();
+    for name in &ports.names {
+        let st = Steering::attach(name, s.xdp_mode).map_err(|e| e.to_string())?;
+        tracing::info!(interface = %name, mode = st.mode_name(), "XDP steering program attached");
+        steering.push(st);
+    }
+    let (sets, warnings) = netsync::steering_sets(&s.services, view);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    for st in &mut steering {
+        st.sync(&sets).map_err(|e| e.to_string())?;
+    }
+    let mut current_sets = sets;
+
+    let clock = Instant::now();
+    let services = Arc::new(s.services.clone());
+    let mut net = Arc::new(netsync::net_state(&ports, view));
+    let mut generation = 1;
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
+        Arc::clone(&services),
+        Arc::clone(&net),
+        s.timeouts,
+        s.options,
+        generation,
+    )));
+    let table = Arc::new(ConnTable::new(s.conn_table_size, random_seed()));
+    let workers = s.queues as usize;
+    let stats = Arc::new(Stats::new(workers, services.max_reals()));
+    tracing::info!(
+        entries = table.capacity(),
+        mib = table.memory_bytes() >> 20,
+        "connection table ready"
+    );
+
+    // Workers: worker q serves queue q of every interface, on one shared UMEM.
+    let xcfg = XskConfig {
+        bind: s.bind_mode,
+        ..XskConfig::default()
+    };
+    let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<(PortId, [u8; 16])>(1024);
+    let mut handles = Vec::new();
+    let mut io_counters = Vec::new();
+    let ncores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+    let worker_stop = Arc::new(AtomicBool::new(false));
+    for q in 0..workers {
+        let pairs: Vec<(String, u32)> = ports.names.iter().map(|n| (n.clone(), q as u32)).collect();
+        let mut refs: Vec<&mut Steering> = steering.iter_mut().collect();
+        let io = match WorkerIo::new(&xcfg, &pairs, &mut refs) {
+            Ok(io) => io,
+            Err(e) => {
+                worker_stop.store(true, Relaxed);
+                for h in handles {
+                    let _ = std::thread::JoinHandle::join(h);
+                }
+                return Err(e.to_string());
+            }
+        };
+        for p in io.ports() {
+            tracing::info!(worker = q, interface = %p.ifname, queue = p.queue,
+                mode = if p.zero_copy { "zero-copy" } else { "copy" }, "AF_XDP socket bound");
+        }
+        io_counters.push(io.counters());
+        let core = s.cores.get(q).copied().or(Some(q % ncores));
+        let w = Worker {
+            index: q,
+            core,
+            io,
+            fw: Forwarder::new(Arc::clone(&table), Arc::clone(&stats), q, random_seed()),
+            snapshot: Arc::clone(&snapshot),
+            stop: Arc::clone(&worker_stop),
+            mode: s.poll_mode,
+            clock,
+            resolve: resolve_tx.clone(),
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("xvs-worker-{q}"))
+            .spawn(move || w.run())
+            .map_err(|e| format!("cannot start worker {q}: {e}"))?;
+        handles.push(h);
+    }
+    let mut shared = Shared {
+        snapshot: Arc::clone(&snapshot),
+        stats: Arc::clone(&stats),
+        table: Arc::clone(&table),
+        io: io_counters,
+        steering,
+        ports,
+        clock,
+    };
+    let mut server = control::Server::bind(&s.control_socket)?;
+    tracing::info!(
+        interfaces = ?shared.ports.names, workers, socket = %s.control_socket.display(),
+        services = services.services().count(), "xvsd running"
+    );
+
+    // The control loop.
+    let mut sweeper = Forwarder::new(
+        Arc::clone(&table),
+        Arc::clone(&stats),
+        stats.control_index(),
+        0,
+    );
+    let mut next_shard = 0;
+    let mut last_view = Instant::now();
+    let mut asked: HashMap<(PortId, [u8; 16]), Instant> = HashMap::new();
+    let tick = Duration::from_millis(50);
+    while !stop.load(Relaxed) {
+        std::thread::sleep(tick);
+        let now = Time::from_millis(clock.elapsed().as_millis() as u64);
+        // Network changes: re-read, publish a new snapshot if the forwarding view moved.
+        if watch.changed() || last_view.elapsed() >= Duration::from_secs(1) {
+            last_view = Instant::now();
+            match nl.view() {
+                Ok(v) => {
+                    *view = v;
+                    let fresh = netsync::net_state(&shared.ports, view);
+                    if fresh != *net {
+                        net = Arc::new(fresh);
+                        generation += 1;
+                        let snap = Snapshot::new(
+                            Arc::clone(&services),
+                            Arc::clone(&net),
+                            s.timeouts,
+                            s.options,
+                            generation,
+                        );
+                        snapshot.store(Arc::new(snap));
+                        tracing::debug!(
+                            generation,
+                            neighbours = net.neighbour_count(),
+                            "network state updated"
+                        );
+                    }
+                    let (sets, _) = netsync::steering_sets(&services, view);
+                    if sets != current_sets {
+                        for st in &mut shared.steering {
+                            if let Err(e) = st.sync(&sets) {
+                                tracing::error!(error = %e, "steering map update failed");
+                            }
+                        }
+                        current_sets = sets;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the network state"),
+            }
+        }
+        // Next hops to resolve: real servers the snapshot has no MAC for (asked before any
+        // client needs them), and whatever the workers met. Once a second per hop.
+        let snap = snapshot.load();
+        let wanted: Vec<(PortId, [u8; 16])> = (0..snap.services.real_slots())
+            .filter_map(|id| match snap.real_hop(id as u32) {
+                xvs_core::net::Resolve::Unresolved { port, ip } => Some((port, ip)),
+                _ => None,
+            })
+            .collect();
+        drop(snap);
+        for (port, ip) in wanted.into_iter().chain(resolve_rx.try_iter()) {
+            let last = asked
+                .entry((port, ip))
+                .or_insert_with(|| Instant::now() - Duration::from_secs(2));
+            if last.elapsed() < Duration::from_secs(1) {
+                continue;
+            }
+            *last = Instant::now();
+            if let Some(&ifindex) = shared.ports.ifindex.get(usize::from(port)) {
+                if let Err(e) = nl.resolve(ifindex, ip_of(&ip)) {
+                    tracing::debug!(ip = %ip_of(&ip), error = %e, "neighbour resolution request failed");
+                }
+            }
+        }
+        asked.retain(|_, t| t.elapsed() < Duration::from_secs(60));
+        // Expiry: the whole table about once a second.
+        let per_tick = table.shard_count().div_ceil(20);
+        let snap = snapshot.load();
+        sweeper.sweep(&snap, next_shard, per_tick, now);
+        next_shard = (next_shard + per_tick) % table.shard_count();
+        drop(snap);
+        server.serve(&shared);
+    }
+    tracing::info!("stopping");
+    worker_stop.store(true, Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    drop(shared);
+    server.close();
+    tracing::info!("XDP programs detached, sockets closed; bye");
+    Ok(())
+}
