@@ -61,6 +61,9 @@ pub struct SlotCounters {
     pub conns_evicted: AtomicU64,
     /// Connections expired (lazily or by a sweep).
     pub conns_expired: AtomicU64,
+    /// Replies (NAT/FullNAT) handled by another worker than the one that created their
+    /// connection: a sign of asymmetric RSS, harmless with the shared table.
+    pub cross_worker_replies: AtomicU64,
     /// Dropped frames by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
     /// Per real server, indexed by [`RealId`]. Service totals are the sums over their real
@@ -78,6 +81,7 @@ impl SlotCounters {
             conns_created: AtomicU64::new(0),
             conns_evicted: AtomicU64::new(0),
             conns_expired: AtomicU64::new(0),
+            cross_worker_replies: AtomicU64::new(0),
             drops: core::array::from_fn(|_| AtomicU64::new(0)),
             reals: (0..max_reals).map(|_| RealCounters::default()).collect(),
         }
@@ -134,6 +138,8 @@ pub struct GlobalTotals {
     pub conns_evicted: u64,
     /// Connections expired.
     pub conns_expired: u64,
+    /// Replies handled by another worker than their connection's creator.
+    pub cross_worker_replies: u64,
     /// Drops by reason, in [`DropReason::ALL`] order.
     pub drops: Vec<u64>,
 }
@@ -228,6 +234,7 @@ impl Stats {
             conns_created: sum(|s| &s.conns_created),
             conns_evicted: sum(|s| &s.conns_evicted),
             conns_expired: sum(|s| &s.conns_expired),
+            cross_worker_replies: sum(|s| &s.cross_worker_replies),
             drops: (0..DropReason::COUNT)
                 .map(|r| self.slots.iter().map(|s| s.drops[r].load(Relaxed)).sum())
                 .collect(),

@@ -185,6 +185,27 @@ fn qsize(n: u32) -> Result<QueueSize, XskError> {
     QueueSize::new(n).map_err(|e| XskError(format!("ring size {n}: {e}")))
 }
 
+/// Asks the kernel whether a bound AF_XDP socket runs in zero-copy mode.
+fn bound_zero_copy(fd: i32) -> bool {
+    const SOL_XDP: i32 = 283;
+    const XDP_OPTIONS: i32 = 8;
+    const XDP_OPTIONS_ZEROCOPY: u32 = 1;
+    let mut flags: u32 = 0;
+    let mut len = size_of::<u32>() as libc::socklen_t;
+    // SAFETY: XDP_OPTIONS writes a `struct xdp_options { __u32 flags; }` into a buffer of the
+    // length we pass; `flags` and `len` are valid for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            SOL_XDP,
+            XDP_OPTIONS,
+            (&raw mut flags).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    rc == 0 && flags & XDP_OPTIONS_ZEROCOPY != 0
+}
+
 impl WorkerIo {
     /// Creates the UMEM and one socket per `(ifname, queue)` in `ports` (the index is the port
     /// id the handler sees), registering each socket with its interface's steering program
@@ -256,6 +277,14 @@ impl WorkerIo {
             // clones of it).
             match unsafe { Socket::new(sock_cfg, &self.umem, &iface, queue) } {
                 Ok((tx, rx, Some((fq, cq)))) => {
+                    let zero_copy = bound_zero_copy(rx.fd().as_raw_fd());
+                    if *zc && !zero_copy {
+                        tracing::info!(
+                            interface = ifname,
+                            queue,
+                            "AF_XDP bound in copy mode (the UMEM is shared with a copy-mode socket)"
+                        );
+                    }
                     return Ok(Port {
                         ifname: ifname.into(),
                         queue,
@@ -263,7 +292,7 @@ impl WorkerIo {
                         rx,
                         fq,
                         cq,
-                        zero_copy: *zc,
+                        zero_copy,
                         pending: Vec::with_capacity(BATCH * 4),
                         in_fill: 0,
                         in_tx: 0,

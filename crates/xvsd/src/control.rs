@@ -139,6 +139,7 @@ fn stats(shared: &Shared) -> serde_json::Value {
         "uptime_ms": shared.clock.elapsed().as_millis() as u64,
         "rx_frames": g.rx_frames, "tx_frames": g.tx_frames, "passed": g.passed, "icmp_sent": g.icmp_sent,
         "conns_created": g.conns_created, "conns_evicted": g.conns_evicted, "conns_expired": g.conns_expired,
+        "cross_worker_replies": g.cross_worker_replies,
         "conn_table": {"entries": shared.table.len(), "capacity": shared.table.capacity()},
         "drops": drops, "workers": workers, "steering": steering, "services": services,
     })

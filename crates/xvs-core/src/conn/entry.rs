@@ -44,8 +44,8 @@ pub struct Entry {
     pub state: u8,
     /// Forwarding method code.
     method: u8,
-    /// Reserved.
-    pad: u8,
+    /// The worker (counter slot) that created the connection.
+    pub worker: u8,
     /// FullNAT: index of the local address in the service's pool.
     pub laddr: u16,
     /// FullNAT: the local port.
@@ -63,7 +63,7 @@ impl Entry {
         kind: EntryKind::Empty,
         state: 0,
         method: 0,
-        pad: 0,
+        worker: 0,
         laddr: 0,
         lport: 0,
     };

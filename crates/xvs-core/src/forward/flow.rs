@@ -168,10 +168,13 @@ impl Forwarder {
             let old = e.state;
             e.state = advance(e.key.proto(), Direction::Output, old, s.tcp_flags, chunk);
             e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
-            (FwdInfo::of(e, old), e.key)
+            (FwdInfo::of(e, old), e.key, e.worker)
         });
         match lk {
-            Lookup::Hit((h, fwd_key)) => {
+            Lookup::Hit((h, fwd_key, creator)) => {
+                if usize::from(creator) != self.slot {
+                    bump(&cx.c.cross_worker_replies, 1);
+                }
                 self.state_moved(cx, &h);
                 self.send_to_client(cx, f, s, &h, &fwd_key)
             }
@@ -324,6 +327,7 @@ impl Forwarder {
             p => advance(p, dir, 0, s.tcp_flags, chunk),
         };
         let mut e = Entry::forward(key, svc.id, real.id, method);
+        e.worker = self.slot as u8;
         e.state = st;
         e.expires = cx
             .now

@@ -1,0 +1,359 @@
+//! Harness for the end-to-end tests: a lab built by `tools/lab.sh` (torn down on drop, even
+//! when a test fails), an xvsd running in its director namespace (stopped on drop), and real
+//! clients run inside the client namespace.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Tests share the machine's two cores and the kernel: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the lab lock (poisoning from a failed test is ignored).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Fails (does not skip) when the machine cannot run the lab, saying what is missing.
+pub fn require() {
+    // SAFETY-free check of the effective user through `id -u`.
+    let uid = Command::new("id").arg("-u").output().expect("id");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "the end-to-end tests need root (network namespaces, XDP); run them as root (CI does)"
+    );
+    for (tool, pkg) in [
+        ("ip", "iproute2"),
+        ("socat", "socat"),
+        ("python3", "python3"),
+        ("curl", "curl"),
+        ("tcpdump", "tcpdump"),
+        ("ethtool", "ethtool"),
+        ("ping", "iputils-ping"),
+    ] {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .map(|o| o.status.success());
+        assert!(
+            ok.unwrap_or(false),
+            "the end-to-end tests need {tool} (apt-get install {pkg}; tools/setup.sh installs it)"
+        );
+    }
+}
+
+/// A lab in network namespaces.
+pub struct Lab {
+    /// Namespace prefix.
+    pub prefix: String,
+}
+
+static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Lab {
+    /// Builds a lab: `shape` is `one-armed` or `two-armed`.
+    pub fn up(shape: &str, queues: u32) -> Lab {
+        require();
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("xe{}{n}-", std::process::id());
+        let lab = Lab { prefix };
+        let out = lab.script(&["up", shape, "--queues", &queues.to_string()]);
+        assert!(
+            out.status.success(),
+            "lab up failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    fn script(&self, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(repo().join("tools/lab.sh"))
+            .args(args)
+            .args(["--prefix", &self.prefix])
+            .output()
+            .expect("run tools/lab.sh")
+    }
+
+    /// The full namespace name of a node.
+    pub fn ns(&self, node: &str) -> String {
+        format!("{}{node}", self.prefix)
+    }
+
+    /// Runs a command in a node's namespace (bounded to 60 s).
+    pub fn run(&self, node: &str, cmd: &[&str]) -> Output {
+        Command::new("timeout")
+            .args(["60", "ip", "netns", "exec", &self.ns(node)])
+            .args(cmd)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// Runs a shell command line in a node's namespace (bounded to 60 s).
+    pub fn sh(&self, node: &str, line: &str) -> Output {
+        self.run(node, &["sh", "-c", line])
+    }
+
+    /// Runs a command with `input` on stdin; returns its stdout.
+    pub fn run_with_input(&self, node: &str, cmd: &[&str], input: &[u8]) -> Vec<u8> {
+        let mut child = Command::new("timeout")
+            .args(["30", "ip", "netns", "exec", &self.ns(node)])
+            .args(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait");
+        let _ = writer.join();
+        out.stdout
+    }
+
+    /// Sends `payload` over TCP to `addr:port` from the client and returns what came back
+    /// (the real servers echo on port 7).
+    pub fn tcp_echo(&self, addr: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+        let target = if addr.contains(':') {
+            format!("TCP6:[{addr}]:{port}")
+        } else {
+            format!("TCP4:{addr}:{port}")
+        };
+        self.run_with_input(
+            "cl",
+            &["socat", "-T", "5", "-t", "5", "-", &target],
+            payload,
+        )
+    }
+
+    /// Sends one UDP datagram and returns the reply.
+    pub fn udp_echo(&self, addr: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+        let target = if addr.contains(':') {
+            format!("UDP6:[{addr}]:{port}")
+        } else {
+            format!("UDP4:{addr}:{port}")
+        };
+        self.run_with_input("cl", &["socat", "-T", "2", "-", &target], payload)
+    }
+
+    /// Opens `n` HTTP connections to `host:port` from the client (one request each) and counts
+    /// the answers by body (the real servers answer with their name).
+    pub fn http_counts(&self, host: &str, port: u16, n: usize) -> (HashMap<String, usize>, usize) {
+        let script = r#"
+import http.client, json, sys, collections
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+counts, errors = collections.Counter(), 0
+for _ in range(n):
+    try:
+        c = http.client.HTTPConnection(host, port, timeout=3)
+        c.request("GET", "/")
+        counts[c.getresponse().read().decode().strip()] += 1
+        c.close()
+    except Exception:
+        errors += 1
+print(json.dumps({"counts": counts, "errors": errors}))
+"#;
+        let out = self.run(
+            "cl",
+            &[
+                "python3",
+                "-c",
+                script,
+                host,
+                &port.to_string(),
+                &n.to_string(),
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "http client output: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let counts = v["counts"]
+            .as_object()
+            .expect("counts")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0) as usize))
+            .collect();
+        (counts, v["errors"].as_u64().unwrap_or(0) as usize)
+    }
+
+    /// Starts xvsd in the director with this configuration.
+    pub fn xvsd(&self, yaml: &str, extra: &[&str]) -> Xvsd {
+        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let config = dir.join("xvsd.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let socket = dir.join("xvsd.sock");
+        let log = dir.join("xvsd.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns("dir"), env!("CARGO_BIN_EXE_xvsd")])
+            .arg("--config")
+            .arg(&config)
+            .arg("--control-socket")
+            .arg(&socket)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start xvsd");
+        let x = Xvsd {
+            child: Some(child),
+            socket,
+            log,
+            ns: self.ns("dir"),
+        };
+        x.wait_ready();
+        x
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.script(&["down"]);
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("{}e2e", self.prefix)));
+    }
+}
+
+/// A running xvsd.
+pub struct Xvsd {
+    child: Option<Child>,
+    /// Its control socket.
+    pub socket: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+    ns: String,
+}
+
+impl Xvsd {
+    fn wait_ready(&self) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if self.socket.exists() && self.try_stats().is_some() {
+                // Give the control thread a moment to resolve the real servers' neighbours.
+                std::thread::sleep(Duration::from_millis(1500));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("xvsd did not start:\n{}", self.log_text());
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn try_stats(&self) -> Option<serde_json::Value> {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "socat", "-T", "5", "-t", "5", "-",
+            ])
+            .arg(format!("UNIX-CONNECT:{}", self.socket.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(b"{\"v\":1,\"cmd\":\"stats\"}\n")?;
+                c.wait_with_output()
+            })
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The daemon's statistics (JSON from the control socket).
+    pub fn stats(&self) -> serde_json::Value {
+        self.try_stats()
+            .unwrap_or_else(|| panic!("no stats from xvsd:\n{}", self.log_text()))
+    }
+
+    /// Drops counted under `reason`.
+    pub fn drops(&self, reason: &str) -> u64 {
+        self.stats()["drops"][reason].as_u64().unwrap_or(0)
+    }
+
+    /// Asserts every UMEM frame is accounted for once traffic has stopped: free, or in a fill
+    /// ring, or in flight (none, after the wait).
+    pub fn assert_frames_balanced(&self) {
+        std::thread::sleep(Duration::from_millis(300));
+        let s = self.stats();
+        for (i, w) in s["workers"].as_array().expect("workers").iter().enumerate() {
+            let g = |k: &str| w[k].as_u64().unwrap_or(0);
+            let (total, free) = (g("frames_total"), g("frames_free"));
+            let in_fill = g("filled") - g("rx");
+            let in_tx = g("tx") - g("completed");
+            assert_eq!(
+                free + in_fill + in_tx,
+                total,
+                "worker {i}: frames leaked or double-counted: {w}"
+            );
+            assert_eq!(in_tx, 0, "worker {i}: transmissions never completed: {w}");
+            assert_eq!(
+                g("rx"),
+                g("tx") + g("dropped") + g("passed") + g("tx_ring_full"),
+                "worker {i}: frames in != frames out: {w}"
+            );
+        }
+    }
+
+    /// Stops the daemon (SIGTERM) and returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // `ip netns exec` execs xvsd: the child is xvsd itself.
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                return st;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("xvsd did not stop on SIGTERM:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Xvsd {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// `n` bytes of deterministic noise.
+pub fn payload(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
