@@ -68,7 +68,15 @@ real_server() { # real_server N
   ns "rs$n" python3 -m http.server 80 --bind :: --directory "$dir" >/dev/null 2>&1 &
   ns "rs$n" python3 -m http.server 8080 --bind :: --directory "$dir" >/dev/null 2>&1 &
   ns "rs$n" socat TCP6-LISTEN:7,ipv6only=0,reuseaddr,fork EXEC:cat >/dev/null 2>&1 &
-  ns "rs$n" socat -T 5 UDP6-RECVFROM:7,ipv6only=0,reuseaddr,fork EXEC:cat >/dev/null 2>&1 &
+  ns "rs$n" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 7))
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(d, a)
+' >/dev/null 2>&1 &
 }
 
 wait_listening() { # every RS listens on :80
@@ -78,6 +86,7 @@ wait_listening() { # every RS listens on :80
     for n in $(seq 1 "$reals"); do
       ns "rs$n" ss -ltn 2>/dev/null | grep -q ':80 ' || ok=0
       ns "rs$n" ss -ltn 2>/dev/null | grep -q ':7 ' || ok=0
+      ns "rs$n" ss -lun 2>/dev/null | grep -q ':7 ' || ok=0
     done
     [ $ok = 1 ] && return 0
     sleep 0.1

@@ -450,3 +450,82 @@ fn sweeping_expires_nat_connections_with_their_reply_entries() {
     let rs1 = snap.services.find_real(svc_nat, &ip(RS1), 8080).unwrap().id;
     assert_eq!(fw.stats().real_totals(rs1).inactive, 0);
 }
+
+#[test]
+fn a_reused_client_port_takes_over_a_closing_nat_reply_key() {
+    // Two NAT services to the same real server port: a client that reuses its source port for
+    // the second one meets the first connection's reply key.
+    let mut t = services();
+    let k2 = svc(Protocol::Tcp, VIP_NAT, 81);
+    t.add_service(
+        k2,
+        xvs_core::service::ServiceOptions {
+            scheduler: "rr".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = RealOptions {
+        method: xvs_core::service::Method::Nat,
+        ..RealOptions::default()
+    };
+    t.add_real(&k2, ip(RS1), Some(8080), o).unwrap();
+    let snap = snapshot_of(t, 1);
+    let mut fw = forwarder();
+    let first = |p: &dyn Fn(xvs_testkit::pkt::Tcp) -> xvs_testkit::pkt::Tcp| {
+        from_client(&p(tcp(CLIENT, 40001, VIP_NAT, 80)))
+    };
+    run(&mut fw, &snap, EXT, &first(&|t| t.syn()), 1);
+    // While the first connection lives, the second is refused.
+    let (v, _) = run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_NAT, 81).syn()),
+        2,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::Conflict));
+    // Once it is closing (FIN both ways, ACK: TIME_WAIT), the second takes the key over.
+    run(&mut fw, &snap, EXT, &first(&|t| t.ack()), 3);
+    run(&mut fw, &snap, EXT, &first(&|t| t.fin().ack()), 4);
+    run(
+        &mut fw,
+        &snap,
+        INT,
+        &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).fin().ack()),
+        5,
+    );
+    let (v, out) = run(
+        &mut fw,
+        &snap,
+        EXT,
+        &from_client(&tcp(CLIENT, 40001, VIP_NAT, 81).syn()),
+        6,
+    );
+    assert_eq!(v, Verdict::Tx { port: INT });
+    assert_eq!(
+        out,
+        eth(
+            RS1_MAC,
+            INT_MAC,
+            &tcp(CLIENT, 40001, RS1, 8080).syn().ttl(63)
+        )
+    );
+    let (v, out) = run(
+        &mut fw,
+        &snap,
+        INT,
+        &eth(INT_MAC, RS1_MAC, &tcp(RS1, 8080, CLIENT, 40001).syn().ack()),
+        7,
+    );
+    assert_eq!(v, Verdict::Tx { port: EXT });
+    assert_eq!(
+        out,
+        eth(
+            ROUTER_MAC,
+            EXT_MAC,
+            &tcp(VIP_NAT, 81, CLIENT, 40001).syn().ack().ttl(63)
+        ),
+        "replies map to the new service"
+    );
+}

@@ -319,7 +319,7 @@ fn neighbour_of(n: &NeighbourMessage) -> Option<Neighbour> {
         match a {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => ip = Some(IpAddr::V4(*a)),
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
-                ip = Some(IpAddr::V6(*a))
+                ip = Some(IpAddr::V6(*a));
             }
             NeighbourAttribute::LinkLocalAddress(m) if m.len() == 6 => {
                 let mut b = [0u8; 6];

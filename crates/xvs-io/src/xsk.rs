@@ -434,19 +434,22 @@ impl WorkerIo {
                     },
                 });
                 handler(&mut frames[..n]);
-                for i in 0..n {
-                    lens[i] = frames[i].len.min(frames[i].data.len());
-                    fates[i] = frames[i].fate;
+                for (f, (len, fate)) in frames[..n]
+                    .iter()
+                    .zip(lens.iter_mut().zip(fates.iter_mut()))
+                {
+                    *len = f.len.min(f.data.len());
+                    *fate = f.fate;
                 }
-                drop(frames);
+                // The frames' borrows of the data segments end here; set the lengths.
                 for (i, dm) in datas.iter_mut().take(n).enumerate() {
                     if let Some(dm) = dm {
                         dm.cursor().set_pos(lens[i]);
                     }
                 }
             }
-            for i in 0..n {
-                match fates[i] {
+            for (i, fate) in fates.iter().enumerate().take(n) {
+                match *fate {
                     Fate::Tx(q) if usize::from(q) < self.ports.len() => {
                         self.ports[usize::from(q)].pending.push(self.descs[i]);
                     }

@@ -54,8 +54,8 @@ pub struct Cli {
     /// Control socket path.
     #[arg(long, value_name = "PATH", env = "XVS_SOCKET")]
     pub control_socket: Option<PathBuf>,
-    /// Queues to serve on every interface; one worker per queue.
-    #[arg(long, value_name = "N")]
+    /// Queues to serve on every interface; one worker per queue (`--workers` is the same).
+    #[arg(long, visible_alias = "workers", value_name = "N")]
     pub queues: Option<u32>,
     /// CPU cores to pin the workers to (comma-separated, in worker order).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]

@@ -50,7 +50,7 @@ impl Server {
     /// Answers every pending connection.
     pub fn serve(&mut self, shared: &Shared) {
         while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = answer(stream, shared) {
+            if let Err(e) = answer(&stream, shared) {
                 tracing::debug!(error = %e, "control client");
             }
         }
@@ -62,11 +62,11 @@ impl Server {
     }
 }
 
-fn answer(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
+fn answer(stream: &UnixStream, shared: &Shared) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
+    BufReader::new(stream).read_line(&mut line)?;
     let reply = match serde_json::from_str::<serde_json::Value>(&line) {
         Ok(req) => match req.get("cmd").and_then(|c| c.as_str()) {
             Some("ping") => serde_json::json!({"v": VERSION, "ok": true}),
@@ -80,7 +80,7 @@ fn answer(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
             serde_json::json!({"v": VERSION, "ok": false, "error": format!("bad request: {e}")})
         }
     };
-    let mut w = &stream;
+    let mut w = stream;
     writeln!(w, "{reply}")
 }
 

@@ -54,8 +54,6 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Behaviour switches.
     pub options: Options,
-    /// The configuration file, if any.
-    pub config_file: Option<PathBuf>,
 }
 
 /// Merges the configuration file (if any) and the command line.
@@ -139,7 +137,6 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
             expire_nodest_conn: file_cfg.expire_nodest_conn,
             ..Options::default()
         },
-        config_file: cli.config.clone(),
     })
 }
 
@@ -181,7 +178,7 @@ pub struct Shared {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(s: Settings) -> Result<(), String> {
+pub fn run(s: &Settings) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -199,7 +196,7 @@ pub fn run(s: Settings) -> Result<(), String> {
     } else {
         Vec::new()
     };
-    let result = serve(&s, &mut nl, &mut view, ports, &mut watch, &stop);
+    let result = serve(s, &mut nl, &mut view, ports, &mut watch, &stop);
     vips::remove_all(&mut nl, &managed);
     result
 }

@@ -365,9 +365,11 @@ impl Forwarder {
         };
         if method.is_two_way() {
             let rk = reply_key(&key, real, laddr, e.lport);
+            let rh = cx.table.hash(&rk);
+            self.take_over_reply_key(cx, &rk, rh);
             let mut r = Entry::reply(rk, slot, serial);
             r.expires = e.expires;
-            let reason = match cx.table.insert(cx.table.hash(&rk), r, cx.now) {
+            let reason = match cx.table.insert(rh, r, cx.now) {
                 Insert::Inserted { displaced, .. } => {
                     if let Some(d) = displaced {
                         bump(
@@ -393,6 +395,54 @@ impl Forwarder {
         self.count_new(cx, real.id, state::is_active(s.key.proto(), st));
         let h = FwdInfo::of(&e, st);
         self.send_to_real(cx, f, s, &h, real)
+    }
+
+    /// A client that reuses a source port towards the same real server port through another
+    /// service (or after a restart) makes a NAT reply key that an older connection still holds.
+    /// If that connection is closing (TIME_WAIT, CLOSE, FIN exchange) or gone, the new one takes
+    /// the key over: the old entry is removed. A live connection keeps it (the new one is then
+    /// dropped as `Conflict`).
+    fn take_over_reply_key(&self, cx: &Ctx<'_>, rk: &FlowKey, rh: u64) {
+        let Lookup::Hit((fwd, serial)) = cx
+            .table
+            .lookup(rk, rh, cx.now, |e, _| (e.fwd_ref(), e.serial))
+        else {
+            return;
+        };
+        let closing = match cx
+            .table
+            .with_slot(fwd, serial, cx.now, |e| (e.key, e.state))
+        {
+            Lookup::Hit((k, st)) => {
+                let closing = k.proto() == ip_proto::TCP
+                    && matches!(
+                        st,
+                        state::tcp::TIME_WAIT
+                            | state::tcp::CLOSE
+                            | state::tcp::FIN_WAIT
+                            | state::tcp::CLOSE_WAIT
+                            | state::tcp::LAST_ACK
+                    );
+                if closing {
+                    if let Some(old) = cx
+                        .table
+                        .remove(&k, cx.table.hash(&k), |e| e.serial == serial)
+                    {
+                        self.removed(cx, &old);
+                    }
+                }
+                closing
+            }
+            Lookup::Expired(old) => {
+                self.removed(cx, &old);
+                true
+            }
+            Lookup::Miss => true,
+        };
+        if closing {
+            cx.table
+                .remove(rk, rh, |e| e.kind == EntryKind::Reply && e.serial == serial);
+        }
     }
 
     fn count_new(&self, cx: &Ctx<'_>, real: RealId, active: bool) {
