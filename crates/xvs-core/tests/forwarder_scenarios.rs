@@ -472,9 +472,7 @@ fn a_reused_client_port_takes_over_a_closing_nat_reply_key() {
     t.add_real(&k2, ip(RS1), Some(8080), o).unwrap();
     let snap = snapshot_of(t, 1);
     let mut fw = forwarder();
-    let first = |p: &dyn Fn(xvs_testkit::pkt::Tcp) -> xvs_testkit::pkt::Tcp| {
-        from_client(&p(tcp(CLIENT, 40001, VIP_NAT, 80)))
-    };
+    let first = |p: &dyn Fn(Tcp) -> Tcp| from_client(&p(tcp(CLIENT, 40001, VIP_NAT, 80)));
     run(&mut fw, &snap, EXT, &first(&|t| t.syn()), 1);
     // While the first connection lives, the second is refused.
     let (v, _) = run(
