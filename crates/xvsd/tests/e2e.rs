@@ -609,3 +609,38 @@ fn startup_errors_are_clear() {
         "an empty file is a valid (empty) configuration"
     );
 }
+
+/// `--manage-vips`: xvsd adds the VIP as an address of its first interface (so the host answers
+/// ARP for it), serves it, and removes it at exit.
+#[test]
+fn manage_vips_adds_and_removes_the_vip() {
+    let _g = serial();
+    let lab = Lab::up("two-armed", 1);
+    assert!(
+        lab.run(
+            "dir",
+            &["ip", "addr", "del", "198.18.0.10/32", "dev", "ext0"]
+        )
+        .status
+        .success()
+    );
+    let _ = lab.run("cl", &["ip", "neigh", "flush", "all"]);
+    let has_vip = |lab: &Lab| {
+        String::from_utf8_lossy(
+            &lab.run("dir", &["ip", "-4", "addr", "show", "dev", "ext0"])
+                .stdout,
+        )
+        .contains("198.18.0.10/32")
+    };
+    assert!(!has_vip(&lab));
+    let mut x = lab.xvsd(NAT, &["--manage-vips"]);
+    assert!(has_vip(&lab), "xvsd did not add the VIP\n{}", x.log_text());
+    let data = payload(4000, 5);
+    assert!(
+        lab.tcp_echo("198.18.0.10", 7, &data) == data,
+        "{}",
+        x.log_text()
+    );
+    assert!(x.stop().success());
+    assert!(!has_vip(&lab), "xvsd left the VIP behind");
+}
