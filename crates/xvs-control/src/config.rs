@@ -2,6 +2,7 @@
 //! with their real servers, and firewall-mark rules. Parsing and validation report the file,
 //! the line and the field of the first problem, and nothing is applied unless all is valid.
 
+use crate::change::MethodName;
 use crate::lines::Lines;
 use serde::Deserialize;
 use std::fmt;
@@ -10,8 +11,7 @@ use std::path::Path;
 use xvs_core::conn::Timeouts;
 use xvs_core::sched::SchedFlags;
 use xvs_core::service::{
-    Family, MarkRule, Method, Persistence, Protocol, RealOptions, ServiceKey, ServiceOptions,
-    ServiceTable,
+    Family, MarkRule, Persistence, Protocol, RealOptions, ServiceKey, ServiceOptions, ServiceTable,
 };
 
 /// Default number of services and real servers a table holds.
@@ -93,7 +93,7 @@ pub struct RealConfig {
     pub port: Option<u16>,
     /// `dr` (default), `nat`, `tun` or `fullnat`.
     #[serde(default)]
-    pub method: MethodConfig,
+    pub method: MethodName,
     /// Weight (default 1).
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -107,32 +107,6 @@ pub struct RealConfig {
 
 fn default_weight() -> u32 {
     1
-}
-
-/// Forwarding method names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MethodConfig {
-    /// Direct routing.
-    #[default]
-    Dr,
-    /// NAT.
-    Nat,
-    /// IPIP tunnel.
-    Tun,
-    /// FullNAT.
-    Fullnat,
-}
-
-impl From<MethodConfig> for Method {
-    fn from(m: MethodConfig) -> Method {
-        match m {
-            MethodConfig::Dr => Method::Dr,
-            MethodConfig::Nat => Method::Nat,
-            MethodConfig::Tun => Method::Tun,
-            MethodConfig::Fullnat => Method::FullNat,
-        }
-    }
 }
 
 /// Protocol names.
@@ -591,7 +565,7 @@ marks:
             .services
             .find_real(svc, &"198.18.1.12".parse().unwrap(), 80)
             .unwrap();
-        assert_eq!((r2.options.weight, r2.options.method), (2, Method::Nat));
+        assert_eq!((r2.options.weight, r2.options.method), (2, xvs_core::service::Method::Nat));
         assert_eq!(a.services.mark_rules()[0].ports, (8000, 8999));
     }
 

@@ -1,7 +1,12 @@
 //! The control plane of xvs: the YAML configuration (parsed and validated with file, line and
-//! field in every error) and what turns it into the forwarding core's service table.
+//! field in every error), configuration changes (ipvsadm's commands) and their diffs, the
+//! control-socket protocol, ipvsadm's listing formats, and IPVS's rate estimator.
 
+pub mod change;
 pub mod config;
 mod lines;
+pub mod listing;
+pub mod proto;
+pub mod rate;
 
 pub use config::{Config, ConfigError, Loaded};

@@ -1,0 +1,305 @@
+//! ipvsadm 1.31's listings, byte for byte: `-Ln` and its `--stats`, `--rate`, `--thresholds`,
+//! `--persistent-conn` and `--exact` variants, `-Lnc` and `-L --timeout`. Addresses are always
+//! numeric (xvs resolves no names).
+
+use crate::change::{Key, service_order};
+use crate::proto::{ConnsReply, ListReply, RealView, ServiceView};
+use std::fmt::Write;
+use std::net::IpAddr;
+use xvs_core::service::{Family, ServiceKey, fmt_addr_port};
+
+/// Which columns a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Columns {
+    /// Forward, Weight, ActiveConn, InActConn.
+    #[default]
+    Default,
+    /// `--stats`: totals.
+    Stats,
+    /// `--rate`: rates.
+    Rate,
+    /// `--thresholds`.
+    Thresholds,
+    /// `--persistent-conn`.
+    PersistentConn,
+}
+
+/// How to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Format {
+    /// Columns.
+    pub columns: Columns,
+    /// `--exact`: whole numbers instead of K/M/G/T.
+    pub exact: bool,
+    /// `--nosort`: table order instead of address order.
+    pub nosort: bool,
+}
+
+/// ipvsadm's version line; scripts match `size=(\d+)`.
+pub fn version_line(table_size: u64) -> String {
+    format!("IP Virtual Server version 1.2.1 (size={table_size})\n")
+}
+
+fn title(out: &mut String, c: Columns) {
+    let five = |out: &mut String, a: &str, b: &str, c: &str, d: &str, e: &str| {
+        let _ = writeln!(
+            out,
+            "{:<33} {a:>8} {b:>8} {c:>8} {d:>8} {e:>8}\n  -> RemoteAddress:Port",
+            "Prot LocalAddress:Port"
+        );
+    };
+    match c {
+        Columns::Stats => five(out, "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"),
+        Columns::Rate => five(out, "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"),
+        Columns::Thresholds => {
+            let _ = writeln!(
+                out,
+                "{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port",
+                "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+            );
+        }
+        Columns::PersistentConn => {
+            let _ = writeln!(
+                out,
+                "{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port",
+                "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
+            );
+        }
+        Columns::Default => out.push_str(
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        ),
+    }
+}
+
+fn largenum(out: &mut String, i: u64, exact: bool) {
+    let _ = if exact {
+        let len = i.to_string().len();
+        write!(out, "{i:>w$}", w = if len <= 8 { 9 } else { len + 1 })
+    } else if i < 100_000_000 {
+        write!(out, "{i:>9}")
+    } else if i < 1_000_000_000 {
+        write!(out, "{:>8}K", i / 1000)
+    } else if i < 100_000_000_000 {
+        write!(out, "{:>8}M", i / 1_000_000)
+    } else if i < 100_000_000_000_000 {
+        write!(out, "{:>8}G", i / 1_000_000_000)
+    } else {
+        write!(out, "{:>8}T", i / 1_000_000_000_000)
+    };
+}
+
+fn truncate(mut s: String, at: usize) -> String {
+    s.truncate(at);
+    s
+}
+
+fn service_name(k: &ServiceKey) -> String {
+    match k {
+        ServiceKey::Fwmark { mark, family } => match family {
+            Family::V4 => format!("FWM  {mark}"),
+            Family::V6 => format!("FWM  {mark} IPv6"),
+        },
+        ServiceKey::Addr { proto, addr, port } => {
+            let s = format!("{:<4} {}", proto.name(), fmt_addr_port(addr, *port));
+            match addr {
+                IpAddr::V4(_) => truncate(s, 33),
+                IpAddr::V6(_) => s,
+            }
+        }
+    }
+}
+
+fn mask_v4(len: u8) -> String {
+    let m = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    };
+    std::net::Ipv4Addr::from(m).to_string()
+}
+
+fn service_line(out: &mut String, s: &ServiceView, f: Format) {
+    let k = s.service.0;
+    let name = service_name(&k);
+    match f.columns {
+        Columns::Stats | Columns::Rate => {
+            let _ = write!(out, "{name:<33}");
+            let v = if f.columns == Columns::Stats {
+                let c = &s.stats;
+                [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes]
+            } else {
+                let r = &s.rates;
+                [r.cps, r.in_pps, r.out_pps, r.in_bps, r.out_bps]
+            };
+            for x in v {
+                largenum(out, x, f.exact);
+            }
+        }
+        _ => {
+            let _ = write!(out, "{name} {}", s.spec.scheduler);
+            if !s.spec.flags.is_empty() {
+                let _ = write!(out, " ({})", s.spec.flags);
+            }
+            if let Some(t) = s.spec.persistent {
+                let _ = write!(out, " persistent {t}");
+                if let Some(m) = s.spec.netmask {
+                    let _ = match k.family() {
+                        Family::V4 => write!(out, " mask {}", mask_v4(m)),
+                        Family::V6 => write!(out, " mask {m}"),
+                    };
+                }
+            }
+            if s.spec.one_packet {
+                out.push_str(" ops");
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn real_name(k: &ServiceKey, r: &RealView) -> String {
+    let s = fmt_addr_port(&r.spec.addr, r.spec.port.unwrap_or(k.port()));
+    match r.spec.addr {
+        IpAddr::V4(_) => truncate(s, 28),
+        IpAddr::V6(_) => s,
+    }
+}
+
+fn real_line(out: &mut String, k: &ServiceKey, r: &RealView, f: Format) {
+    let d = real_name(k, r);
+    let _ = match f.columns {
+        Columns::Stats => {
+            let _ = write!(out, "  -> {d:<28}");
+            let c = &r.stats;
+            for x in [c.conns, c.in_pkts, c.out_pkts, c.in_bytes, c.out_bytes] {
+                largenum(out, x, f.exact);
+            }
+            writeln!(out)
+        }
+        Columns::Rate => {
+            let x = &r.rates;
+            let _ = write!(
+                out,
+                "  -> {d:<28} {:>8} {:>8} {:>8}",
+                x.cps, x.in_pps, x.out_pps
+            );
+            largenum(out, x.in_bps, f.exact);
+            largenum(out, x.out_bps, f.exact);
+            writeln!(out)
+        }
+        Columns::Thresholds => writeln!(
+            out,
+            "  -> {d:<28} {:<10} {:<10} {:<10} {:<10}",
+            r.spec.u_threshold, r.spec.l_threshold, r.active, r.inactive
+        ),
+        Columns::PersistentConn => writeln!(
+            out,
+            "  -> {d:<28} {:<9} {:<11} {:<10} {:<10}",
+            r.spec.weight, r.persist, r.active, r.inactive
+        ),
+        Columns::Default => writeln!(
+            out,
+            "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}",
+            xvs_core::service::Method::from(r.spec.method).forward_name(),
+            r.spec.weight,
+            r.active,
+            r.inactive
+        ),
+    };
+}
+
+fn service_entry(out: &mut String, s: &ServiceView, f: Format) {
+    service_line(out, s, f);
+    let mut reals: Vec<&RealView> = s.reals.iter().collect();
+    if !f.nosort {
+        reals.sort_by_key(|r| (xvs_core::service::addr16(&r.spec.addr), r.spec.port));
+    }
+    for r in reals {
+        real_line(out, &s.service.0, r, f);
+    }
+}
+
+/// `-L` (every service, with the version line) or `-L -t …` (one service, without it).
+/// `None` if the one service asked for does not exist.
+pub fn list(reply: &ListReply, f: Format, only: Option<&Key>) -> Option<String> {
+    let mut out = String::new();
+    match only {
+        Some(k) => {
+            let s = reply.services.iter().find(|s| s.service == *k)?;
+            title(&mut out, f.columns);
+            service_entry(&mut out, s, f);
+        }
+        None => {
+            out.push_str(&version_line(reply.table_size));
+            title(&mut out, f.columns);
+            let mut svcs: Vec<&ServiceView> = reply.services.iter().collect();
+            if !f.nosort {
+                svcs.sort_by_key(|s| service_order(&s.service.0));
+            }
+            for s in svcs {
+                service_entry(&mut out, s, f);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `-L --timeout`.
+pub fn timeouts(t: (u32, u32, u32)) -> String {
+    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.0, t.1, t.2)
+}
+
+/// `-Lc` (and `-Lc --persistent-conn`, whose title has the persistence-engine columns).
+pub fn conns(reply: &ConnsReply, persistent: bool) -> String {
+    let mut out = String::from("IPVS connection entries\n");
+    let _ = if persistent {
+        writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
+        )
+    } else {
+        writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} destination",
+            "state", "source", "virtual"
+        )
+    };
+    for c in &reply.conns {
+        let exp = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
+        let _ = writeln!(
+            out,
+            "{:<3} {exp:<6} {:<11} {:<18} {:<18} {}",
+            c.proto,
+            c.state,
+            fmt_addr_port(&c.client, c.cport),
+            fmt_addr_port(&c.vaddr, c.vport),
+            fmt_addr_port(&c.daddr, c.dport)
+        );
+    }
+    out
+}
+
+/// `-S`: the rules that rebuild the table, one ipvsadm line each.
+pub fn save(reply: &ListReply) -> String {
+    let mut out = String::new();
+    let mut svcs: Vec<&ServiceView> = reply.services.iter().collect();
+    svcs.sort_by_key(|s| service_order(&s.service.0));
+    for s in svcs {
+        let add = crate::change::Change::AddService {
+            service: s.service,
+            spec: s.spec.clone(),
+        };
+        let _ = writeln!(out, "{add}");
+        let mut reals: Vec<&RealView> = s.reals.iter().collect();
+        reals.sort_by_key(|r| (xvs_core::service::addr16(&r.spec.addr), r.spec.port));
+        for r in reals {
+            let a = crate::change::Change::AddReal {
+                service: s.service,
+                real: r.spec.clone(),
+            };
+            let _ = writeln!(out, "{a}");
+        }
+    }
+    out
+}
