@@ -565,7 +565,10 @@ marks:
             .services
             .find_real(svc, &"198.18.1.12".parse().unwrap(), 80)
             .unwrap();
-        assert_eq!((r2.options.weight, r2.options.method), (2, xvs_core::service::Method::Nat));
+        assert_eq!(
+            (r2.options.weight, r2.options.method),
+            (2, xvs_core::service::Method::Nat)
+        );
         assert_eq!(a.services.mark_rules()[0].ports, (8000, 8999));
     }
 

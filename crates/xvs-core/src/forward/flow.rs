@@ -70,6 +70,30 @@ fn advance(proto: u8, dir: Direction, st: u8, tcp_flags: u8, chunk: Option<u8>) 
     }
 }
 
+/// The key of the persistence template for a client of `svc`: the client's network (masked
+/// with the persistence netmask), the service's address and port, or its mark.
+pub(super) fn template_key(svc: &Service, key: &FlowKey, p: Persistence) -> FlowKey {
+    let v6 = key.version() == 6;
+    let bits = u32::from(p.prefix_len) + if v6 { 0 } else { 96 };
+    let (dst, proto) = match svc.key {
+        ServiceKey::Addr { .. } => (key.dst(), key.proto()),
+        ServiceKey::Fwmark { mark, .. } => {
+            let mut d = [0u8; 16];
+            d[12..].copy_from_slice(&mark.to_be_bytes());
+            (d, 0)
+        }
+    };
+    FlowKey::flow(
+        key.version(),
+        proto,
+        mask_addr(&key.src(), bits),
+        0,
+        dst,
+        svc.key.port(),
+    )
+    .with_tag(crate::conn::key_tag_template())
+}
+
 /// The reply key of a NAT or FullNAT connection: how the real server's packets look.
 pub(super) fn reply_key(
     fwd: &FlowKey,
@@ -454,7 +478,7 @@ impl Forwarder {
     }
 
     /// Asks the service's scheduler for a real server.
-    fn pick(&mut self, cx: &Ctx<'_>, svc: &Service, s: &IpSummary) -> Option<RealId> {
+    pub(super) fn pick(&mut self, cx: &Ctx<'_>, svc: &Service, s: &IpSummary) -> Option<RealId> {
         let slot = self.scheds.get_mut(usize::from(svc.id))?.as_mut()?;
         let dests = Dests::new(&cx.snap.services, &svc.reals, cx.stats, &self.overload);
         let req = Request {
@@ -477,24 +501,7 @@ impl Forwarder {
         s: &IpSummary,
         p: Persistence,
     ) -> Option<RealId> {
-        let bits = u32::from(p.prefix_len) + if s.is_v6() { 0 } else { 96 };
-        let (dst, proto) = match svc.key {
-            ServiceKey::Addr { .. } => (s.key.dst(), s.key.proto()),
-            ServiceKey::Fwmark { mark, .. } => {
-                let mut d = [0u8; 16];
-                d[12..].copy_from_slice(&mark.to_be_bytes());
-                (d, 0)
-            }
-        };
-        let tkey = FlowKey::flow(
-            s.key.version(),
-            proto,
-            mask_addr(&s.key.src(), bits),
-            0,
-            dst,
-            svc.key.port(),
-        )
-        .with_tag(crate::conn::key_tag_template());
+        let tkey = template_key(svc, &s.key, p);
         let th = cx.table.hash(&tkey);
         let expires = cx.now.saturating_add(p.timeout);
         let found = cx.table.lookup(&tkey, th, cx.now, |e, _| {

@@ -9,6 +9,9 @@
 mod flow;
 mod icmp;
 mod rewrite;
+mod trace;
+
+pub use trace::Trace;
 mod xmit;
 
 use crate::conn::ConnTable;

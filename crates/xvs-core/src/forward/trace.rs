@@ -1,0 +1,196 @@
+//! `xvsadm trace`: what the forwarder would do with a packet, and why, answered by the same
+//! lookups the workers run (connection table, persistence templates, service lookup, the
+//! service's scheduler) on the live snapshot, without creating anything.
+
+use super::flow::template_key;
+use super::{Ctx, Forwarder};
+use crate::conn::state::state_name;
+use crate::conn::{EntryKind, FlowKey, Lookup};
+use crate::service::Family;
+use crate::snapshot::Snapshot;
+use crate::{RealId, ServiceId, Time};
+use std::sync::Arc;
+use xvs_wire::ip_proto;
+use xvs_wire::summary::IpSummary;
+use xvs_wire::tcp::flags;
+
+/// The answer to a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trace {
+    /// No service matches and no connection exists: the packet goes to the host stack.
+    NoService,
+    /// A service matches but the packet cannot open a connection (TCP without SYN, SCTP
+    /// without INIT): the host stack gets it, as with IPVS.
+    NotOpening {
+        /// The service.
+        svc: ServiceId,
+    },
+    /// An existing connection carries it to its real server.
+    Connection {
+        /// The service.
+        svc: ServiceId,
+        /// The real server.
+        real: RealId,
+        /// The connection's state.
+        state: &'static str,
+        /// Seconds left before it expires.
+        expires_in: u32,
+        /// True if that real server was removed (the connection finishes on it unless
+        /// `expire_nodest_conn`).
+        real_removed: bool,
+    },
+    /// The packet is a real server's reply on a NAT/FullNAT connection: back to the client.
+    Reply {
+        /// The service.
+        svc: ServiceId,
+        /// The real server that sent it.
+        real: RealId,
+        /// The connection's state.
+        state: &'static str,
+    },
+    /// A persistence template sends this client to a real server.
+    Persistent {
+        /// The service.
+        svc: ServiceId,
+        /// The real server.
+        real: RealId,
+        /// Seconds left on the template.
+        expires_in: u32,
+    },
+    /// The service's scheduler picks a real server for a new connection.
+    Scheduled {
+        /// The service.
+        svc: ServiceId,
+        /// The real server.
+        real: RealId,
+    },
+    /// The service has no available real server: dropped with an ICMP unreachable.
+    NoRealServer {
+        /// The service.
+        svc: ServiceId,
+    },
+}
+
+enum Found {
+    Fwd {
+        svc: ServiceId,
+        real: RealId,
+        state: u8,
+        expires: u32,
+        proto: u8,
+    },
+    Reply {
+        slot: crate::conn::SlotRef,
+        serial: u32,
+    },
+    Other,
+}
+
+impl Forwarder {
+    /// Traces a packet with flow `key` and `tcp_flags` (use a forwarder of its own, such as the
+    /// control thread's: a scheduler that keeps state, like rr, advances in this forwarder's
+    /// copy only, never in a worker's). An expired entry met on the way is removed, as a worker
+    /// would.
+    pub fn trace(&mut self, snap: &Snapshot, key: FlowKey, tcp_flags: u8, now: Time) -> Trace {
+        self.sync(snap);
+        let table = Arc::clone(&self.table);
+        let stats = Arc::clone(&self.stats);
+        let cx = Ctx {
+            snap,
+            now: now.secs(),
+            c: stats.slot(self.slot),
+            table: &table,
+            stats: &stats,
+        };
+        let hash = table.hash(&key);
+        let found = table.lookup(&key, hash, cx.now, |e, _| match e.kind {
+            EntryKind::Forward => Found::Fwd {
+                svc: e.svc,
+                real: e.real,
+                state: e.state,
+                expires: e.expires,
+                proto: e.key.proto(),
+            },
+            EntryKind::Reply => Found::Reply {
+                slot: e.fwd_ref(),
+                serial: e.serial,
+            },
+            _ => Found::Other,
+        });
+        match found {
+            Lookup::Hit(Found::Fwd {
+                svc,
+                real,
+                state,
+                expires,
+                proto,
+            }) => {
+                let removed = snap.services.real(real).is_none_or(|r| r.removed);
+                if !(removed && snap.options.expire_nodest_conn) {
+                    return Trace::Connection {
+                        svc,
+                        real,
+                        state: state_name(proto, state),
+                        expires_in: expires.saturating_sub(cx.now),
+                        real_removed: removed,
+                    };
+                }
+            }
+            Lookup::Hit(Found::Reply { slot, serial }) => {
+                if let Lookup::Hit((svc, real, st)) = table.with_slot(slot, serial, cx.now, |e| {
+                    (e.svc, e.real, state_name(e.key.proto(), e.state))
+                }) {
+                    return Trace::Reply {
+                        svc,
+                        real,
+                        state: st,
+                    };
+                }
+            }
+            Lookup::Hit(Found::Other) | Lookup::Miss => {}
+            Lookup::Expired(e) => self.removed(&cx, &e),
+        }
+        let family = if key.version() == 6 {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        let Some(svc) = snap
+            .services
+            .lookup(family, key.proto(), &key.dst(), key.dport())
+        else {
+            return Trace::NoService;
+        };
+        let opens = match key.proto() {
+            ip_proto::TCP => tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
+            _ => true,
+        };
+        if !opens {
+            return Trace::NotOpening { svc: svc.id };
+        }
+        if let Some(p) = svc.options.persistence {
+            let tkey = template_key(svc, &key, p);
+            let th = table.hash(&tkey);
+            if let Lookup::Hit((real, expires)) =
+                table.lookup(&tkey, th, cx.now, |e, _| (e.real, e.expires))
+            {
+                if svc.reals.contains(&real) {
+                    return Trace::Persistent {
+                        svc: svc.id,
+                        real,
+                        expires_in: expires.saturating_sub(cx.now),
+                    };
+                }
+            }
+        }
+        let s = IpSummary {
+            key,
+            tcp_flags,
+            ..IpSummary::EMPTY
+        };
+        match self.pick(&cx, svc, &s) {
+            Some(real) => Trace::Scheduled { svc: svc.id, real },
+            None => Trace::NoRealServer { svc: svc.id },
+        }
+    }
+}
