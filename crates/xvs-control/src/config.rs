@@ -221,6 +221,8 @@ pub struct Config {
     pub control_socket: Option<String>,
     /// Log level.
     pub log_level: Option<String>,
+    /// Prometheus endpoint address (`127.0.0.1:9469`); off if absent.
+    pub metrics: Option<String>,
     /// Connection timeouts.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,

@@ -75,6 +75,10 @@ pub struct Cli {
     /// Add the VIPs as addresses of the first interface at start and remove them at exit.
     #[arg(long)]
     pub manage_vips: bool,
+    /// Serve Prometheus metrics over HTTP at ADDR (default 127.0.0.1:9469 when given without
+    /// a value; off when not given).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9469")]
+    pub metrics: Option<String>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,

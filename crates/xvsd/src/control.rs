@@ -1,18 +1,23 @@
-//! The control socket: a Unix stream socket (mode 0600) answering one JSON request per line.
-//! Protocol version 1; this first version answers `{"v":1,"cmd":"stats"}` and
-//! `{"v":1,"cmd":"ping"}`.
+//! The control socket: a Unix stream socket (mode 0600) answering one JSON request per line
+//! with one JSON reply line (protocol version 1, `xvs_control::proto`). Several requests may
+//! follow each other on one connection.
 
-use crate::daemon::Shared;
+use crate::director::Director;
+use crate::metrics;
+use serde::Serialize;
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use xvs_control::proto::{Envelope, Request, VERSION};
 use xvs_core::DropReason;
 
-/// Protocol version.
-pub const VERSION: u32 = 1;
+/// Most requests answered per connection before it is closed (a client cannot hold the
+/// control thread forever).
+const MAX_REQUESTS: usize = 64;
 
 /// The listening socket.
 pub struct Server {
@@ -48,9 +53,9 @@ impl Server {
     }
 
     /// Answers every pending connection.
-    pub fn serve(&mut self, shared: &Shared) {
+    pub fn serve(&mut self, d: &mut Director<'_>) {
         while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = answer(&stream, shared) {
+            if let Err(e) = converse(&stream, d) {
                 tracing::debug!(error = %e, "control client");
             }
         }
@@ -62,85 +67,125 @@ impl Server {
     }
 }
 
-fn answer(stream: &UnixStream, shared: &Shared) -> std::io::Result<()> {
+fn converse(stream: &UnixStream, d: &mut Director<'_>) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
-    let reply = match serde_json::from_str::<serde_json::Value>(&line) {
-        Ok(req) => match req.get("cmd").and_then(|c| c.as_str()) {
-            Some("ping") => serde_json::json!({"v": VERSION, "ok": true}),
-            Some("stats") => stats(shared),
-            Some(other) => {
-                serde_json::json!({"v": VERSION, "ok": false, "error": format!("unknown command '{other}'")})
-            }
-            None => serde_json::json!({"v": VERSION, "ok": false, "error": "missing \"cmd\""}),
-        },
-        Err(e) => {
-            serde_json::json!({"v": VERSION, "ok": false, "error": format!("bad request: {e}")})
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream);
+    for _ in 0..MAX_REQUESTS {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            break;
         }
-    };
-    let mut w = stream;
-    writeln!(w, "{reply}")
+        let reply = answer(&line, d);
+        let mut w = stream;
+        writeln!(w, "{reply}")?;
+    }
+    Ok(())
 }
 
-fn stats(shared: &Shared) -> serde_json::Value {
-    let g = shared.stats.global();
-    let drops: serde_json::Map<String, serde_json::Value> = DropReason::ALL
+fn ok(payload: impl Serialize) -> Value {
+    let mut v = serde_json::to_value(payload).unwrap_or(Value::Null);
+    match v.as_object_mut() {
+        Some(m) => {
+            m.insert("v".into(), VERSION.into());
+            m.insert("ok".into(), true.into());
+            v
+        }
+        None => json!({"v": VERSION, "ok": true, "data": v}),
+    }
+}
+
+fn err(msg: impl Into<String>) -> Value {
+    json!({"v": VERSION, "ok": false, "error": msg.into()})
+}
+
+/// Answers one request line.
+pub fn answer(line: &str, d: &mut Director<'_>) -> Value {
+    let raw: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => return err(format!("bad request: {e}")),
+    };
+    match raw.get("v").and_then(Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return err(format!(
+                "protocol version {v} is not supported (this xvsd speaks {VERSION})"
+            ));
+        }
+        None => return err("missing \"v\" (protocol version)"),
+    }
+    let req = match serde_json::from_value::<Envelope>(raw) {
+        Ok(e) => e.req,
+        Err(e) => return err(format!("bad request: {e}")),
+    };
+    match req {
+        Request::Ping => ok(json!({})),
+        Request::Stats => ok(stats(d)),
+        Request::List => ok(d.list()),
+        Request::Conns { limit } => ok(d.conns(limit.unwrap_or(100_000))),
+        Request::Apply { changes } => match d.apply(&changes, "control socket") {
+            Ok(r) => ok(r),
+            Err(e) => err(e),
+        },
+        Request::Zero { service } => match d.zero(service.as_ref().map(|k| &k.0)) {
+            Ok(()) => ok(json!({})),
+            Err(e) => err(e),
+        },
+        Request::Reload { path } => match d.reload(path.as_deref().map(Path::new)) {
+            Ok(r) => ok(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "reload refused; the running configuration is unchanged");
+                err(e)
+            }
+        },
+        Request::Trace(q) => match d.trace(&q) {
+            Ok(r) => ok(r),
+            Err(e) => err(e),
+        },
+        Request::Metrics => ok(json!({"text": metrics::render(d)})),
+    }
+}
+
+/// Daemon-wide counters.
+pub fn stats(d: &Director<'_>) -> Value {
+    let g = d.stats.global();
+    let drops: serde_json::Map<String, Value> = DropReason::ALL
         .iter()
         .map(|r| (r.label().to_string(), g.drops[*r as usize].into()))
         .collect();
-    let workers: Vec<serde_json::Value> = shared
+    let workers: Vec<Value> = d
         .io
         .iter()
-        .map(|c| {
-            serde_json::json!({
+        .enumerate()
+        .map(|(i, c)| {
+            let s = d.stats.slot(i);
+            let wdrops: u64 = (0..DropReason::COUNT).map(|r| s.drops[r].load(Relaxed)).sum();
+            json!({
                 "rx": c.rx.load(Relaxed), "tx": c.tx.load(Relaxed), "completed": c.completed.load(Relaxed),
                 "filled": c.filled.load(Relaxed), "dropped": c.dropped.load(Relaxed),
                 "passed": c.passed.load(Relaxed), "tx_ring_full": c.tx_ring_full.load(Relaxed),
                 "frames_free": c.free.load(Relaxed), "frames_total": c.total.load(Relaxed),
+                "forward_drops": wdrops,
             })
         })
         .collect();
-    let steering: Vec<serde_json::Value> = shared
+    let steering: Vec<Value> = d
         .steering
         .iter()
-        .zip(&shared.ports.names)
+        .zip(&d.ports.names)
         .map(|(s, n)| {
             let [vip, laddr, rip] = s.steered();
-            serde_json::json!({"interface": n, "mode": s.mode_name(), "to_vip": vip, "to_local_addr": laddr, "from_real": rip})
+            json!({"interface": n, "mode": s.mode_name(), "to_vip": vip, "to_local_addr": laddr, "from_real": rip})
         })
         .collect();
-    let snap = shared.snapshot.load();
-    let services: Vec<serde_json::Value> = snap
-        .services
-        .services()
-        .map(|svc| {
-            let t = shared.stats.service_totals(snap.services.reals_of(svc.id));
-            let reals: Vec<serde_json::Value> = svc
-                .reals
-                .iter()
-                .filter_map(|&r| snap.services.real(r))
-                .map(|r| {
-                    let rt = shared.stats.real_totals(r.id);
-                    serde_json::json!({
-                        "addr": r.addr.to_string(), "port": r.port, "method": r.options.method.forward_name(),
-                        "weight": r.options.weight, "conns": rt.conns, "active": rt.active, "inactive": rt.inactive,
-                        "in_pkts": rt.in_pkts, "out_pkts": rt.out_pkts, "in_bytes": rt.in_bytes, "out_bytes": rt.out_bytes,
-                    })
-                })
-                .collect();
-            serde_json::json!({"service": svc.key.to_string(), "scheduler": svc.options.scheduler,
-                "conns": t.conns, "in_pkts": t.in_pkts, "out_pkts": t.out_pkts, "reals": reals})
-        })
-        .collect();
-    serde_json::json!({
-        "v": VERSION, "ok": true,
-        "uptime_ms": shared.clock.elapsed().as_millis() as u64,
+    json!({
+        "uptime_ms": d.clock.elapsed().as_millis() as u64,
+        "generation": d.generation,
         "rx_frames": g.rx_frames, "tx_frames": g.tx_frames, "passed": g.passed, "icmp_sent": g.icmp_sent,
         "conns_created": g.conns_created, "conns_evicted": g.conns_evicted, "conns_expired": g.conns_expired,
         "cross_worker_replies": g.cross_worker_replies,
-        "conn_table": {"entries": shared.table.len(), "capacity": shared.table.capacity()},
-        "drops": drops, "workers": workers, "steering": steering, "services": services,
+        "conn_table": {"entries": d.table.len(), "capacity": d.table.capacity()},
+        "drops": drops, "workers": workers, "steering": steering,
     })
 }

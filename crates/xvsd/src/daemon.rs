@@ -1,9 +1,10 @@
 //! Start-up, the control loop and shutdown.
 
 use crate::cli::{self, Cli};
+use crate::director::{self, Director, Parts};
 use crate::netsync::{self, Ports};
 use crate::worker::{PollMode, Worker};
-use crate::{control, vips};
+use crate::{control, metrics, vips};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -17,10 +18,10 @@ use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
 use xvs_core::conn::{ConnTable, Timeouts};
 use xvs_core::service::ServiceTable;
 use xvs_core::stats::Stats;
-use xvs_core::{Forwarder, Options, PortId, Snapshot, Time};
+use xvs_core::{Forwarder, Options, PortId, Snapshot};
 use xvs_io::bpf::{Steering, XdpMode};
 use xvs_io::netlink::{NetView, Netlink, Watch};
-use xvs_io::xsk::{BindMode, IoCounters, WorkerIo, XskConfig};
+use xvs_io::xsk::{BindMode, WorkerIo, XskConfig};
 
 /// Default control socket.
 pub const DEFAULT_SOCKET: &str = "/run/xvs/xvsd.sock";
@@ -54,6 +55,10 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Behaviour switches.
     pub options: Options,
+    /// The configuration file (reloads read it again).
+    pub config_path: Option<PathBuf>,
+    /// Where the Prometheus endpoint listens (off if `None`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Merges the configuration file (if any) and the command line.
@@ -137,6 +142,16 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
             expire_nodest_conn: file_cfg.expire_nodest_conn,
             ..Options::default()
         },
+        config_path: cli.config.clone(),
+        metrics: match cli.metrics.as_deref().or(file_cfg.metrics.as_deref()) {
+            Some(a) => Some(a.parse().map_err(|_| {
+                format!(
+                    "metrics address '{a}' is not ADDR:PORT (e.g. {})",
+                    metrics::DEFAULT_ADDR
+                )
+            })?),
+            None => None,
+        },
     })
 }
 
@@ -159,24 +174,6 @@ pub fn ip_of(a: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// What the control loop shares with the control socket.
-pub struct Shared {
-    /// The published snapshot.
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
-    /// Forwarding counters.
-    pub stats: Arc<Stats>,
-    /// The connection table.
-    pub table: Arc<ConnTable>,
-    /// Per-worker I/O counters.
-    pub io: Vec<Arc<IoCounters>>,
-    /// Per-interface steering programs (for their counters and modes).
-    pub steering: Vec<Steering>,
-    /// Served interfaces.
-    pub ports: Ports,
-    /// When the daemon started.
-    pub clock: Instant,
-}
-
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(s: &Settings) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -191,12 +188,25 @@ pub fn run(s: &Settings) -> Result<(), String> {
     let ports = Ports::find(&s.interfaces, &view)?;
     let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
 
-    let managed = if s.manage_vips {
-        vips::add_all(&mut nl, ports.ifindex[0], &s.services)?
-    } else {
-        Vec::new()
-    };
-    let result = serve(s, &mut nl, &mut view, ports, &mut watch, &stop);
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("signal handler: {e}"))?;
+    let mut managed = Vec::new();
+    if s.manage_vips {
+        if let Err(e) = vips::sync(&mut nl, ports.ifindex[0], &s.services, &mut managed) {
+            vips::remove_all(&mut nl, &managed);
+            return Err(e);
+        }
+    }
+    let result = serve(
+        s,
+        &mut nl,
+        &mut view,
+        ports,
+        &mut watch,
+        [&stop, &reload],
+        &mut managed,
+    );
     vips::remove_all(&mut nl, &managed);
     result
 }
@@ -207,7 +217,8 @@ fn serve(
     view: &mut NetView,
     ports: Ports,
     watch: &mut Watch,
-    stop: &Arc<AtomicBool>,
+    [stop, reload]: [&Arc<AtomicBool>; 2],
+    managed: &mut Vec<(u32, IpAddr)>,
 ) -> Result<(), String> {
     if s.manage_vips {
         *view = nl
@@ -228,12 +239,12 @@ fn serve(
     for st in &mut steering {
         st.sync(&sets).map_err(|e| e.to_string())?;
     }
-    let mut current_sets = sets;
+    let first_sets = sets;
 
     let clock = Instant::now();
     let services = Arc::new(s.services.clone());
-    let mut net = Arc::new(netsync::net_state(&ports, view));
-    let mut generation = 1;
+    let net = Arc::new(netsync::net_state(&ports, view));
+    let generation = 1;
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
         Arc::clone(&services),
         Arc::clone(&net),
@@ -296,7 +307,12 @@ fn serve(
             .map_err(|e| format!("cannot start worker {q}: {e}"))?;
         handles.push(h);
     }
-    let mut shared = Shared {
+    let mut server = control::Server::bind(&s.control_socket)?;
+    let mut endpoint = match s.metrics {
+        Some(a) => Some(metrics::Endpoint::bind(a)?),
+        None => None,
+    };
+    let mut d = Director::new(Parts {
         snapshot: Arc::clone(&snapshot),
         stats: Arc::clone(&stats),
         table: Arc::clone(&table),
@@ -304,63 +320,43 @@ fn serve(
         steering,
         ports,
         clock,
-    };
-    let mut server = control::Server::bind(&s.control_socket)?;
+        sets: first_sets,
+        config_path: s.config_path.clone(),
+        manage_vips: s.manage_vips,
+        view,
+        nl,
+        managed,
+    });
     tracing::info!(
-        interfaces = ?shared.ports.names, workers, socket = %s.control_socket.display(),
+        interfaces = ?d.ports.names, workers, socket = %s.control_socket.display(),
         services = services.services().count(), "xvsd running"
     );
 
     // The control loop.
-    let mut sweeper = Forwarder::new(
-        Arc::clone(&table),
-        Arc::clone(&stats),
-        stats.control_index(),
-        0,
-    );
     let mut next_shard = 0;
     let mut last_view = Instant::now();
+    let mut last_second = Instant::now();
     let mut asked: HashMap<(PortId, [u8; 16]), Instant> = HashMap::new();
     let tick = Duration::from_millis(50);
     while !stop.load(Relaxed) {
         std::thread::sleep(tick);
-        let now = Time::from_millis(clock.elapsed().as_millis() as u64);
+        let now = director::now(clock);
+        if reload.swap(false, Relaxed) {
+            match d.reload(None) {
+                Ok(r) => tracing::info!(
+                    changes = r.applied.len(),
+                    generation = r.generation,
+                    "SIGHUP: configuration reloaded"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: reload refused; the running configuration is unchanged");
+                }
+            }
+        }
         // Network changes: re-read, publish a new snapshot if the forwarding view moved.
         if watch.changed() || last_view.elapsed() >= Duration::from_secs(1) {
             last_view = Instant::now();
-            match nl.view() {
-                Ok(v) => {
-                    *view = v;
-                    let fresh = netsync::net_state(&shared.ports, view);
-                    if fresh != *net {
-                        net = Arc::new(fresh);
-                        generation += 1;
-                        let snap = Snapshot::new(
-                            Arc::clone(&services),
-                            Arc::clone(&net),
-                            s.timeouts,
-                            s.options,
-                            generation,
-                        );
-                        snapshot.store(Arc::new(snap));
-                        tracing::debug!(
-                            generation,
-                            neighbours = net.neighbour_count(),
-                            "network state updated"
-                        );
-                    }
-                    let (sets, _) = netsync::steering_sets(&services, view);
-                    if sets != current_sets {
-                        for st in &mut shared.steering {
-                            if let Err(e) = st.sync(&sets) {
-                                tracing::error!(error = %e, "steering map update failed");
-                            }
-                        }
-                        current_sets = sets;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read the network state"),
-            }
+            d.refresh_network();
         }
         // Next hops to resolve: real servers the snapshot has no MAC for (asked before any
         // client needs them), and whatever the workers met. Once a second per hop.
@@ -380,8 +376,8 @@ fn serve(
                 continue;
             }
             *last = Instant::now();
-            if let Some(&ifindex) = shared.ports.ifindex.get(usize::from(port)) {
-                if let Err(e) = nl.resolve(ifindex, ip_of(&ip)) {
+            if let Some(&ifindex) = d.ports.ifindex.get(usize::from(port)) {
+                if let Err(e) = d.nl.resolve(ifindex, ip_of(&ip)) {
                     tracing::debug!(ip = %ip_of(&ip), error = %e, "neighbour resolution request failed");
                 }
             }
@@ -390,17 +386,25 @@ fn serve(
         // Expiry: the whole table about once a second.
         let per_tick = table.shard_count().div_ceil(20);
         let snap = snapshot.load();
-        sweeper.sweep(&snap, next_shard, per_tick, now);
+        d.sweeper.sweep(&snap, next_shard, per_tick, now);
         next_shard = (next_shard + per_tick) % table.shard_count();
         drop(snap);
-        server.serve(&shared);
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = Instant::now();
+            d.purge_removed();
+        }
+        d.tick();
+        server.serve(&mut d);
+        if let Some(e) = endpoint.as_mut() {
+            e.serve(&d);
+        }
     }
     tracing::info!("stopping");
     worker_stop.store(true, Relaxed);
     for h in handles {
         let _ = h.join();
     }
-    drop(shared);
+    drop(d);
     server.close();
     tracing::info!("XDP programs detached, sockets closed; bye");
     Ok(())

@@ -1,8 +1,11 @@
 //! xvsd: the Linux Virtual Server on AF_XDP. See `xvsd --help`.
 
+mod accounting;
 mod cli;
 mod control;
 mod daemon;
+mod director;
+mod metrics;
 mod netsync;
 mod vips;
 mod worker;

@@ -1,18 +1,13 @@
 //! Optional management of the VIP addresses (`--manage-vips`): each virtual IP is added as a
-//! host address of the first interface at start, so the host answers ARP/ND for it as IPVS
-//! directors do, and removed at exit (only those xvsd added).
+//! host address of the first interface, so the host answers ARP/ND for it as IPVS directors do;
+//! addresses of services that go away are removed again, and all of them at exit (only those
+//! xvsd added).
 
 use std::net::IpAddr;
 use xvs_core::service::{ServiceKey, ServiceTable};
 use xvs_io::netlink::Netlink;
 
-/// Adds every VIP; returns those that were added (not already present).
-pub fn add_all(
-    nl: &mut Netlink,
-    ifindex: u32,
-    services: &ServiceTable,
-) -> Result<Vec<(u32, IpAddr)>, String> {
-    let mut added = Vec::new();
+fn vips_of(services: &ServiceTable) -> Vec<IpAddr> {
     let mut vips: Vec<IpAddr> = services
         .services()
         .filter_map(|s| match s.key {
@@ -22,23 +17,42 @@ pub fn add_all(
         .collect();
     vips.sort();
     vips.dedup();
-    for ip in vips {
+    vips
+}
+
+/// Adds the VIPs `services` has and `managed` lacks, removes the managed ones it no longer
+/// has. An address that was already present is left alone (and not managed).
+pub fn sync(
+    nl: &mut Netlink,
+    ifindex: u32,
+    services: &ServiceTable,
+    managed: &mut Vec<(u32, IpAddr)>,
+) -> Result<(), String> {
+    let want = vips_of(services);
+    let gone: Vec<(u32, IpAddr)> = managed
+        .iter()
+        .filter(|(_, ip)| !want.contains(ip))
+        .copied()
+        .collect();
+    remove_all(nl, &gone);
+    managed.retain(|m| !gone.contains(m));
+    for ip in want {
+        if managed.iter().any(|(_, m)| *m == ip) {
+            continue;
+        }
         match nl.add_address(ifindex, ip) {
             Ok(true) => {
                 tracing::info!(vip = %ip, "VIP address added");
-                added.push((ifindex, ip));
+                managed.push((ifindex, ip));
             }
-            Ok(false) => tracing::info!(vip = %ip, "VIP address already present"),
-            Err(e) => {
-                remove_all(nl, &added);
-                return Err(format!("cannot add VIP {ip}: {e}"));
-            }
+            Ok(false) => tracing::debug!(vip = %ip, "VIP address already present"),
+            Err(e) => return Err(format!("cannot add VIP {ip}: {e}")),
         }
     }
-    Ok(added)
+    Ok(())
 }
 
-/// Removes the addresses [`add_all`] added.
+/// Removes the addresses in `added`.
 pub fn remove_all(nl: &mut Netlink, added: &[(u32, IpAddr)]) {
     for (ifindex, ip) in added {
         match nl.remove_address(*ifindex, *ip) {

@@ -39,10 +39,13 @@ fn dr_one_armed_tcp_ipv4_and_ipv6() {
     let s = x.stats();
     assert_eq!(s["conns_created"], 8, "{s}");
     // Both real servers served (rr), and only the client's half crossed the director.
-    for svc in s["services"].as_array().unwrap() {
+    for svc in x.list()["services"].as_array().unwrap() {
         for r in svc["reals"].as_array().unwrap() {
-            assert_eq!(r["conns"], 2, "{svc}");
-            assert_eq!(r["out_pkts"], 0, "DR replies bypass the director: {svc}");
+            assert_eq!(r["stats"]["conns"], 2, "{svc}");
+            assert_eq!(
+                r["stats"]["out_pkts"], 0,
+                "DR replies bypass the director: {svc}"
+            );
         }
     }
     x.assert_frames_balanced();
@@ -93,11 +96,11 @@ fn nat_two_armed_tcp_udp_ipv6() {
         "port-mapped HTTP: {counts:?}"
     );
     let s = x.stats();
-    let out: u64 = s["services"]
+    let out: u64 = x.list()["services"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["out_pkts"].as_u64().unwrap())
+        .map(|v| v["stats"]["out_pkts"].as_u64().unwrap())
         .sum();
     assert!(out > 0, "NAT replies crossed the director: {s}");
     assert_eq!(s["drops"]["no_connection"], 0, "{s}");

@@ -261,6 +261,11 @@ impl Xvsd {
     }
 
     fn try_stats(&self) -> Option<serde_json::Value> {
+        self.try_request(r#"{"v":1,"cmd":"stats"}"#)
+    }
+
+    /// Sends one request line to the control socket; the reply, if one came.
+    pub fn try_request(&self, line: &str) -> Option<serde_json::Value> {
         let out = Command::new("ip")
             .args([
                 "netns", "exec", &self.ns, "socat", "-T", "5", "-t", "5", "-",
@@ -274,7 +279,7 @@ impl Xvsd {
                 c.stdin
                     .take()
                     .expect("stdin")
-                    .write_all(b"{\"v\":1,\"cmd\":\"stats\"}\n")?;
+                    .write_all(format!("{line}\n").as_bytes())?;
                 c.wait_with_output()
             })
             .ok()?;
@@ -285,6 +290,12 @@ impl Xvsd {
     pub fn stats(&self) -> serde_json::Value {
         self.try_stats()
             .unwrap_or_else(|| panic!("no stats from xvsd:\n{}", self.log_text()))
+    }
+
+    /// Services, real servers, counters and rates (the `list` request).
+    pub fn list(&self) -> serde_json::Value {
+        self.try_request(r#"{"v":1,"cmd":"list"}"#)
+            .unwrap_or_else(|| panic!("no list from xvsd:\n{}", self.log_text()))
     }
 
     /// Drops counted under `reason`.

@@ -1,0 +1,125 @@
+//! xvsadm: ipvsadm's command line and listings for xvsd, plus `--reload`, `top` and `trace`.
+//! Exit status: 0 on success, 1 when xvsd refuses or cannot be reached, 2 for a bad command
+//! line.
+
+mod args;
+mod client;
+mod top;
+
+use args::{Action, Args};
+use clap::Parser;
+use client::Client;
+use std::io::Read;
+use std::process::ExitCode;
+use xvs_control::listing;
+use xvs_control::proto::{ApplyReply, ConnsReply, ListReply, Request, TraceReply};
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let action = match a.action() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("Try `xvsadm -h' or 'xvsadm --help' for more information.");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&a, action) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(a: &Args, action: Action) -> Result<(), String> {
+    if action == Action::Version {
+        println!(
+            "xvsadm v{} (ipvsadm 1.31 command line and listings; xvsd control protocol v{})",
+            env!("CARGO_PKG_VERSION"),
+            xvs_control::proto::VERSION
+        );
+        return Ok(());
+    }
+    if let Action::Top { once, interval_ms } = action {
+        return top::run(&a.socket, once, interval_ms);
+    }
+    let mut c = Client::connect(&a.socket)?;
+    match action {
+        Action::Apply(changes) => {
+            c.get::<ApplyReply>(Request::Apply { changes })?;
+        }
+        Action::Restore => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| format!("cannot read the rules: {e}"))?;
+            let changes =
+                args::restore_lines(&text).map_err(|e| format!("{e}\nnothing restored"))?;
+            c.get::<ApplyReply>(Request::Apply { changes })
+                .map_err(|e| format!("{e}\nnothing restored"))?;
+        }
+        Action::List { format, only, json } => {
+            let l: ListReply = c.get(Request::List)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&l).map_err(|e| e.to_string())?
+                );
+            } else {
+                let text = listing::list(&l, format, only.as_ref())
+                    .ok_or_else(|| "No such service".to_string())?;
+                print!("{text}");
+            }
+        }
+        Action::Conns { persistent } => {
+            let r: ConnsReply = c.get(Request::Conns { limit: None })?;
+            print!("{}", listing::conns(&r, persistent));
+            if r.truncated {
+                eprintln!("(listing truncated)");
+            }
+        }
+        Action::Timeouts => {
+            let l: ListReply = c.get(Request::List)?;
+            print!("{}", listing::timeouts(l.timeouts));
+        }
+        Action::Zero(service) => {
+            c.call(Request::Zero { service })?;
+        }
+        Action::Save => {
+            let l: ListReply = c.get(Request::List)?;
+            print!("{}", listing::save(&l));
+        }
+        Action::Reload(path) => {
+            let r: ApplyReply = c.get(Request::Reload { path })?;
+            if r.applied.is_empty() {
+                println!("nothing changed (generation {})", r.generation);
+            } else {
+                for l in &r.applied {
+                    println!("{l}");
+                }
+                println!(
+                    "{} changes applied (generation {})",
+                    r.applied.len(),
+                    r.generation
+                );
+            }
+        }
+        Action::Trace(q) => {
+            let r: TraceReply = c.get(Request::Trace(q))?;
+            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            println!("verdict: {}", r.verdict);
+            println!("service: {}", opt(&r.service));
+            println!(
+                "real:    {}{}",
+                opt(&r.real),
+                r.method.map(|m| format!(" ({m})")).unwrap_or_default()
+            );
+            println!("egress:  {}", opt(&r.egress));
+            println!("why:     {}", r.reason);
+        }
+        Action::Version | Action::Top { .. } => {}
+    }
+    Ok(())
+}

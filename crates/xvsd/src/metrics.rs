@@ -1,0 +1,315 @@
+//! Prometheus text exposition (format 0.0.4) of xvsd's counters, and the small HTTP endpoint
+//! that serves it (`--metrics ADDR`, off by default, 127.0.0.1:9469 when given no address).
+//! Counters are the raw totals (monotonic, never affected by `xvsadm -Z`).
+
+use crate::director::Director;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use xvs_core::DropReason;
+use xvs_core::service::fmt_addr_port;
+
+/// The default metrics address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9469";
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn val(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, l)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", esc(l));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {v}");
+    }
+}
+
+/// The exposition text.
+pub fn render(d: &Director<'_>) -> String {
+    let mut o = Out(String::new());
+    let g = d.stats.global();
+    o.head("xvs_up", "gauge", "1 while xvsd runs.");
+    o.val("xvs_up", &[], 1);
+    o.head(
+        "xvs_config_generation",
+        "gauge",
+        "Generation of the running snapshot.",
+    );
+    o.val("xvs_config_generation", &[], d.generation);
+    for (name, help, v) in [
+        (
+            "xvs_rx_frames_total",
+            "Frames the forwarder processed.",
+            g.rx_frames,
+        ),
+        (
+            "xvs_tx_frames_total",
+            "Frames the forwarder transmitted.",
+            g.tx_frames,
+        ),
+        (
+            "xvs_passed_frames_total",
+            "Frames handed to the host stack.",
+            g.passed,
+        ),
+        (
+            "xvs_icmp_sent_total",
+            "ICMP errors xvs originated.",
+            g.icmp_sent,
+        ),
+        (
+            "xvs_conns_created_total",
+            "Connections created.",
+            g.conns_created,
+        ),
+        (
+            "xvs_conns_evicted_total",
+            "Connections evicted from a full table.",
+            g.conns_evicted,
+        ),
+        (
+            "xvs_conns_expired_total",
+            "Connections expired.",
+            g.conns_expired,
+        ),
+        (
+            "xvs_cross_worker_replies_total",
+            "Replies handled by another worker than their request.",
+            g.cross_worker_replies,
+        ),
+    ] {
+        o.head(name, "counter", help);
+        o.val(name, &[], v);
+    }
+    o.head("xvs_drops_total", "counter", "Frames dropped, by reason.");
+    for r in DropReason::ALL {
+        o.val(
+            "xvs_drops_total",
+            &[("reason", r.label())],
+            g.drops[*r as usize],
+        );
+    }
+    o.head(
+        "xvs_conn_table_entries",
+        "gauge",
+        "Connection-table entries in use.",
+    );
+    o.val("xvs_conn_table_entries", &[], d.table.len() as u64);
+    o.head(
+        "xvs_conn_table_capacity",
+        "gauge",
+        "Connection-table capacity.",
+    );
+    o.val("xvs_conn_table_capacity", &[], d.table.capacity() as u64);
+    o.head(
+        "xvs_worker_frames_total",
+        "counter",
+        "AF_XDP frames per worker, by direction.",
+    );
+    for (i, c) in d.io.iter().enumerate() {
+        let w = i.to_string();
+        for (dir, v) in [
+            ("rx", c.rx.load(Relaxed)),
+            ("tx", c.tx.load(Relaxed)),
+            ("passed", c.passed.load(Relaxed)),
+            ("dropped", c.dropped.load(Relaxed)),
+        ] {
+            o.val(
+                "xvs_worker_frames_total",
+                &[("worker", &w), ("kind", dir)],
+                v,
+            );
+        }
+    }
+    let t = &d.services;
+    let svc_metrics = [
+        (
+            "xvs_service_connections_total",
+            "counter",
+            "Connections scheduled.",
+        ),
+        (
+            "xvs_service_packets_total",
+            "counter",
+            "Packets, by direction (in: to real servers).",
+        ),
+        ("xvs_service_bytes_total", "counter", "Bytes, by direction."),
+        (
+            "xvs_service_cps",
+            "gauge",
+            "Connections per second (IPVS estimator).",
+        ),
+        (
+            "xvs_service_pps",
+            "gauge",
+            "Packets per second, by direction.",
+        ),
+        (
+            "xvs_service_bps",
+            "gauge",
+            "Bytes per second, by direction.",
+        ),
+    ];
+    let real_metrics = [
+        (
+            "xvs_real_connections_total",
+            "counter",
+            "Connections scheduled to the real server.",
+        ),
+        (
+            "xvs_real_packets_total",
+            "counter",
+            "Packets, by direction.",
+        ),
+        ("xvs_real_bytes_total", "counter", "Bytes, by direction."),
+        (
+            "xvs_real_active_connections",
+            "gauge",
+            "Active connections (ipvsadm's ActiveConn).",
+        ),
+        (
+            "xvs_real_inactive_connections",
+            "gauge",
+            "Inactive connections (ipvsadm's InActConn).",
+        ),
+        ("xvs_real_weight", "gauge", "Configured weight."),
+        (
+            "xvs_real_cps",
+            "gauge",
+            "Connections per second (IPVS estimator).",
+        ),
+        ("xvs_real_pps", "gauge", "Packets per second, by direction."),
+        ("xvs_real_bps", "gauge", "Bytes per second, by direction."),
+    ];
+    for (name, kind, help) in svc_metrics {
+        o.head(name, kind, help);
+        for s in t.services() {
+            let key = s.key.to_string();
+            let l = [("service", key.as_str())];
+            let tot = d.stats.service_totals(t.reals_of(s.id));
+            let r = d.accounting.service_rates(&s.key);
+            match name {
+                "xvs_service_connections_total" => o.val(name, &l, tot.conns),
+                "xvs_service_cps" => o.val(name, &l, r.cps),
+                _ => {
+                    let (i, x) = match name {
+                        "xvs_service_packets_total" => (tot.in_pkts, tot.out_pkts),
+                        "xvs_service_bytes_total" => (tot.in_bytes, tot.out_bytes),
+                        "xvs_service_pps" => (r.in_pps, r.out_pps),
+                        _ => (r.in_bps, r.out_bps),
+                    };
+                    o.val(name, &[l[0], ("direction", "in")], i);
+                    o.val(name, &[l[0], ("direction", "out")], x);
+                }
+            }
+        }
+    }
+    for (name, kind, help) in real_metrics {
+        o.head(name, kind, help);
+        for s in t.services() {
+            let key = s.key.to_string();
+            for r in s.reals.iter().filter_map(|&id| t.real(id)) {
+                let real = fmt_addr_port(&r.addr, r.port);
+                let l = [("service", key.as_str()), ("real", real.as_str())];
+                let tot = d.stats.real_totals(r.id);
+                let rt = d.accounting.real_rates(r.id);
+                match name {
+                    "xvs_real_connections_total" => o.val(name, &l, tot.conns),
+                    "xvs_real_active_connections" => o.val(name, &l, tot.active),
+                    "xvs_real_inactive_connections" => o.val(name, &l, tot.inactive),
+                    "xvs_real_weight" => o.val(name, &l, u64::from(r.options.weight)),
+                    "xvs_real_cps" => o.val(name, &l, rt.cps),
+                    _ => {
+                        let (i, x) = match name {
+                            "xvs_real_packets_total" => (tot.in_pkts, tot.out_pkts),
+                            "xvs_real_bytes_total" => (tot.in_bytes, tot.out_bytes),
+                            "xvs_real_pps" => (rt.in_pps, rt.out_pps),
+                            _ => (rt.in_bps, rt.out_bps),
+                        };
+                        o.val(name, &[l[0], l[1], ("direction", "in")], i);
+                        o.val(name, &[l[0], l[1], ("direction", "out")], x);
+                    }
+                }
+            }
+        }
+    }
+    o.0
+}
+
+/// The HTTP endpoint.
+pub struct Endpoint {
+    listener: TcpListener,
+}
+
+impl Endpoint {
+    /// Listens on `addr` (warning if it is not a loopback address).
+    pub fn bind(addr: SocketAddr) -> Result<Endpoint, String> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "metrics endpoint listens beyond this host");
+        }
+        tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
+        Ok(Endpoint { listener })
+    }
+
+    /// Answers pending scrapes.
+    pub fn serve(&mut self, d: &Director<'_>) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if let Err(e) = scrape(&stream, d) {
+                tracing::debug!(error = %e, "metrics client");
+            }
+        }
+    }
+}
+
+fn scrape(stream: &TcpStream, d: &Director<'_>) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut r = BufReader::new(stream);
+    let mut first = String::new();
+    r.read_line(&mut first)?;
+    // Read the headers (up to the blank line) so the client sees a clean close.
+    let mut line = String::new();
+    for _ in 0..100 {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = first.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, ctype, body) = if method == "GET" && (path == "/metrics" || path == "/") {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(d),
+        )
+    } else {
+        ("404 Not Found", "text/plain", "try /metrics\n".to_string())
+    };
+    let mut w = stream;
+    write!(
+        w,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
