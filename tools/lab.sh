@@ -68,14 +68,28 @@ real_server() { # real_server N
   ns "rs$n" python3 -m http.server 80 --bind :: --directory "$dir" >/dev/null 2>&1 &
   ns "rs$n" python3 -m http.server 8080 --bind :: --directory "$dir" >/dev/null 2>&1 &
   ns "rs$n" socat TCP6-LISTEN:7,ipv6only=0,reuseaddr,fork EXEC:cat >/dev/null 2>&1 &
+  # UDP echo answering from the address the datagram was sent to (the VIP under DR/TUN), as
+  # a real UDP service must: IP_PKTINFO / IPV6_PKTINFO on receive and send.
   ns "rs$n" python3 -c '
-import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", 7))
+import select, socket
+IP_PKTINFO, IPV6_RECVPKTINFO, IPV6_PKTINFO = 8, 49, 50
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s4.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+s4.bind(("0.0.0.0", 7))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s6.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+s6.bind(("::", 7))
 while True:
-    d, a = s.recvfrom(65535)
-    s.sendto(d, a)
+    for s in select.select([s4, s6], [], [])[0]:
+        d, anc, _, a = s.recvmsg(65535, 256)
+        out = []
+        for lvl, typ, data in anc:
+            if s is s4 and typ == IP_PKTINFO:
+                out = [(socket.IPPROTO_IP, IP_PKTINFO, bytes(4) + data[8:12] + bytes(4))]
+            elif s is s6 and typ == IPV6_PKTINFO:
+                out = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, data[:16] + bytes(4))]
+        s.sendmsg([d], out, 0, a)
 ' >/dev/null 2>&1 &
 }
 

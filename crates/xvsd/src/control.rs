@@ -1,33 +1,50 @@
 //! The control socket: a Unix stream socket (mode 0600) answering one JSON request per line
 //! with one JSON reply line (protocol version 1, `xvs_control::proto`). Several requests may
-//! follow each other on one connection.
+//! follow each other on one connection. A thread accepts and reads; the control loop, which
+//! owns the state, answers as soon as a request arrives.
 
 use crate::director::Director;
 use crate::metrics;
+use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::thread::JoinHandle;
 use std::time::Duration;
 use xvs_control::proto::{Envelope, Request, VERSION};
 use xvs_core::DropReason;
 
 /// Most requests answered per connection before it is closed (a client cannot hold the
-/// control thread forever).
+/// socket forever).
 const MAX_REQUESTS: usize = 64;
 
-/// The listening socket.
+/// Work for the control loop from the socket threads: a request to answer, and where to send
+/// the answer.
+pub enum Job {
+    /// One control-socket request line.
+    Request(String, Sender<String>),
+    /// A metrics scrape: the exposition text.
+    Scrape(Sender<String>),
+}
+
+/// The listening socket, served by a thread of its own that hands every request to the
+/// control loop (which owns all state) and writes back the answer.
 pub struct Server {
-    listener: UnixListener,
     path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Binds `path` (creating its directory, replacing a stale socket), mode 0600.
-    pub fn bind(path: &Path) -> Result<Server, String> {
+    /// Binds `path` (creating its directory, replacing a stale socket), mode 0600, and starts
+    /// serving it into `jobs`.
+    pub fn bind(path: &Path, jobs: Sender<Job>) -> Result<Server, String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -45,31 +62,49 @@ impl Server {
             .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("xvs-control".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if flag.load(Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let jobs = jobs.clone();
+                    // One thread per client, so a slow client cannot block another.
+                    let _ = std::thread::Builder::new()
+                        .name("xvs-control-client".into())
+                        .spawn(move || {
+                            if let Err(e) = converse(&stream, &jobs) {
+                                tracing::debug!(error = %e, "control client");
+                            }
+                        });
+                }
+            })
+            .map_err(|e| format!("cannot start the control socket thread: {e}"))?;
         Ok(Server {
-            listener,
             path: path.to_path_buf(),
+            stop,
+            thread: Some(thread),
         })
     }
 
-    /// Answers every pending connection.
-    pub fn serve(&mut self, d: &mut Director<'_>) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = converse(&stream, d) {
-                tracing::debug!(error = %e, "control client");
-            }
+    /// Stops serving and removes the socket file.
+    pub fn close(mut self) {
+        self.stop.store(true, Relaxed);
+        // Wake the accepting thread.
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-    }
-
-    /// Removes the socket file.
-    pub fn close(self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-fn converse(stream: &UnixStream, d: &mut Director<'_>) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+fn converse(stream: &UnixStream, jobs: &Sender<Job>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream);
     for _ in 0..MAX_REQUESTS {
@@ -77,11 +112,29 @@ fn converse(stream: &UnixStream, d: &mut Director<'_>) -> std::io::Result<()> {
         if reader.read_line(&mut line)? == 0 {
             break;
         }
-        let reply = answer(&line, d);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if jobs.send(Job::Request(line, tx)).is_err() {
+            break;
+        }
+        let Ok(reply) = rx.recv_timeout(Duration::from_secs(60)) else {
+            break;
+        };
         let mut w = stream;
         writeln!(w, "{reply}")?;
     }
     Ok(())
+}
+
+/// Answers one job (in the control loop).
+pub fn handle(job: Job, d: &mut Director<'_>) {
+    match job {
+        Job::Request(line, reply) => {
+            let _ = reply.send(answer(&line, d).to_string());
+        }
+        Job::Scrape(reply) => {
+            let _ = reply.send(metrics::render(d));
+        }
+    }
 }
 
 fn ok(payload: impl Serialize) -> Value {

@@ -307,11 +307,11 @@ fn serve(
             .map_err(|e| format!("cannot start worker {q}: {e}"))?;
         handles.push(h);
     }
-    let mut server = control::Server::bind(&s.control_socket)?;
-    let mut endpoint = match s.metrics {
-        Some(a) => Some(metrics::Endpoint::bind(a)?),
-        None => None,
-    };
+    let (job_tx, jobs) = crossbeam_channel::bounded::<control::Job>(64);
+    let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
+    if let Some(a) = s.metrics {
+        metrics::Endpoint::start(a, job_tx)?;
+    }
     let mut d = Director::new(Parts {
         snapshot: Arc::clone(&snapshot),
         stats: Arc::clone(&stats),
@@ -339,7 +339,11 @@ fn serve(
     let mut asked: HashMap<(PortId, [u8; 16]), Instant> = HashMap::new();
     let tick = Duration::from_millis(50);
     while !stop.load(Relaxed) {
-        std::thread::sleep(tick);
+        // Answer requests as they come until the tick is over.
+        let deadline = Instant::now() + tick;
+        while let Ok(job) = jobs.recv_deadline(deadline) {
+            control::handle(job, &mut d);
+        }
         let now = director::now(clock);
         if reload.swap(false, Relaxed) {
             match d.reload(None) {
@@ -394,10 +398,6 @@ fn serve(
             d.purge_removed();
         }
         d.tick();
-        server.serve(&mut d);
-        if let Some(e) = endpoint.as_mut() {
-            e.serve(&d);
-        }
     }
     tracing::info!("stopping");
     worker_stop.store(true, Relaxed);

@@ -2,7 +2,9 @@
 //! that serves it (`--metrics ADDR`, off by default, 127.0.0.1:9469 when given no address).
 //! Counters are the raw totals (monotonic, never affected by `xvsadm -Z`).
 
+use crate::control::Job;
 use crate::director::Director;
+use crossbeam_channel::Sender;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -252,36 +254,33 @@ pub fn render(d: &Director<'_>) -> String {
     o.0
 }
 
-/// The HTTP endpoint.
-pub struct Endpoint {
-    listener: TcpListener,
-}
+/// The HTTP endpoint: a thread that accepts scrapes and asks the control loop for the text.
+pub struct Endpoint;
 
 impl Endpoint {
-    /// Listens on `addr` (warning if it is not a loopback address).
-    pub fn bind(addr: SocketAddr) -> Result<Endpoint, String> {
+    /// Listens on `addr` (warning if it is not a loopback address) and serves scrapes.
+    pub fn start(addr: SocketAddr, jobs: Sender<Job>) -> Result<Endpoint, String> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "metrics endpoint listens beyond this host");
         }
         tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
-        Ok(Endpoint { listener })
-    }
-
-    /// Answers pending scrapes.
-    pub fn serve(&mut self, d: &Director<'_>) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = scrape(&stream, d) {
-                tracing::debug!(error = %e, "metrics client");
-            }
-        }
+        std::thread::Builder::new()
+            .name("xvs-metrics".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    if let Err(e) = scrape(&stream, &jobs) {
+                        tracing::debug!(error = %e, "metrics client");
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        Ok(Endpoint)
     }
 }
 
-fn scrape(stream: &TcpStream, d: &Director<'_>) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
+fn scrape(stream: &TcpStream, jobs: &Sender<Job>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_millis(500)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
     let mut r = BufReader::new(stream);
@@ -297,14 +296,16 @@ fn scrape(stream: &TcpStream, d: &Director<'_>) -> std::io::Result<()> {
     }
     let mut parts = first.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, ctype, body) = if method == "GET" && (path == "/metrics" || path == "/") {
-        (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(d),
-        )
+    let text = if method == "GET" && (path == "/metrics" || path == "/") {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let _ = jobs.send(Job::Scrape(tx));
+        rx.recv_timeout(Duration::from_secs(10)).ok()
     } else {
-        ("404 Not Found", "text/plain", "try /metrics\n".to_string())
+        None
+    };
+    let (status, ctype, body) = match text {
+        Some(t) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t),
+        None => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
     };
     let mut w = stream;
     write!(

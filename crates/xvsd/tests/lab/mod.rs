@@ -101,6 +101,17 @@ impl Lab {
             .expect("ip netns exec")
     }
 
+    /// Starts a command in a node's namespace without waiting (bounded to 120 s).
+    pub fn spawn(&self, node: &str, cmd: &[&str]) -> Child {
+        Command::new("timeout")
+            .args(["120", "ip", "netns", "exec", &self.ns(node)])
+            .args(cmd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    }
+
     /// Runs a shell command line in a node's namespace (bounded to 60 s).
     pub fn sh(&self, node: &str, line: &str) -> Output {
         self.run(node, &["sh", "-c", line])
@@ -215,6 +226,7 @@ print(json.dumps({"counts": counts, "errors": errors}))
             .expect("start xvsd");
         let x = Xvsd {
             child: Some(child),
+            config,
             socket,
             log,
             ns: self.ns("dir"),
@@ -234,6 +246,8 @@ impl Drop for Lab {
 /// A running xvsd.
 pub struct Xvsd {
     child: Option<Child>,
+    /// Its configuration file.
+    pub config: PathBuf,
     /// Its control socket.
     pub socket: PathBuf,
     /// Its log file.
@@ -253,6 +267,53 @@ impl Xvsd {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("xvsd did not start:\n{}", self.log_text());
+    }
+
+    /// Runs xvsadm against this daemon (bounded to 60 s).
+    pub fn adm(&self, args: &[&str]) -> Output {
+        self.adm_with_input(args, b"")
+    }
+
+    /// Runs xvsadm with `input` on its standard input.
+    pub fn adm_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let exe = xvsadm();
+        let mut child = Command::new("timeout")
+            .arg("60")
+            .arg(&exe)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+        let _ = child.stdin.take().expect("stdin").write_all(input);
+        child.wait_with_output().expect("xvsadm")
+    }
+
+    /// Runs xvsadm and returns its output, failing the test (with the daemon's log) if it
+    /// fails.
+    pub fn adm_ok(&self, args: &[&str]) -> String {
+        let out = self.adm(args);
+        assert!(
+            out.status.success(),
+            "xvsadm {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sends SIGHUP (reload the configuration file).
+    pub fn hangup(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        let st = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success());
     }
 
     /// The daemon's log so far.
@@ -354,6 +415,17 @@ impl Drop for Xvsd {
             let _ = self.stop();
         }
     }
+}
+
+/// The xvsadm binary (built by `cargo test --workspace`, next to xvsd).
+pub fn xvsadm() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_xvsd")).with_file_name("xvsadm");
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p xvsadm; `cargo test --workspace` does)",
+        p.display()
+    );
+    p
 }
 
 /// `n` bytes of deterministic noise.
