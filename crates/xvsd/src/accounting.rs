@@ -171,3 +171,67 @@ impl Accounting {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xvs_core::service::{Method, Protocol, RealOptions, ServiceOptions};
+    use xvs_core::stats::bump;
+
+    fn table() -> (ServiceTable, ServiceKey) {
+        let mut t = ServiceTable::new(4, 8);
+        let key = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "198.18.0.10".parse().unwrap(),
+            port: 80,
+        };
+        let o = ServiceOptions {
+            scheduler: "rr".into(),
+            ..ServiceOptions::default()
+        };
+        t.add_service(key, o).unwrap();
+        for a in ["198.18.0.11", "198.18.0.12"] {
+            let r = RealOptions {
+                method: Method::Dr,
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+            };
+            t.add_real(&key, a.parse().unwrap(), None, r).unwrap();
+        }
+        (t, key)
+    }
+
+    #[test]
+    fn zero_then_purge_keeps_service_totals_continuous() {
+        let (mut t, key) = table();
+        let stats = Stats::new(1, 8);
+        let mut acc = Accounting::new();
+        bump(&stats.slot(0).reals[0].conns, 5);
+        bump(&stats.slot(0).reals[1].conns, 7);
+        assert_eq!(acc.service(&stats, &t, &key).conns, 12);
+        acc.zero(&stats, &t, None);
+        assert_eq!(acc.service(&stats, &t, &key).conns, 0);
+        assert_eq!(acc.real(&stats, 1).conns, 0);
+        bump(&stats.slot(0).reals[1].conns, 3);
+        assert_eq!(acc.service(&stats, &t, &key).conns, 3);
+        assert_eq!(acc.real(&stats, 1).conns, 3);
+        // Remove and purge the second real server: the service keeps what it counted.
+        t.remove_real(&key, "198.18.0.12".parse().unwrap(), None)
+            .unwrap();
+        acc.real_purged(&stats, &t, 1);
+        stats.reset_real(1);
+        t.purge_real(1);
+        assert_eq!(acc.service(&stats, &t, &key).conns, 3);
+    }
+
+    #[test]
+    fn a_new_service_starts_from_zero() {
+        let (t, key) = table();
+        let stats = Stats::new(1, 8);
+        let mut acc = Accounting::new();
+        bump(&stats.slot(0).reals[0].conns, 4);
+        acc.service_added(&stats, &t, &key);
+        assert_eq!(acc.service(&stats, &t, &key).conns, 0);
+    }
+}

@@ -213,7 +213,11 @@ pub fn stats(d: &Director<'_>) -> Value {
         .enumerate()
         .map(|(i, c)| {
             let s = d.stats.slot(i);
-            let wdrops: u64 = (0..DropReason::COUNT).map(|r| s.drops[r].load(Relaxed)).sum();
+            let wdrops: serde_json::Map<String, Value> = DropReason::ALL
+                .iter()
+                .map(|r| (r.label().to_string(), s.drops[*r as usize].load(Relaxed).into()))
+                .filter(|(_, v): &(String, Value)| v.as_u64() != Some(0))
+                .collect();
             json!({
                 "rx": c.rx.load(Relaxed), "tx": c.tx.load(Relaxed), "completed": c.completed.load(Relaxed),
                 "filled": c.filled.load(Relaxed), "dropped": c.dropped.load(Relaxed),

@@ -139,6 +139,25 @@ pub fn render(d: &Director<'_>) -> String {
             );
         }
     }
+    o.head(
+        "xvs_worker_drops_total",
+        "counter",
+        "Frames a worker dropped, by reason (non-zero ones).",
+    );
+    for i in 0..d.io.len() {
+        let w = i.to_string();
+        let slot = d.stats.slot(i);
+        for r in DropReason::ALL {
+            let v = slot.drops[*r as usize].load(Relaxed);
+            if v > 0 {
+                o.val(
+                    "xvs_worker_drops_total",
+                    &[("worker", &w), ("reason", r.label())],
+                    v,
+                );
+            }
+        }
+    }
     let t = &d.services;
     let svc_metrics = [
         (
