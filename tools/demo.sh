@@ -2,15 +2,17 @@
 # The xvs demo: builds a lab of network namespaces with three real HTTP servers, runs xvsd in
 # front of them, sends a few hundred curl requests through the virtual IP, and prints which
 # server answered how often next to its weight. Once in direct-routing mode (one-armed), once
-# in NAT mode (two-armed). Everything it creates is removed at the end, even on failure.
+# in NAT mode (two-armed), with xvsadm's ipvsadm-style listing of the counters. Everything it
+# creates is removed at the end, even on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
 requests=${XVS_DEMO_REQUESTS:-300}
 
-echo "== building xvsd (release)"
-cargo build --release --quiet -p xvsd
+echo "== building xvsd and xvsadm (release)"
+cargo build --release --quiet -p xvsd -p xvsadm
 xvsd=$PWD/target/release/xvsd
+xvsadm=$PWD/target/release/xvsadm
 prefix="xvsdemo$$-"
 work=$(mktemp -d)
 cleanup() {
@@ -47,6 +49,8 @@ for k, v in counts.items():
     if k not in weights:
         print(f"  {k:<8} {'-':<8} {v}")
 PY
+  echo "xvsadm -Ln --stats (what ipvsadm would print):"
+  "$xvsadm" --socket "$work/xvsd.sock" -Ln --stats | sed 's/^/  /'
   kill -TERM "$pid"; wait "$pid" || true; pid=""
   tools/lab.sh down --prefix "$prefix" >/dev/null
 }
