@@ -294,6 +294,11 @@ pub struct Service {
     /// Bumped on every change to the service or its real servers; workers rebuild their
     /// scheduler state when it moves.
     pub version: u64,
+    /// The sorry server: takes new connections when no real server is available
+    /// (keepalived's `sorry_server`). Not one of `reals`.
+    pub sorry: Option<RealId>,
+    /// Withdrawn (health quorum not met): the service matches no packet.
+    pub down: bool,
 }
 
 /// Options of a real server, as given by `-a`/`-e`.
@@ -336,6 +341,9 @@ pub struct RealServer {
     pub options: RealOptions,
     /// True once removed from its service: kept only so existing connections can finish.
     pub removed: bool,
+    /// Health: false while its health check fails. A server that is down gets no new
+    /// connections (its weight counts as 0); its configured weight is kept for its return.
+    pub up: bool,
 }
 
 impl RealServer {
@@ -516,7 +524,7 @@ impl ServiceTable {
                 .find(|r| r.matches(family, proto, dst, dport))
             {
                 if let Some(&id) = self.by_mark.get(&(r.mark, family)) {
-                    return self.service(id);
+                    return self.service(id).filter(|s| !s.down);
                 }
             }
         }
@@ -524,7 +532,7 @@ impl ServiceTable {
             .by_addr
             .get(&(proto, *dst, dport))
             .or_else(|| self.by_addr.get(&(proto, *dst, 0)))?;
-        self.service(*id)
+        self.service(*id).filter(|s| !s.down)
     }
 
     /// The service with this key.
@@ -629,6 +637,8 @@ impl ServiceTable {
             options,
             reals: Vec::new(),
             version,
+            sorry: None,
+            down: false,
         });
         self.rebuild_vips();
         Ok(id)
@@ -658,7 +668,7 @@ impl ServiceTable {
         let svc = self.services[usize::from(id)]
             .take()
             .ok_or(ConfigError::NoSuchService(*key))?;
-        for r in svc.reals {
+        for r in svc.reals.into_iter().chain(svc.sorry) {
             if let Some(Some(real)) = self.reals.get_mut(r as usize) {
                 real.removed = true;
             }
@@ -762,6 +772,7 @@ impl ServiceTable {
             port,
             options,
             removed: false,
+            up: true,
         });
         let version = self.bump();
         if let Some(svc) = self.services[usize::from(sid)].as_mut() {
@@ -833,6 +844,96 @@ impl ServiceTable {
             }
             _ => false,
         }
+    }
+
+    /// Sets a real server's health; false if it did not change. The service's version moves so
+    /// the workers rebuild its scheduler (hash tables skip servers that are down).
+    pub fn set_up(&mut self, id: RealId, up: bool) -> bool {
+        let Some(Some(r)) = self.reals.get_mut(id as usize) else {
+            return false;
+        };
+        if r.up == up {
+            return false;
+        }
+        r.up = up;
+        let sid = r.service;
+        let version = self.bump();
+        if let Some(svc) = self
+            .services
+            .get_mut(usize::from(sid))
+            .and_then(Option::as_mut)
+        {
+            svc.version = version;
+        }
+        true
+    }
+
+    /// Withdraws a service (`down`) or brings it back; false if nothing changed.
+    pub fn set_down(&mut self, key: &ServiceKey, down: bool) -> bool {
+        let Some(id) = self.find(key).map(|s| s.id) else {
+            return false;
+        };
+        match self.services[usize::from(id)].as_mut() {
+            Some(svc) if svc.down != down => {
+                svc.down = down;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets or clears a service's sorry server (`addr`, port, options); the previous one is
+    /// marked removed (its connections finish). Setting the same server again changes nothing.
+    pub fn set_sorry(
+        &mut self,
+        key: &ServiceKey,
+        sorry: Option<(IpAddr, Option<u16>, RealOptions)>,
+    ) -> Result<(), ConfigError> {
+        let svc = self.find(key).ok_or(ConfigError::NoSuchService(*key))?;
+        let (sid, old) = (svc.id, svc.sorry);
+        if let Some((addr, port, o)) = &sorry {
+            Self::validate_real(key, svc, addr, o)?;
+            let port = Self::real_port(key, *port);
+            if let Some(r) = old.and_then(|r| self.real(r)) {
+                if r.addr == *addr && r.port == port && r.options == *o {
+                    return Ok(());
+                }
+            }
+        } else if old.is_none() {
+            return Ok(());
+        }
+        if let Some(Some(r)) = old.and_then(|r| self.reals.get_mut(r as usize)) {
+            r.removed = true;
+        }
+        let new = match sorry {
+            None => None,
+            Some((addr, port, options)) => {
+                let rid = match self.reals.iter().position(Option::is_none) {
+                    Some(i) => i as RealId,
+                    None if self.reals.len() < self.max_reals => {
+                        self.reals.push(None);
+                        (self.reals.len() - 1) as RealId
+                    }
+                    None => return Err(ConfigError::TableFull("real servers")),
+                };
+                self.reals[rid as usize] = Some(RealServer {
+                    id: rid,
+                    service: sid,
+                    addr,
+                    port: Self::real_port(key, port),
+                    options,
+                    removed: false,
+                    up: true,
+                });
+                Some(rid)
+            }
+        };
+        let version = self.bump();
+        if let Some(svc) = self.services[usize::from(sid)].as_mut() {
+            svc.sorry = new;
+            svc.version = version;
+        }
+        Ok(())
     }
 
     /// Replaces the firewall-mark rules.

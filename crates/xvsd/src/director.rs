@@ -509,7 +509,7 @@ impl<'a> Director<'a> {
                 r.reason = format!(
                     "existing connection in state {state}, expires in {expires_in} s{}",
                     if real_removed {
-                        "; its real server was removed, the connection finishes on it"
+                        "; its real server was removed or is down, the connection finishes on it"
                     } else {
                         ""
                     }

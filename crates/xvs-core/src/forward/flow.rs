@@ -152,7 +152,9 @@ impl Forwarder {
             Lookup::Hit(Hit::Fwd(h)) => {
                 self.state_moved(cx, &h);
                 match cx.snap.services.real(h.real) {
-                    Some(real) if !(real.removed && cx.snap.options.expire_nodest_conn) => {
+                    Some(real)
+                        if !((real.removed || !real.up) && cx.snap.options.expire_nodest_conn) =>
+                    {
                         self.send_to_real(cx, f, s, &h, real)
                     }
                     _ => {
@@ -489,7 +491,13 @@ impl Forwarder {
             v6: s.is_v6(),
             now: cx.now,
         };
-        slot.sched.schedule(&dests, &req).map(|i| svc.reals[i])
+        match slot.sched.schedule(&dests, &req) {
+            Some(i) => Some(svc.reals[i]),
+            // No real server available: the sorry server, if the service has one.
+            None => svc
+                .sorry
+                .filter(|&r| cx.snap.services.real(r).is_some_and(|r| r.up)),
+        }
     }
 
     /// Persistence: the client network's template names the real server while it lives
@@ -509,7 +517,11 @@ impl Forwarder {
             e.real
         });
         match found {
-            Lookup::Hit(r) if svc.reals.contains(&r) => return Some(r),
+            Lookup::Hit(r)
+                if svc.reals.contains(&r) && cx.snap.services.real(r).is_some_and(|x| x.up) =>
+            {
+                return Some(r);
+            }
             Lookup::Hit(_) => {
                 if let Some(e) = cx
                     .table

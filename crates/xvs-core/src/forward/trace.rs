@@ -125,7 +125,7 @@ impl Forwarder {
                 expires,
                 proto,
             }) => {
-                let removed = snap.services.real(real).is_none_or(|r| r.removed);
+                let removed = snap.services.real(real).is_none_or(|r| r.removed || !r.up);
                 if !(removed && snap.options.expire_nodest_conn) {
                     return Trace::Connection {
                         svc,
@@ -174,7 +174,7 @@ impl Forwarder {
             if let Lookup::Hit((real, expires)) =
                 table.lookup(&tkey, th, cx.now, |e, _| (e.real, e.expires))
             {
-                if svc.reals.contains(&real) {
+                if svc.reals.contains(&real) && snap.services.real(real).is_some_and(|r| r.up) {
                     return Trace::Persistent {
                         svc: svc.id,
                         real,

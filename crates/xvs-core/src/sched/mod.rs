@@ -158,10 +158,12 @@ impl<'a> Dests<'a> {
         self.table.real(self.ids[i])
     }
 
-    /// Weight of destination `i`.
+    /// Weight of destination `i` (0 while its health check fails).
     #[inline]
     pub fn weight(&self, i: usize) -> u32 {
-        self.real(i).map_or(0, |r| r.options.weight)
+        self.real(i)
+            .filter(|r| r.up)
+            .map_or(0, |r| r.options.weight)
     }
 
     /// `(active, inactive)` connections of destination `i`.
