@@ -3,6 +3,7 @@
 //! the line and the field of the first problem, and nothing is applied unless all is valid.
 
 use crate::change::MethodName;
+use crate::check::{CheckConfig, Health, RealCheck, ServiceHealth};
 use crate::lines::Lines;
 use serde::Deserialize;
 use std::fmt;
@@ -84,7 +85,7 @@ fn default_persistence() -> u32 {
 }
 
 /// A real server.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealConfig {
     /// Address.
@@ -103,6 +104,12 @@ pub struct RealConfig {
     /// Lower connection threshold (`-y`).
     #[serde(default)]
     pub l_threshold: u32,
+    /// Health check (the service's `check` if absent).
+    pub check: Option<CheckConfig>,
+    /// Command run when the server comes up (the service's if absent).
+    pub notify_up: Option<String>,
+    /// Command run when the server goes down (the service's if absent).
+    pub notify_down: Option<String>,
 }
 
 fn default_weight() -> u32 {
@@ -143,7 +150,7 @@ pub enum FamilyConfig {
 }
 
 /// A virtual service: `proto` + `vip` + `port`, or `fwmark` (+ `family`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Protocol of an address service.
@@ -174,6 +181,21 @@ pub struct ServiceConfig {
     /// Real servers.
     #[serde(default)]
     pub reals: Vec<RealConfig>,
+    /// Health check of every real server that has none of its own.
+    pub check: Option<CheckConfig>,
+    /// On failure set weight 0 (shown as such by `-Ln`) instead of removing the server from
+    /// the listing; either way it gets no new connections.
+    #[serde(default)]
+    pub inhibit_on_failure: bool,
+    /// Takes new connections when no real server is healthy.
+    pub sorry_server: Option<RealConfig>,
+    /// Withdraw the service below this many healthy real servers.
+    #[serde(default)]
+    pub quorum: u32,
+    /// Default command run when a real server comes up.
+    pub notify_up: Option<String>,
+    /// Default command run when a real server goes down.
+    pub notify_down: Option<String>,
 }
 
 fn default_scheduler() -> String {
@@ -195,7 +217,7 @@ pub struct MarkConfig {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Interfaces served, in port order.
@@ -334,6 +356,8 @@ pub struct Applied {
     pub services: ServiceTable,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Health checks and policies.
+    pub health: Health,
 }
 
 fn parse_prefix(s: &str) -> Option<(IpAddr, u8)> {
@@ -407,6 +431,7 @@ impl Loaded {
         );
 
         let mut t = ServiceTable::new(max_services, max_reals);
+        let mut health: Health = Vec::new();
         for (i, s) in c.services.iter().enumerate() {
             let at = format!("services[{i}]");
             let key = match (s.fwmark, s.proto, s.vip) {
@@ -470,6 +495,7 @@ impl Loaded {
                 };
                 self.error(field, e.to_string())
             })?;
+            let mut checks = Vec::new();
             for (j, r) in s.reals.iter().enumerate() {
                 let o = RealOptions {
                     method: r.method.into(),
@@ -477,7 +503,7 @@ impl Loaded {
                     u_threshold: r.u_threshold,
                     l_threshold: r.l_threshold,
                 };
-                t.add_real(&key, r.addr, r.port, o).map_err(|e| {
+                let rid = t.add_real(&key, r.addr, r.port, o).map_err(|e| {
                     let field = match e {
                         xvs_core::service::ConfigError::OutOfRange { what: "weight", .. } => {
                             format!("{at}.reals[{j}].weight")
@@ -486,7 +512,61 @@ impl Loaded {
                     };
                     self.error(field, e.to_string())
                 })?;
+                let (check, field) = match (&r.check, &s.check) {
+                    (Some(c), _) => (c, format!("{at}.reals[{j}].check")),
+                    (None, Some(c)) => (c, format!("{at}.check")),
+                    (None, None) => continue,
+                };
+                check
+                    .validate()
+                    .map_err(|(f, m)| self.error(format!("{field}.{f}"), m))?;
+                let port = t.real(rid).map_or(0, |x| x.port);
+                checks.push(RealCheck {
+                    addr: r.addr,
+                    port,
+                    check: check.clone(),
+                    notify_up: r.notify_up.clone().or_else(|| s.notify_up.clone()),
+                    notify_down: r.notify_down.clone().or_else(|| s.notify_down.clone()),
+                });
             }
+            if let Some(c) = &s.check {
+                c.validate()
+                    .map_err(|(f, m)| self.error(format!("{at}.check.{f}"), m))?;
+            }
+            if let Some(sr) = &s.sorry_server {
+                if sr.check.is_some() {
+                    return Err(self.error(
+                        format!("{at}.sorry_server.check"),
+                        "the sorry server is not checked",
+                    ));
+                }
+                let o = RealOptions {
+                    method: sr.method.into(),
+                    weight: sr.weight,
+                    u_threshold: sr.u_threshold,
+                    l_threshold: sr.l_threshold,
+                };
+                t.set_sorry(&key, Some((sr.addr, sr.port, o)))
+                    .map_err(|e| self.error(format!("{at}.sorry_server"), e.to_string()))?;
+            }
+            if s.quorum as usize > s.reals.len() {
+                return Err(self.error(
+                    format!("{at}.quorum"),
+                    format!(
+                        "{} is more than the {} real servers",
+                        s.quorum,
+                        s.reals.len()
+                    ),
+                ));
+            }
+            health.push((
+                key,
+                ServiceHealth {
+                    inhibit_on_failure: s.inhibit_on_failure,
+                    quorum: s.quorum,
+                    checks,
+                },
+            ));
         }
         let mut rules = Vec::new();
         for (i, m) in c.marks.iter().enumerate() {
@@ -518,6 +598,7 @@ impl Loaded {
         Ok(Applied {
             services: t,
             timeouts,
+            health,
         })
     }
 }
@@ -639,5 +720,68 @@ marks:
             "{e}"
         );
         assert!(e.message.contains("Service already exists"), "{e}");
+    }
+
+    const CHECKED: &str = "services:
+  - proto: tcp
+    vip: 192.0.2.1
+    port: 80
+    scheduler: rr
+    check: { type: http, path: /health, status: [200, 204], interval: 0.5, fall: 2 }
+    inhibit_on_failure: true
+    quorum: 1
+    notify_down: /usr/local/bin/page-me
+    sorry_server: { addr: 192.0.2.99 }
+    reals:
+      - addr: 192.0.2.11
+      - addr: 192.0.2.12
+        check: { type: misc, command: /bin/true }
+";
+
+    #[test]
+    fn health_settings() {
+        let a = parse(CHECKED, "h.yaml").unwrap().apply(16, 64).unwrap();
+        let (key, h) = &a.health[0];
+        assert_eq!(key.to_string(), "TCP 192.0.2.1:80");
+        assert!(h.inhibit_on_failure);
+        assert_eq!(h.quorum, 1);
+        assert_eq!(h.checks.len(), 2);
+        assert_eq!(h.checks[0].check.to_string(), "HTTP GET /health [200,204]");
+        assert_eq!((h.checks[0].port, h.checks[0].check.interval), (80, 0.5));
+        assert_eq!(h.checks[1].check.to_string(), "MISC /bin/true");
+        assert_eq!(
+            h.checks[1].notify_down.as_deref(),
+            Some("/usr/local/bin/page-me")
+        );
+        let svc = a.services.find(key).unwrap();
+        let sorry = a.services.real(svc.sorry.unwrap()).unwrap();
+        assert_eq!(
+            (sorry.addr.to_string(), sorry.port),
+            ("192.0.2.99".to_string(), 80)
+        );
+    }
+
+    #[test]
+    fn bad_health_settings_are_located() {
+        let e = err(&CHECKED.replace("interval: 0.5", "interval: -1"));
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(6), Some("services[0].check.interval")),
+            "{e}"
+        );
+        let e = err(&CHECKED.replace("type: misc, command: /bin/true", "type: misc"));
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(14), Some("services[0].reals[1].check.command")),
+            "{e}"
+        );
+        let e = err(&CHECKED.replace("type: http, path: /health,", "type: http,"));
+        assert_eq!(e.field.as_deref(), Some("services[0].check.path"), "{e}");
+        assert!(e.message.starts_with("missing"), "{e}");
+        let e = err(&CHECKED.replace("type: misc", "type: smtp"));
+        assert_eq!(e.line, Some(14), "{e}");
+        assert!(e.message.contains("unknown variant `smtp`"), "{e}");
+        let e = err(&CHECKED.replace("quorum: 1", "quorum: 3"));
+        assert_eq!(e.field.as_deref(), Some("services[0].quorum"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! control-socket protocol, ipvsadm's listing formats, and IPVS's rate estimator.
 
 pub mod change;
+pub mod check;
 pub mod config;
 mod lines;
 pub mod listing;

@@ -195,22 +195,33 @@ fn real_line(out: &mut String, k: &ServiceKey, r: &RealView, f: Format) {
         Columns::PersistentConn => writeln!(
             out,
             "  -> {d:<28} {:<9} {:<11} {:<10} {:<10}",
-            r.spec.weight, r.persist, r.active, r.inactive
+            weight(r),
+            r.persist,
+            r.active,
+            r.inactive
         ),
         Columns::Default => writeln!(
             out,
             "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}",
             xvs_core::service::Method::from(r.spec.method).forward_name(),
-            r.spec.weight,
+            weight(r),
             r.active,
             r.inactive
         ),
     };
 }
 
+/// The weight a listing shows: 0 for a failed server of an `inhibit_on_failure` service, as
+/// keepalived sets it.
+fn weight(r: &RealView) -> u32 {
+    if r.up { r.spec.weight } else { 0 }
+}
+
 fn service_entry(out: &mut String, s: &ServiceView, f: Format) {
     service_line(out, s, f);
-    let mut reals: Vec<&RealView> = s.reals.iter().collect();
+    // A failed server is not listed (keepalived removes it from IPVS) unless its service
+    // inhibits on failure.
+    let mut reals: Vec<&RealView> = s.reals.iter().filter(|r| r.up || r.inhibit).collect();
     if !f.nosort {
         reals.sort_by_key(|r| (xvs_core::service::addr16(&r.spec.addr), r.spec.port));
     }

@@ -3,13 +3,14 @@
 //! `"v": 1` and `"ok"`, with `"error"` when `ok` is false. See docs/operations.md for the list.
 
 use crate::change::{Change, Key, RealSpec, ServiceSpec};
+use crate::check::CheckConfig;
 use serde::{Deserialize, Serialize};
 
 /// Protocol version.
 pub const VERSION: u32 = 1;
 
 /// A request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
     /// Is the daemon there?
@@ -46,10 +47,26 @@ pub enum Request {
     Trace(TraceQuery),
     /// The Prometheus text exposition (the same text as the metrics endpoint).
     Metrics,
+    /// Health checks: state, last result, connections left.
+    Health,
+    /// Sets (or with `check` absent, removes) the health check of one real server, until the
+    /// next reload.
+    SetCheck {
+        /// The service.
+        service: Key,
+        /// Real server address.
+        addr: std::net::IpAddr,
+        /// Real server port (the virtual port if absent).
+        #[serde(default)]
+        port: Option<u16>,
+        /// The check.
+        #[serde(default)]
+        check: Option<CheckConfig>,
+    },
 }
 
 /// A request line: the version and the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Protocol version.
     pub v: u32,
@@ -125,6 +142,17 @@ pub struct RealView {
     pub stats: Counters,
     /// Rates.
     pub rates: Rates,
+    /// False while its health check fails.
+    #[serde(default = "yes")]
+    pub up: bool,
+    /// Its service sets weight 0 on failure (listed with weight 0) rather than removing it
+    /// from the listing.
+    #[serde(default)]
+    pub inhibit: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A virtual service in a listing.
@@ -217,4 +245,42 @@ pub struct TraceReply {
     pub egress: Option<String>,
     /// Why, in words.
     pub reason: String,
+}
+
+/// One health-checked real server (or sorry server) in the `health` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthView {
+    /// The service.
+    pub service: Key,
+    /// The real server (`addr:port`).
+    pub real: String,
+    /// The check, described (`-` for none).
+    pub check: String,
+    /// `up`, `down`, `unchecked`, or for a sorry server `sorry` / `sorry (serving)`.
+    pub state: String,
+    /// Seconds since the state last changed (since start if it never did).
+    pub since: f64,
+    /// The last result in words.
+    pub last: String,
+    /// Seconds since the last check finished (absent before the first).
+    #[serde(default)]
+    pub last_ago: Option<f64>,
+    /// How many times the state changed.
+    pub transitions: u64,
+    /// Configured weight.
+    pub weight: u32,
+    /// Active connections.
+    pub active: u64,
+    /// Inactive connections.
+    pub inactive: u64,
+}
+
+/// The reply to `health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HealthReply {
+    /// Every real server of every service, and sorry servers.
+    pub servers: Vec<HealthView>,
+    /// Services withdrawn because their quorum is not met.
+    #[serde(default)]
+    pub withdrawn: Vec<Key>,
 }

@@ -53,6 +53,8 @@ fn real(
         persist,
         stats: c(st),
         rates: r(rt),
+        up: true,
+        inhibit: false,
     }
 }
 
@@ -313,5 +315,33 @@ fn save_lines() {
 -A -f 7 -s wlc -p 300
 -a -f 7 -r 198.18.0.11:0 -g -w 1
 "
+    );
+}
+
+#[test]
+fn failed_servers_are_hidden_or_shown_with_weight_0() {
+    let mut l = sample();
+    let web = l
+        .services
+        .iter_mut()
+        .find(|s| s.service.0.port() == 80)
+        .unwrap();
+    web.reals[0].up = false; // 198.18.0.12, weight 3
+    let hidden = listing::list(&l, Format::default(), None).unwrap();
+    assert!(!hidden.contains("198.18.0.12:80"), "{hidden}");
+    let web = l
+        .services
+        .iter_mut()
+        .find(|s| s.service.0.port() == 80)
+        .unwrap();
+    web.reals[0].inhibit = true;
+    let shown = listing::list(&l, Format::default(), None).unwrap();
+    assert!(
+        shown.contains("  -> 198.18.0.12:80               Route   0      7          1         \n"),
+        "{shown}"
+    );
+    assert!(
+        listing::save(&l).contains("-r 198.18.0.12:80 -g -w 3 "),
+        "save keeps the configured weight"
     );
 }

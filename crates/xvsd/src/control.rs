@@ -197,6 +197,16 @@ pub fn answer(line: &str, d: &mut Director<'_>) -> Value {
             Err(e) => err(e),
         },
         Request::Metrics => ok(json!({"text": metrics::render(d)})),
+        Request::Health => ok(d.health_view()),
+        Request::SetCheck {
+            service,
+            addr,
+            port,
+            check,
+        } => match d.set_check(&service.0, addr, port, check) {
+            Ok(()) => ok(json!({})),
+            Err(e) => err(e),
+        },
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     /// Where the Prometheus endpoint listens (off if `None`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Health checks and policies.
+    pub health: xvs_control::check::Health,
 }
 
 /// Merges the configuration file (if any) and the command line.
@@ -107,11 +109,12 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
     if queues == 0 {
         return Err("--queues must be at least 1".into());
     }
-    let (services, timeouts) = match applied {
-        Some(a) => (a.services, a.timeouts),
+    let (services, timeouts, health) = match applied {
+        Some(a) => (a.services, a.timeouts, a.health),
         None => (
             ServiceTable::new(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS),
             Timeouts::default(),
+            Vec::new(),
         ),
     };
     Ok(Settings {
@@ -143,6 +146,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
             ..Options::default()
         },
         config_path: cli.config.clone(),
+        health,
         metrics: match cli.metrics.as_deref().or(file_cfg.metrics.as_deref()) {
             Some(a) => Some(a.parse().map_err(|_| {
                 format!(
@@ -326,6 +330,7 @@ fn serve(
         view,
         nl,
         managed,
+        health: s.health.clone(),
     });
     tracing::info!(
         interfaces = ?d.ports.names, workers, socket = %s.control_socket.display(),
@@ -398,6 +403,7 @@ fn serve(
             d.purge_removed();
         }
         d.tick();
+        d.run_health();
     }
     tracing::info!("stopping");
     worker_stop.store(true, Relaxed);

@@ -5,6 +5,7 @@
 
 use crate::accounting::Accounting;
 use crate::daemon::ip_of;
+use crate::health::{Monitor, Transition};
 use crate::netsync::{self, Ports};
 use crate::vips;
 use arc_swap::ArcSwap;
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 use xvs_control::change::{self, Change, Key, RealSpec, ServiceSpec};
 use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
 use xvs_control::proto::{
-    ApplyReply, ConnView, ConnsReply, ListReply, RealView, ServiceView, TraceQuery, TraceReply,
+    ApplyReply, ConnView, ConnsReply, HealthReply, HealthView, ListReply, RealView, ServiceView,
+    TraceQuery, TraceReply,
 };
 use xvs_core::conn::state::state_name;
 use xvs_core::conn::{ConnTable, EntryKind, FlowKey, Timeouts};
@@ -60,6 +62,8 @@ pub struct Director<'a> {
     pub generation: u64,
     /// Zero baselines and rate estimators.
     pub accounting: Accounting,
+    /// Health checks.
+    pub health: Monitor,
     /// The control thread's own forwarder (expiry sweeps and traces).
     pub sweeper: Forwarder,
     /// The configuration file reloads read.
@@ -104,6 +108,8 @@ pub struct Parts<'a> {
     pub nl: &'a mut Netlink,
     /// See [`Director::managed`].
     pub managed: &'a mut Vec<(u32, IpAddr)>,
+    /// Health checks and policies from the configuration.
+    pub health: xvs_control::check::Health,
 }
 
 /// Seconds (the connection table's clock) now.
@@ -121,7 +127,10 @@ impl<'a> Director<'a> {
             p.stats.control_index(),
             0,
         );
-        Director {
+        let mut health = Monitor::new();
+        health.configure(&p.health);
+        let mut d = Director {
+            health,
             services: Arc::clone(&snap.services),
             timeouts: snap.timeouts,
             options: snap.options,
@@ -143,7 +152,61 @@ impl<'a> Director<'a> {
             managed: p.managed,
             sets: p.sets,
             removed_since: HashMap::new(),
+        };
+        d.sync_health();
+        d
+    }
+
+    /// Sets the health flags of `t` from the checks (unchecked servers are up) and withdraws
+    /// services below their quorum; true if anything changed.
+    fn apply_health(&self, t: &mut ServiceTable) -> bool {
+        let mut changed = false;
+        let services: Vec<(ServiceKey, Vec<RealId>)> =
+            t.services().map(|s| (s.key, s.reals.clone())).collect();
+        for (key, reals) in services {
+            let mut healthy = 0;
+            for id in reals {
+                let Some((addr, port)) = t.real(id).map(|r| (r.addr, r.port)) else {
+                    continue;
+                };
+                let up = self.health.up(&(key, addr, port)).unwrap_or(true);
+                healthy += u32::from(up);
+                changed |= t.set_up(id, up);
+            }
+            let quorum = self.health.quorum(&key);
+            let down = quorum > 0 && healthy < quorum;
+            if t.set_down(&key, down) {
+                changed = true;
+                if down {
+                    tracing::warn!(service = %key, healthy, quorum, "quorum lost: service withdrawn");
+                } else {
+                    tracing::info!(service = %key, healthy, quorum, "quorum met again: service restored");
+                }
+            }
         }
+        changed
+    }
+
+    /// Brings the running table in line with the health checks, publishing if it moved.
+    pub fn sync_health(&mut self) {
+        let mut t = (*self.services).clone();
+        if self.apply_health(&mut t) {
+            self.services = Arc::new(t);
+            self.publish();
+            self.sync_steering();
+        }
+    }
+
+    /// Runs due checks and applies their state changes: logged, notified, published.
+    pub fn run_health(&mut self) {
+        let transitions = self.health.run();
+        if transitions.is_empty() {
+            return;
+        }
+        for t in &transitions {
+            log_transition(t, self.health.inhibits(&t.target.0));
+        }
+        self.sync_health();
     }
 
     /// Publishes a snapshot of the running state; workers switch to it between batches.
@@ -211,6 +274,8 @@ impl<'a> Director<'a> {
         changes: &[Change],
         origin: &str,
     ) -> Result<ApplyReply, String> {
+        let mut table = table;
+        self.apply_health(&mut table);
         let old = std::mem::replace(&mut self.services, Arc::new(table));
         self.timeouts = timeouts;
         if self.manage_vips {
@@ -272,10 +337,42 @@ impl<'a> Director<'a> {
         if marks_changed {
             table.set_mark_rules(applied.services.mark_rules().to_vec());
         }
+        self.health.configure(&applied.health);
+        for (key, _) in &applied.health {
+            let want = applied
+                .services
+                .find(key)
+                .and_then(|s| s.sorry)
+                .and_then(|r| applied.services.real(r));
+            let spec = want.map(|r| (r.addr, Some(r.port), r.options));
+            if let Err(e) = table.set_sorry(key, spec) {
+                return Err(format!("{}: sorry server of {key}: {e}", path.display()));
+            }
+        }
+        let sorry_changed = self
+            .services
+            .services()
+            .map(|s| {
+                (
+                    s.key,
+                    s.sorry
+                        .and_then(|r| self.services.real(r))
+                        .map(|r| (r.addr, r.port, r.options)),
+                )
+            })
+            .ne(table.services().map(|s| {
+                (
+                    s.key,
+                    s.sorry
+                        .and_then(|r| table.real(r))
+                        .map(|r| (r.addr, r.port, r.options)),
+                )
+            }));
         let options_changed = self.options.expire_nodest_conn != c.expire_nodest_conn;
         self.options.expire_nodest_conn = c.expire_nodest_conn;
-        if changes.is_empty() && !marks_changed && !options_changed {
-            tracing::info!(file = %path.display(), "configuration reloaded: nothing changed");
+        if changes.is_empty() && !marks_changed && !options_changed && !sorry_changed {
+            self.sync_health();
+            tracing::info!(file = %path.display(), "configuration reloaded: no service changed");
             return Ok(ApplyReply {
                 applied: Vec::new(),
                 generation: self.generation,
@@ -287,6 +384,103 @@ impl<'a> Director<'a> {
         let origin = format!("reload {}", path.display());
         self.config_path = Some(path);
         self.commit(table, timeouts, &changes, &origin)
+    }
+
+    /// `xvsadm health`: every real server and sorry server with its check and state.
+    pub fn health_view(&self) -> HealthReply {
+        let t = &self.services;
+        let mut out = HealthReply::default();
+        for s in t.services() {
+            if s.down {
+                out.withdrawn.push(Key(s.key));
+            }
+            let any_up = s
+                .reals
+                .iter()
+                .filter_map(|&id| t.real(id))
+                .any(|r| r.up && r.options.weight > 0);
+            for (id, sorry) in s
+                .reals
+                .iter()
+                .map(|&id| (id, false))
+                .chain(s.sorry.map(|id| (id, true)))
+            {
+                let Some(r) = t.real(id) else { continue };
+                let g = self.stats.real_totals(id);
+                let st = self.health.state(&(s.key, r.addr, r.port));
+                let (check, state, since, last, last_ago, transitions) = match (&st, sorry) {
+                    (_, true) => (
+                        "-".into(),
+                        if any_up { "sorry" } else { "sorry (serving)" }.into(),
+                        self.clock.elapsed().as_secs_f64(),
+                        "-".into(),
+                        None,
+                        0,
+                    ),
+                    (Some(c), false) => (
+                        c.check.clone(),
+                        if c.up { "up" } else { "down" }.to_string(),
+                        c.since.as_secs_f64(),
+                        c.last.as_ref().map_or_else(
+                            || "not checked yet".to_string(),
+                            |(ok, d, _)| format!("{} ({d})", if *ok { "ok" } else { "failed" }),
+                        ),
+                        c.last.as_ref().map(|(_, _, ago)| ago.as_secs_f64()),
+                        c.transitions,
+                    ),
+                    (None, false) => (
+                        "-".into(),
+                        "unchecked".into(),
+                        self.clock.elapsed().as_secs_f64(),
+                        "-".into(),
+                        None,
+                        0,
+                    ),
+                };
+                out.servers.push(HealthView {
+                    service: Key(s.key),
+                    real: fmt_addr_port(&r.addr, r.port),
+                    check,
+                    state,
+                    since,
+                    last,
+                    last_ago,
+                    transitions,
+                    weight: r.options.weight,
+                    active: g.active,
+                    inactive: g.inactive,
+                });
+            }
+        }
+        out
+    }
+
+    /// Sets or removes a real server's check by hand (until the next reload).
+    pub fn set_check(
+        &mut self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: Option<u16>,
+        check: Option<xvs_control::check::CheckConfig>,
+    ) -> Result<(), String> {
+        let svc = self
+            .services
+            .find(key)
+            .ok_or_else(|| format!("No such service: {key}"))?;
+        let port = port.filter(|&p| p != 0).unwrap_or(key.port());
+        if self.services.find_real(svc, &addr, port).is_none() {
+            return Err(format!(
+                "No such destination: {}",
+                fmt_addr_port(&addr, port)
+            ));
+        }
+        let what = check
+            .as_ref()
+            .map_or_else(|| "none".to_string(), ToString::to_string);
+        self.health.set_check((*key, addr, port), check)?;
+        tracing::info!(service = %key, real = %fmt_addr_port(&addr, port), check = %what, "health check set by hand");
+        self.sync_health();
+        Ok(())
     }
 
     /// Frees the slots of removed real servers whose last connection is gone.
@@ -344,6 +538,8 @@ impl<'a> Director<'a> {
                             persist: g.persist,
                             stats: self.accounting.real(&self.stats, r.id),
                             rates: self.accounting.real_rates(r.id),
+                            up: r.up,
+                            inhibit: self.health.inhibits(&s.key),
                         }
                     })
                     .collect();
@@ -554,5 +750,40 @@ impl<'a> Director<'a> {
             }
         }
         Ok(r)
+    }
+}
+
+fn log_transition(t: &Transition, inhibit: bool) {
+    let (svc, real) = (
+        t.target.0.to_string(),
+        fmt_addr_port(&t.target.1, t.target.2),
+    );
+    if t.up {
+        tracing::info!(service = %svc, real = %real, check = %t.check, result = %t.detail, "real server up: back in rotation with its weight");
+    } else {
+        let action = if inhibit {
+            "weight set to 0"
+        } else {
+            "removed from scheduling"
+        };
+        tracing::warn!(service = %svc, real = %real, check = %t.check, result = %t.detail, action, "real server down");
+    }
+    if let Some(cmd) = &t.notify {
+        let child = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .env("XVS_SERVICE", &svc)
+            .env("XVS_REAL", &real)
+            .env("XVS_STATE", if t.up { "up" } else { "down" })
+            .stdin(std::process::Stdio::null())
+            .spawn();
+        match child {
+            // Reaped on a thread of its own so a slow script holds nothing.
+            Ok(mut c) => {
+                let _ = std::thread::Builder::new()
+                    .name("xvs-notify".into())
+                    .spawn(move || c.wait());
+            }
+            Err(e) => tracing::warn!(command = %cmd, error = %e, "notify command failed to start"),
+        }
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod control;
 mod daemon;
 mod director;
+mod health;
 mod metrics;
 mod netsync;
 mod vips;

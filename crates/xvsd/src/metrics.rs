@@ -241,6 +241,48 @@ pub fn render(d: &Director<'_>) -> String {
             }
         }
     }
+    o.head(
+        "xvs_real_up",
+        "gauge",
+        "1 while the real server is healthy (or unchecked).",
+    );
+    for s in t.services() {
+        let key = s.key.to_string();
+        for r in s.reals.iter().filter_map(|&id| t.real(id)) {
+            let real = fmt_addr_port(&r.addr, r.port);
+            o.val(
+                "xvs_real_up",
+                &[("service", key.as_str()), ("real", real.as_str())],
+                u64::from(r.up),
+            );
+        }
+    }
+    o.head(
+        "xvs_health_transitions_total",
+        "counter",
+        "Health state changes of a checked real server.",
+    );
+    for ((key, addr, port), n) in d.health.transitions() {
+        let (key, real) = (key.to_string(), fmt_addr_port(addr, *port));
+        o.val(
+            "xvs_health_transitions_total",
+            &[("service", key.as_str()), ("real", real.as_str())],
+            n,
+        );
+    }
+    o.head(
+        "xvs_service_withdrawn",
+        "gauge",
+        "1 while the service is withdrawn (health quorum not met).",
+    );
+    for s in t.services() {
+        let key = s.key.to_string();
+        o.val(
+            "xvs_service_withdrawn",
+            &[("service", key.as_str())],
+            u64::from(s.down),
+        );
+    }
     for (name, kind, help) in real_metrics {
         o.head(name, kind, help);
         for s in t.services() {

@@ -109,7 +109,9 @@ pub fn steering_sets(services: &ServiceTable, view: &NetView) -> (SteeringSets, 
         proto,
         pad: 0,
     };
-    for svc in services.services() {
+    // A withdrawn service (health quorum not met) is not steered: the host stack gets its
+    // packets, as if the VIP had no service.
+    for svc in services.services().filter(|s| !s.down) {
         if let ServiceKey::Addr { proto, addr, port } = svc.key {
             s.vips.insert(key(&addr, port, proto.number()));
             s.vips.insert(key(&addr, 0, icmp_of(&addr)));
