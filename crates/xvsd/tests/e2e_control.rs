@@ -372,7 +372,16 @@ fn reconfiguration_under_load_loses_nothing() {
         std::fs::write(&x.config, file_config("", 1)).expect("config");
         if rounds % 2 == 0 {
             x.hangup();
-            std::thread::sleep(Duration::from_millis(120));
+            // SIGHUP is handled asynchronously: wait until the file's table is back.
+            let t = Instant::now();
+            while x.adm_ok(&["-S", "-n"]).contains(":8080 ") {
+                assert!(
+                    t.elapsed() < Duration::from_secs(5),
+                    "SIGHUP not applied\n{}",
+                    x.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         } else {
             x.adm_ok(&["--reload"]);
         }
