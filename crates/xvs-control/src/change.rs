@@ -269,6 +269,18 @@ pub struct RealSpec {
 }
 
 impl RealSpec {
+    /// The spec of an existing real server.
+    pub fn of(r: &xvs_core::service::RealServer) -> RealSpec {
+        RealSpec {
+            addr: r.addr,
+            port: Some(r.port),
+            method: r.options.method.into(),
+            weight: r.options.weight,
+            u_threshold: r.options.u_threshold,
+            l_threshold: r.options.l_threshold,
+        }
+    }
+
     /// The core options.
     pub fn options(&self) -> RealOptions {
         RealOptions {
@@ -363,8 +375,9 @@ pub fn service_switch(k: &ServiceKey) -> String {
     }
 }
 
-/// The `-M` value: a dotted mask for IPv4, a prefix length for IPv6.
-fn mask_text(family: Family, len: u8) -> String {
+/// The `-M` value (and ipvsadm's listing `mask`): a dotted mask for IPv4, a prefix length for
+/// IPv6.
+pub(crate) fn mask_text(family: Family, len: u8) -> String {
     match family {
         Family::V4 => {
             let m = if len == 0 {
@@ -563,18 +576,6 @@ pub fn apply(
     Ok((t, to))
 }
 
-/// The real-server spec of an existing real server.
-fn real_spec(r: &xvs_core::service::RealServer) -> RealSpec {
-    RealSpec {
-        addr: r.addr,
-        port: Some(r.port),
-        method: r.options.method.into(),
-        weight: r.options.weight,
-        u_threshold: r.options.u_threshold,
-        l_threshold: r.options.l_threshold,
-    }
-}
-
 /// Sort order of services as ipvsadm lists them: address services before mark services, IPv4
 /// before IPv6, then protocol number, address, port.
 pub fn service_order(k: &ServiceKey) -> (u32, u8, u8, [u8; 16], u16) {
@@ -624,7 +625,7 @@ pub fn diff(
                 for r in nreals {
                     add.push(Change::AddReal {
                         service: key,
-                        real: real_spec(r),
+                        real: RealSpec::of(r),
                     });
                 }
             }
@@ -647,12 +648,12 @@ pub fn diff(
                     match old.find_real(o, &r.addr, r.port) {
                         None => add.push(Change::AddReal {
                             service: key,
-                            real: real_spec(r),
+                            real: RealSpec::of(r),
                         }),
                         Some(x) if x.options != r.options => {
                             edit.push(Change::EditReal {
                                 service: key,
-                                real: real_spec(r),
+                                real: RealSpec::of(r),
                             });
                         }
                         Some(_) => {}

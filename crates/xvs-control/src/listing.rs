@@ -2,7 +2,7 @@
 //! `--persistent-conn` and `--exact` variants, `-Lnc` and `-L --timeout`. Addresses are always
 //! numeric (xvs resolves no names).
 
-use crate::change::{Key, service_order};
+use crate::change::{Key, mask_text, service_order};
 use crate::proto::{ConnsReply, ListReply, RealView, ServiceView};
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -109,15 +109,6 @@ fn service_name(k: &ServiceKey) -> String {
     }
 }
 
-fn mask_v4(len: u8) -> String {
-    let m = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    };
-    std::net::Ipv4Addr::from(m).to_string()
-}
-
 fn service_line(out: &mut String, s: &ServiceView, f: Format) {
     let k = s.service.0;
     let name = service_name(&k);
@@ -143,10 +134,7 @@ fn service_line(out: &mut String, s: &ServiceView, f: Format) {
             if let Some(t) = s.spec.persistent {
                 let _ = write!(out, " persistent {t}");
                 if let Some(m) = s.spec.netmask {
-                    let _ = match k.family() {
-                        Family::V4 => write!(out, " mask {}", mask_v4(m)),
-                        Family::V6 => write!(out, " mask {m}"),
-                    };
+                    let _ = write!(out, " mask {}", mask_text(k.family(), m));
                 }
             }
             if s.spec.one_packet {

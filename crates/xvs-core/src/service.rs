@@ -733,6 +733,18 @@ impl ServiceTable {
         }
     }
 
+    /// A free real-server slot: the first unused one, or a new one within `max_reals`.
+    fn free_real_slot(&mut self) -> Result<RealId, ConfigError> {
+        match self.reals.iter().position(Option::is_none) {
+            Some(i) => Ok(i as RealId),
+            None if self.reals.len() < self.max_reals => {
+                self.reals.push(None);
+                Ok((self.reals.len() - 1) as RealId)
+            }
+            None => Err(ConfigError::TableFull("real servers")),
+        }
+    }
+
     /// Adds a real server to a service (`-a`). A port of `None` or 0 means the virtual port.
     pub fn add_real(
         &mut self,
@@ -756,14 +768,7 @@ impl ServiceTable {
             .find(|r| r.removed && r.service == sid && r.addr == addr && r.port == port);
         let rid = match restored {
             Some(r) => r.id,
-            None => match self.reals.iter().position(Option::is_none) {
-                Some(i) => i as RealId,
-                None if self.reals.len() < self.max_reals => {
-                    self.reals.push(None);
-                    (self.reals.len() - 1) as RealId
-                }
-                None => return Err(ConfigError::TableFull("real servers")),
-            },
+            None => self.free_real_slot()?,
         };
         self.reals[rid as usize] = Some(RealServer {
             id: rid,
@@ -883,12 +888,13 @@ impl ServiceTable {
     }
 
     /// Sets or clears a service's sorry server (`addr`, port, options); the previous one is
-    /// marked removed (its connections finish). Setting the same server again changes nothing.
+    /// marked removed (its connections finish). Setting the same server again changes nothing;
+    /// returns whether anything changed.
     pub fn set_sorry(
         &mut self,
         key: &ServiceKey,
         sorry: Option<(IpAddr, Option<u16>, RealOptions)>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<bool, ConfigError> {
         let svc = self.find(key).ok_or(ConfigError::NoSuchService(*key))?;
         let (sid, old) = (svc.id, svc.sorry);
         if let Some((addr, port, o)) = &sorry {
@@ -896,11 +902,11 @@ impl ServiceTable {
             let port = Self::real_port(key, *port);
             if let Some(r) = old.and_then(|r| self.real(r)) {
                 if r.addr == *addr && r.port == port && r.options == *o {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         } else if old.is_none() {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(Some(r)) = old.and_then(|r| self.reals.get_mut(r as usize)) {
             r.removed = true;
@@ -908,14 +914,7 @@ impl ServiceTable {
         let new = match sorry {
             None => None,
             Some((addr, port, options)) => {
-                let rid = match self.reals.iter().position(Option::is_none) {
-                    Some(i) => i as RealId,
-                    None if self.reals.len() < self.max_reals => {
-                        self.reals.push(None);
-                        (self.reals.len() - 1) as RealId
-                    }
-                    None => return Err(ConfigError::TableFull("real servers")),
-                };
+                let rid = self.free_real_slot()?;
                 self.reals[rid as usize] = Some(RealServer {
                     id: rid,
                     service: sid,
@@ -933,7 +932,7 @@ impl ServiceTable {
             svc.sorry = new;
             svc.version = version;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Replaces the firewall-mark rules.

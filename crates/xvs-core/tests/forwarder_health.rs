@@ -87,10 +87,15 @@ fn the_sorry_server_takes_over_when_none_is_up() {
     let snap = with(
         |t| {
             let key = svc(Protocol::Tcp, VIP_RR, 80);
-            t.set_sorry(&key, Some((ip(RS1), Some(8080), sorry_opts)))
-                .unwrap();
-            t.set_sorry(&key, Some((ip(RS1), Some(8080), sorry_opts)))
-                .unwrap();
+            assert!(
+                t.set_sorry(&key, Some((ip(RS1), Some(8080), sorry_opts)))
+                    .unwrap()
+            );
+            assert!(
+                !t.set_sorry(&key, Some((ip(RS1), Some(8080), sorry_opts)))
+                    .unwrap(),
+                "the same sorry server again changes nothing"
+            );
             for rs in [RS1, RS2] {
                 let id = real_id(t, VIP_RR, rs);
                 t.set_up(id, false);

@@ -338,6 +338,7 @@ impl<'a> Director<'a> {
             table.set_mark_rules(applied.services.mark_rules().to_vec());
         }
         self.health.configure(&applied.health);
+        let mut sorry_changed = false;
         for (key, _) in &applied.health {
             let want = applied
                 .services
@@ -345,29 +346,10 @@ impl<'a> Director<'a> {
                 .and_then(|s| s.sorry)
                 .and_then(|r| applied.services.real(r));
             let spec = want.map(|r| (r.addr, Some(r.port), r.options));
-            if let Err(e) = table.set_sorry(key, spec) {
-                return Err(format!("{}: sorry server of {key}: {e}", path.display()));
-            }
+            sorry_changed |= table
+                .set_sorry(key, spec)
+                .map_err(|e| format!("{}: sorry server of {key}: {e}", path.display()))?;
         }
-        let sorry_changed = self
-            .services
-            .services()
-            .map(|s| {
-                (
-                    s.key,
-                    s.sorry
-                        .and_then(|r| self.services.real(r))
-                        .map(|r| (r.addr, r.port, r.options)),
-                )
-            })
-            .ne(table.services().map(|s| {
-                (
-                    s.key,
-                    s.sorry
-                        .and_then(|r| table.real(r))
-                        .map(|r| (r.addr, r.port, r.options)),
-                )
-            }));
         let options_changed = self.options.expire_nodest_conn != c.expire_nodest_conn;
         self.options.expire_nodest_conn = c.expire_nodest_conn;
         if changes.is_empty() && !marks_changed && !options_changed && !sorry_changed {
@@ -525,14 +507,7 @@ impl<'a> Director<'a> {
                     .map(|r| {
                         let g = self.stats.real_totals(r.id);
                         RealView {
-                            spec: RealSpec {
-                                addr: r.addr,
-                                port: Some(r.port),
-                                method: r.options.method.into(),
-                                weight: r.options.weight,
-                                u_threshold: r.options.u_threshold,
-                                l_threshold: r.options.l_threshold,
-                            },
+                            spec: RealSpec::of(r),
                             active: g.active,
                             inactive: g.inactive,
                             persist: g.persist,
