@@ -33,6 +33,35 @@ pub enum StartState {
     Down,
 }
 
+impl std::str::FromStr for CheckKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CheckKind, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "tcp" => CheckKind::Tcp,
+            "http" => CheckKind::Http,
+            "https" => CheckKind::Https,
+            "udp" => CheckKind::Udp,
+            "misc" => CheckKind::Misc,
+            _ => {
+                return Err(format!(
+                    "unknown checker '{s}' (tcp, http, https, udp, misc)"
+                ));
+            }
+        })
+    }
+}
+
+impl std::str::FromStr for StartState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StartState, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "up" => Ok(StartState::Up),
+            "down" => Ok(StartState::Down),
+            _ => Err(format!("'{s}' is not up or down")),
+        }
+    }
+}
+
 fn two() -> f64 {
     2.0
 }

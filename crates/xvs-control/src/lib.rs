@@ -5,6 +5,7 @@
 pub mod change;
 pub mod check;
 pub mod config;
+pub mod health_listing;
 mod lines;
 pub mod listing;
 pub mod proto;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use xvs_control::change::{
     Change, Key, MethodName, RealSpec, ServiceSpec, parse_addr_port, parse_fwmark,
 };
+use xvs_control::check::{CheckConfig, CheckKind, StartState};
 use xvs_control::listing::{Columns, Format};
 use xvs_control::proto::TraceQuery;
 use xvs_core::service::{Family, Protocol, ServiceKey};
@@ -23,7 +24,7 @@ use xvs_core::service::{Family, Protocol, ServiceKey};
 ///   -Z [SERVICE]
 ///   --set TCP TCPFIN UDP
 ///   -R (rules on standard input)  -S [-n]
-/// xvs's own: --reload [FILE], `xvsadm top`, `xvsadm trace`.
+/// xvs's own: --reload [FILE], `xvsadm top`, `xvsadm trace`, `xvsadm health`, `xvsadm check`.
 #[derive(Debug, Parser)]
 #[command(name = "xvsadm", disable_version_flag = true, verbatim_doc_comment)]
 pub struct Args {
@@ -83,21 +84,9 @@ pub struct Args {
     #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
     pub version: bool,
 
-    /// TCP service VIP[:PORT] (IPv6 as [ADDR]:PORT).
-    #[arg(short = 't', long = "tcp-service", value_name = "SERVICE")]
-    pub tcp: Option<String>,
-    /// UDP service VIP[:PORT].
-    #[arg(short = 'u', long = "udp-service", value_name = "SERVICE")]
-    pub udp: Option<String>,
-    /// SCTP service VIP[:PORT].
-    #[arg(long = "sctp-service", value_name = "SERVICE")]
-    pub sctp: Option<String>,
-    /// Firewall-mark service.
-    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK")]
-    pub fwmark: Option<String>,
-    /// The firewall-mark service is IPv6.
-    #[arg(short = '6', long = "ipv6", action = ArgAction::SetTrue)]
-    pub ipv6: bool,
+    /// The service.
+    #[command(flatten)]
+    pub svc: ServiceArg,
     /// Scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos).
     #[arg(short = 's', long = "scheduler", value_name = "SCHED")]
     pub scheduler: Option<String>,
@@ -196,6 +185,26 @@ pub struct Args {
     pub sub: Option<Sub>,
 }
 
+/// A virtual service on the command line: -t|-u|--sctp-service VIP:PORT or -f FWMARK [-6].
+#[derive(Debug, ClapArgs)]
+pub struct ServiceArg {
+    /// TCP service VIP[:PORT] (IPv6 as [ADDR]:PORT).
+    #[arg(short = 't', long = "tcp-service", value_name = "SERVICE")]
+    pub tcp: Option<String>,
+    /// UDP service VIP[:PORT].
+    #[arg(short = 'u', long = "udp-service", value_name = "SERVICE")]
+    pub udp: Option<String>,
+    /// SCTP service VIP[:PORT].
+    #[arg(long = "sctp-service", value_name = "SERVICE")]
+    pub sctp: Option<String>,
+    /// Firewall-mark service.
+    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK")]
+    pub fwmark: Option<String>,
+    /// The firewall-mark service is IPv6.
+    #[arg(short = '6', long = "ipv6", action = ArgAction::SetTrue)]
+    pub ipv6: bool,
+}
+
 /// xvs's own commands.
 #[derive(Debug, Subcommand)]
 pub enum Sub {
@@ -210,6 +219,71 @@ pub enum Sub {
     },
     /// Which service and real server a packet would go to, and why.
     Trace(TraceArgs),
+    /// Health of every real server: check, state and for how long, last result and when,
+    /// connections left.
+    Health {
+        /// JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set (or with --none remove) the health check of one real server, until the next reload.
+    Check(CheckArgs),
+}
+
+/// `xvsadm check -t VIP:PORT -r RIP[:PORT] --type tcp|http|https|udp|misc [options]`.
+#[derive(Debug, ClapArgs)]
+pub struct CheckArgs {
+    /// The service.
+    #[command(flatten)]
+    pub svc: ServiceArg,
+    /// Real server RIP[:PORT].
+    #[arg(short = 'r', long = "real-server", value_name = "SERVER")]
+    pub real: String,
+    /// Remove the check (the server counts as up).
+    #[arg(long, conflicts_with = "kind")]
+    pub none: bool,
+    /// tcp, http, https, udp or misc.
+    #[arg(long = "type", value_name = "TYPE", required_unless_present = "none")]
+    pub kind: Option<CheckKind>,
+    /// Port to probe (the real server's port by default).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// HTTP(S): the path to GET.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// HTTP(S): acceptable status codes, comma-separated (default 200).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<u16>,
+    /// HTTP(S): MD5 of the body, hex.
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// HTTP(S): a substring the body must contain; UDP: the response must contain it.
+    #[arg(long)]
+    pub expect: Option<String>,
+    /// HTTP(S): the Host header.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// UDP: the request payload.
+    #[arg(long)]
+    pub send: Option<String>,
+    /// MISC: the command (run with sh -c).
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Seconds between checks.
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub interval: f64,
+    /// Seconds a check may take.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub timeout: f64,
+    /// Successes in a row to come back up.
+    #[arg(long, default_value_t = 1)]
+    pub rise: u32,
+    /// Failures in a row to go down.
+    #[arg(long, default_value_t = 1)]
+    pub fall: u32,
+    /// State before the first result: up or down.
+    #[arg(long, default_value = "up")]
+    pub start: StartState,
 }
 
 /// `xvsadm trace PROTO SRC:PORT DST:PORT`.
@@ -230,7 +304,7 @@ pub struct TraceArgs {
 }
 
 /// What to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send changes (one, or the lines of -R).
     Apply(Vec<Change>),
@@ -269,6 +343,22 @@ pub enum Action {
     },
     /// Trace a packet.
     Trace(TraceQuery),
+    /// Show health.
+    Health {
+        /// JSON.
+        json: bool,
+    },
+    /// Set or remove one real server's check.
+    SetCheck {
+        /// The service.
+        service: Key,
+        /// Real server address.
+        addr: IpAddr,
+        /// Real server port.
+        port: Option<u16>,
+        /// The check; `None` removes it.
+        check: Option<CheckConfig>,
+    },
 }
 
 const CMDS: [&str; 13] = [
@@ -287,7 +377,7 @@ const CMDS: [&str; 13] = [
     "reload",
 ];
 
-fn service(a: &Args, cmd: &str, required: bool) -> Result<Option<Key>, String> {
+fn service(a: &ServiceArg, cmd: &str, required: bool) -> Result<Option<Key>, String> {
     let given: Vec<(&str, &String)> = [
         ("-t", &a.tcp),
         ("-u", &a.udp),
@@ -504,6 +594,8 @@ impl Args {
                     interval_ms: (*interval_ms).max(100),
                 }),
                 Sub::Trace(t) => trace_query(t).map(Action::Trace),
+                Sub::Health { json } => Ok(Action::Health { json: *json }),
+                Sub::Check(c) => set_check(c),
             };
         }
         let cmds = [
@@ -534,7 +626,7 @@ impl Args {
             "add-service" | "edit-service" => {
                 reject(&self.real_opts(), cmd)?;
                 reject(&self.list_opts(), cmd)?;
-                let key = service(self, cmd, true)?.ok_or("no service")?;
+                let key = service(&self.svc, cmd, true)?.ok_or("no service")?;
                 let spec = service_spec(self, &key)?;
                 Ok(Action::Apply(vec![if cmd == "add-service" {
                     Change::AddService { service: key, spec }
@@ -545,13 +637,13 @@ impl Args {
             "delete-service" => {
                 reject(&self.service_opts(), cmd)?;
                 reject(&self.real_opts(), cmd)?;
-                let key = service(self, cmd, true)?.ok_or("no service")?;
+                let key = service(&self.svc, cmd, true)?.ok_or("no service")?;
                 Ok(Action::Apply(vec![Change::DeleteService { service: key }]))
             }
             "add-server" | "edit-server" | "delete-server" => {
                 reject(&self.service_opts(), cmd)?;
                 reject(&self.list_opts(), cmd)?;
-                let key = service(self, cmd, true)?.ok_or("no service")?;
+                let key = service(&self.svc, cmd, true)?.ok_or("no service")?;
                 if self.real.is_none() {
                     return Err(format!(
                         "You need to supply the 'real-server' option for the '{cmd}' command"
@@ -571,7 +663,7 @@ impl Args {
             "flush" | "restore" | "save" | "set" | "reload" => {
                 reject(&self.service_opts(), cmd)?;
                 reject(&self.real_opts(), cmd)?;
-                if service(self, cmd, false)?.is_some() {
+                if service(&self.svc, cmd, false)?.is_some() {
                     return Err(format!(
                         "Illegal 'service-address' option with the '{cmd}' command"
                     ));
@@ -605,7 +697,7 @@ impl Args {
             "zero" => {
                 reject(&self.service_opts(), cmd)?;
                 reject(&self.real_opts(), cmd)?;
-                Ok(Action::Zero(service(self, cmd, false)?))
+                Ok(Action::Zero(service(&self.svc, cmd, false)?))
             }
             _ => {
                 reject(&self.service_opts(), "list")?;
@@ -618,7 +710,7 @@ impl Args {
                 {
                     return Err("options conflicts in the list command".into());
                 }
-                let only = service(self, "list", false)?;
+                let only = service(&self.svc, "list", false)?;
                 if self.connection {
                     return Ok(Action::Conns {
                         persistent: self.persistent_conn,
@@ -684,6 +776,43 @@ fn trace_query(t: &TraceArgs) -> Result<TraceQuery, String> {
         dport,
         interface: t.interface.clone(),
         tcp_flags: Some(flags),
+    })
+}
+
+fn set_check(c: &CheckArgs) -> Result<Action, String> {
+    let service = service(&c.svc, "check", true)?.ok_or("no service")?;
+    let (addr, port) = parse_addr_port(&c.real)
+        .ok_or_else(|| "illegal real server address[:port] specified".to_string())?;
+    let check = match c.kind {
+        None => None,
+        Some(kind) => {
+            let check = CheckConfig {
+                kind,
+                port: c.port,
+                path: c.path.clone(),
+                status: c.status.clone(),
+                digest: c.digest.clone(),
+                expect: c.expect.clone(),
+                host: c.host.clone(),
+                send: c.send.clone(),
+                command: c.command.clone(),
+                interval: c.interval,
+                timeout: c.timeout,
+                rise: c.rise,
+                fall: c.fall,
+                start: c.start,
+            };
+            check
+                .validate()
+                .map_err(|(field, msg)| format!("--{field}: {msg}"))?;
+            Some(check)
+        }
+    };
+    Ok(Action::SetCheck {
+        service,
+        addr,
+        port,
+        check,
     })
 }
 
@@ -977,5 +1106,71 @@ mod tests {
                 .unwrap_err()
                 .starts_with("line 1: only rule commands")
         );
+    }
+
+    #[test]
+    fn check_command_builds_a_validated_check() {
+        match act(
+            "check -t 198.18.0.10:80 -r 198.18.1.11 --type HTTP --path /health --status 200,204 --interval 0.5 --fall 3",
+        ) {
+            Ok(Action::SetCheck {
+                service,
+                addr,
+                port,
+                check: Some(c),
+            }) => {
+                assert_eq!(service.0.to_string(), "TCP 198.18.0.10:80");
+                assert_eq!(addr.to_string(), "198.18.1.11");
+                assert_eq!(port, None);
+                assert_eq!(c.kind, CheckKind::Http);
+                assert_eq!(c.status, vec![200, 204]);
+                assert_eq!((c.interval, c.fall, c.rise), (0.5, 3, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        match act("check -u 198.18.0.10:53 -r 198.18.1.11:5353 --none") {
+            Ok(Action::SetCheck {
+                port, check: None, ..
+            }) => assert_eq!(port, Some(5353)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(act("health"), Ok(Action::Health { json: false }));
+    }
+
+    #[test]
+    fn bad_checks_are_refused_with_the_option_named() {
+        for (line, want) in [
+            (
+                "check -t 198.18.0.10:80 -r 198.18.1.11 --type tcp --interval -1",
+                "--interval: -1 is not a positive",
+            ),
+            (
+                "check -t 198.18.0.10:80 -r 198.18.1.11 --type http",
+                "--path: missing",
+            ),
+            (
+                "check -t 198.18.0.10:80 -r 198.18.1.11 --type misc",
+                "--command: missing",
+            ),
+            (
+                "check -t 198.18.0.10:80 -r 198.18.1.11 --type ping",
+                "unknown checker 'ping'",
+            ),
+            (
+                "check -r 198.18.1.11 --type tcp",
+                "You need to supply the 'service-address' option",
+            ),
+            (
+                "check -t 198.18.0.10:80 -r 198.18.1.11 --type tcp --none",
+                "cannot be used with",
+            ),
+            (
+                "check -t 198.18.0.10:80 -r 198.18.1.11",
+                "required arguments were not provided",
+            ),
+        ] {
+            let e = act(line).unwrap_err();
+            assert!(e.contains(want), "{line}: {e}");
+        }
     }
 }

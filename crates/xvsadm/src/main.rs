@@ -1,4 +1,5 @@
-//! xvsadm: ipvsadm's command line and listings for xvsd, plus `--reload`, `top` and `trace`.
+//! xvsadm: ipvsadm's command line and listings for xvsd, plus `--reload`, `top`, `trace`,
+//! `health` and `check`.
 //! Exit status: 0 on success, 1 when xvsd refuses or cannot be reached, 2 for a bad command
 //! line.
 
@@ -11,8 +12,8 @@ use clap::Parser;
 use client::Client;
 use std::io::Read;
 use std::process::ExitCode;
-use xvs_control::listing;
-use xvs_control::proto::{ApplyReply, ConnsReply, ListReply, Request, TraceReply};
+use xvs_control::proto::{ApplyReply, ConnsReply, HealthReply, ListReply, Request, TraceReply};
+use xvs_control::{health_listing, listing};
 
 fn main() -> ExitCode {
     let a = Args::parse();
@@ -118,6 +119,30 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
             );
             println!("egress:  {}", opt(&r.egress));
             println!("why:     {}", r.reason);
+        }
+        Action::Health { json } => {
+            let r: HealthReply = c.get(Request::Health)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", health_listing::render(&r));
+            }
+        }
+        Action::SetCheck {
+            service,
+            addr,
+            port,
+            check,
+        } => {
+            c.call(Request::SetCheck {
+                service,
+                addr,
+                port,
+                check,
+            })?;
         }
         Action::Version | Action::Top { .. } => {}
     }

@@ -1,5 +1,5 @@
 //! `xvsadm top`: a live view of services and real servers (rates, connections, weight and
-//! drain state), the daemon's frame counters and drops, refreshed every second.
+//! health: up, down, drained), the daemon's frame counters and drops, refreshed every second.
 
 use crate::client::Client;
 use ratatui::Terminal;
@@ -14,12 +14,14 @@ use ratatui::widgets::{Block, Paragraph, Row, Table};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use xvs_control::proto::{ListReply, Request};
+use xvs_control::health_listing;
+use xvs_control::proto::{HealthReply, ListReply, Request};
 
 /// What one screen shows.
 struct Sample {
     list: ListReply,
     stats: Value,
+    health: HealthReply,
 }
 
 fn fetch(socket: &Path) -> Result<Sample, String> {
@@ -27,6 +29,7 @@ fn fetch(socket: &Path) -> Result<Sample, String> {
     Ok(Sample {
         list: c.get(Request::List)?,
         stats: c.call(Request::Stats)?,
+        health: c.get(Request::Health)?,
     })
 }
 
@@ -110,7 +113,11 @@ fn rows(s: &Sample) -> Vec<Row<'static>> {
                 v.service.0.to_string(),
                 v.spec.scheduler.clone(),
                 String::new(),
-                String::new(),
+                if s.health.withdrawn.contains(&v.service) {
+                    "WITHDRAWN".into()
+                } else {
+                    String::new()
+                },
                 act.to_string(),
                 inact.to_string(),
                 human(r.cps),
@@ -124,20 +131,20 @@ fn rows(s: &Sample) -> Vec<Row<'static>> {
         for rv in &v.reals {
             let x = &rv.rates;
             let port = rv.spec.port.unwrap_or(v.service.0.port());
+            let name = xvs_core::service::fmt_addr_port(&rv.spec.addr, port);
+            let health = s
+                .health
+                .servers
+                .iter()
+                .find(|h| h.service == v.service && h.real == name)
+                .map_or_else(|| "-".into(), health_listing::state);
             out.push(Row::new(vec![
-                format!(
-                    "  -> {}",
-                    xvs_core::service::fmt_addr_port(&rv.spec.addr, port)
-                ),
+                format!("  -> {name}"),
                 xvs_core::service::Method::from(rv.spec.method)
                     .forward_name()
                     .to_string(),
                 rv.spec.weight.to_string(),
-                if rv.spec.weight == 0 {
-                    "quiesced".into()
-                } else {
-                    "-".into()
-                },
+                health,
                 rv.active.to_string(),
                 rv.inactive.to_string(),
                 human(x.cps),
@@ -167,7 +174,7 @@ fn draw<B: Backend>(term: &mut Terminal<B>, s: &Sample) -> Result<(), String> {
             Constraint::Min(30),
             Constraint::Length(8),
             Constraint::Length(6),
-            Constraint::Length(8),
+            Constraint::Length(12),
             Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Length(7),
