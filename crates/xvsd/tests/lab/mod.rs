@@ -205,6 +205,71 @@ print(json.dumps({"counts": counts, "errors": errors}))
         (counts, v["errors"].as_u64().unwrap_or(0) as usize)
     }
 
+    /// Stops a real server's HTTP server on `port` (the lab's `python3 -m http.server PORT`),
+    /// waiting until it is gone.
+    pub fn stop_http(&self, node: &str, port: u16) {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.ns(node)])
+            .output()
+            .expect("ip netns pids");
+        let mut killed = 0;
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if args.len() > 3 && args[2] == b"http.server" && args[3] == port.to_string().as_bytes()
+            {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+                killed += 1;
+            }
+        }
+        assert_eq!(killed, 1, "no HTTP server on {node}:{port} to stop");
+        let t = Instant::now();
+        while self.serves_http(node, port) {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{node}:{port} still answers"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts a real server's HTTP server on `port` again (serving "rsN"), waiting until it
+    /// answers.
+    pub fn start_http(&self, node: &str, port: u16) {
+        let dir = format!("/tmp/{}lab/{node}", self.prefix);
+        let out = self.sh(
+            node,
+            &format!("python3 -m http.server {port} --bind :: --directory {dir} >/dev/null 2>&1 &"),
+        );
+        assert!(out.status.success(), "cannot start http.server on {node}");
+        let t = Instant::now();
+        while !self.serves_http(node, port) {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{node}:{port} does not answer"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether something answers HTTP on the node's own loopback at `port`.
+    fn serves_http(&self, node: &str, port: u16) -> bool {
+        self.run(
+            node,
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "1",
+                &format!("http://127.0.0.1:{port}/"),
+            ],
+        )
+        .status
+        .success()
+    }
+
     /// Starts xvsd in the director with this configuration.
     pub fn xvsd(&self, yaml: &str, extra: &[&str]) -> Xvsd {
         let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
