@@ -227,7 +227,7 @@ pub enum Sub {
         json: bool,
     },
     /// Set (or with --none remove) the health check of one real server, until the next reload.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
 }
 
 /// `xvsadm check -t VIP:PORT -r RIP[:PORT] --type tcp|http|https|udp|misc [options]`.

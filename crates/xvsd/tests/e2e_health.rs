@@ -297,3 +297,240 @@ fn stopped_http_server_leaves_and_returns_sorry_server_and_quorum() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// An HTTPS server on `node`:`port` with a fresh self-signed certificate (made with openssl),
+/// serving the real server's page.
+fn start_https(lab: &Lab, node: &str, port: u16) {
+    let dir = format!("/tmp/{}lab/{node}", lab.prefix);
+    let out = lab.sh(
+        node,
+        &format!(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN={node} \
+             -keyout {dir}.key -out {dir}.crt 2>&1"
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let server = format!(
+        "import functools, http.server, ssl\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain('{dir}.crt', '{dir}.key')\n\
+         h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='{dir}')\n\
+         s = http.server.HTTPServer(('0.0.0.0', {port}), h)\n\
+         s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+         s.serve_forever()\n"
+    );
+    std::fs::write(format!("{dir}.https.py"), server).expect("write server");
+    let out = lab.sh(node, &format!("python3 {dir}.https.py >/dev/null 2>&1 &"));
+    assert!(out.status.success());
+    let t = Instant::now();
+    while !lab
+        .run(
+            node,
+            &[
+                "curl",
+                "-sk",
+                "--max-time",
+                "1",
+                &format!("https://127.0.0.1:{port}/"),
+            ],
+        )
+        .status
+        .success()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "HTTPS server on {node} does not answer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Lines in a file (0 if it does not exist yet).
+fn lines_in(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+/// A wrong expected HTTP status and a failing MISC command mark servers down (weight 0 in
+/// `-Ln` with inhibit_on_failure, all traffic to the healthy one); a black-holed server's check
+/// times out while the other checks keep their pace; HTTPS checks read the page through TLS;
+/// `xvsadm check` replaces and removes checks on the running daemon.
+#[test]
+fn misc_wrong_status_https_black_hole_and_xvsadm_check() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let runs = std::env::temp_dir().join(format!("{}misc-runs", lab.prefix));
+    let _ = std::fs::remove_file(&runs);
+    start_https(&lab, "rs3", 8443);
+    let yaml = format!(
+        r#"interfaces: [ext0]
+poll_mode: adaptive
+services:
+  - proto: tcp
+    vip: 198.18.0.10
+    port: 80
+    scheduler: rr
+    inhibit_on_failure: true
+    reals:
+      - {{ addr: 198.18.0.11, method: dr, check: {{ type: http, path: /, status: [204], interval: 0.5, timeout: 0.5 }} }}
+      - {{ addr: 198.18.0.12, method: dr, check: {{ type: misc, command: "false", interval: 0.5 }} }}
+      - {{ addr: 198.18.0.13, method: dr, check: {{ type: misc, command: 'echo "$XVS_REAL_ADDR" >> {runs}', interval: 0.5, start: down, rise: 2 }} }}
+      - {{ addr: 198.18.0.19, method: dr, check: {{ type: tcp, interval: 0.5, timeout: 2 }} }}
+  - proto: tcp
+    vip: 198.18.0.10
+    port: 443
+    scheduler: rr
+    reals:
+      - {{ addr: 198.18.0.13, method: dr, check: {{ type: https, port: 8443, path: /index.html, expect: rs3, interval: 0.5, timeout: 1 }} }}
+"#,
+        runs = runs.display()
+    );
+    let x = lab.xvsd(&yaml, &[]);
+    let web = "TCP 198.18.0.10:80";
+    wait_state(&x, web, "198.18.0.11:80", "down", secs(3.0));
+    wait_state(&x, web, "198.18.0.12:80", "down", secs(3.0));
+    wait_state(&x, web, "198.18.0.13:80", "up", secs(3.0));
+    // The black-holed server counts as up until its first check times out (2 s).
+    wait_state(&x, web, "198.18.0.19:80", "down", secs(6.0));
+    let h = health(&x);
+    assert_eq!(
+        server(&h, web, "198.18.0.11:80")["last"],
+        "failed (HTTP status 200)",
+        "{h:#}"
+    );
+    assert_eq!(
+        server(&h, web, "198.18.0.12:80")["last"],
+        "failed (exit 1)",
+        "{h:#}"
+    );
+    let https = server(&h, "TCP 198.18.0.10:443", "198.18.0.13:443");
+    assert_eq!(
+        (https["state"].as_str(), https["last"].as_str()),
+        (Some("up"), Some("ok (HTTP 200)")),
+        "{h:#}"
+    );
+
+    // inhibit_on_failure: the failed servers stay in -Ln with weight 0; traffic goes to rs3.
+    let listing = x.adm_ok(&["-Ln"]);
+    for (real, weight) in [
+        ("198.18.0.11:80", 0),
+        ("198.18.0.12:80", 0),
+        ("198.18.0.13:80", 1),
+    ] {
+        let line = listing
+            .lines()
+            .find(|l| l.contains(real))
+            .unwrap_or_else(|| panic!("{real} missing:\n{listing}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[3], weight.to_string(), "{listing}");
+    }
+    let (c, errors) = answers(&lab, 80, 6);
+    assert_eq!((c.get("rs3"), errors), (Some(&6), 0), "{c:?}");
+
+    // The black-holed server: its check times out after 2 s while every other check keeps its
+    // 0.5 s pace (the MISC check on rs3 counts its own runs).
+    let h = health(&x);
+    let b = server(&h, web, "198.18.0.19:80");
+    assert!(
+        b["last"]
+            .as_str()
+            .is_some_and(|l| l.contains("timed out") || l.contains("no route")),
+        "{b}"
+    );
+    let before = lines_in(&runs);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let ran = lines_in(&runs) - before;
+    let window = t.elapsed().as_secs_f64();
+    eprintln!("rs3's MISC check ran {ran} times in {window:.1} s beside the black-holed check");
+    assert!(
+        ran as f64 >= window / 0.5 * 0.6,
+        "rs3's check ran {ran} times in {window:.1} s with a black-holed check in flight"
+    );
+    let h = health(&x);
+    for r in ["198.18.0.11:80", "198.18.0.12:80", "198.18.0.13:80"] {
+        let ago = server(&h, web, r)["last_ago"].as_f64().unwrap_or(f64::MAX);
+        assert!(
+            ago < 1.5,
+            "{r} last checked {ago} s ago:\n{}",
+            x.adm_ok(&["health"])
+        );
+    }
+
+    // The HTTPS server stops: down.
+    let script = format!("/tmp/{}lab/rs3.https.py", lab.prefix);
+    assert_eq!(lab.kill("rs3", &[&script]), 1, "no HTTPS server to stop");
+    wait_state(
+        &x,
+        "TCP 198.18.0.10:443",
+        "198.18.0.13:443",
+        "down",
+        secs(4.0),
+    );
+
+    // xvsadm check: give rs1 a check it passes, remove rs2's check.
+    x.adm_ok(&[
+        "check",
+        "-t",
+        "198.18.0.10:80",
+        "-r",
+        "198.18.0.11",
+        "--type",
+        "http",
+        "--path",
+        "/",
+        "--status",
+        "200",
+        "--interval",
+        "0.5",
+    ]);
+    wait_state(&x, web, "198.18.0.11:80", "up", secs(3.0));
+    x.adm_ok(&[
+        "check",
+        "-t",
+        "198.18.0.10:80",
+        "-r",
+        "198.18.0.12",
+        "--none",
+    ]);
+    wait_state(&x, web, "198.18.0.12:80", "unchecked", secs(2.0));
+    let table = x.adm_ok(&["health"]);
+    assert!(table.contains("HTTP GET / [200]"), "{table}");
+    // Unchecked counts as up: rs1, rs2 and rs3 share the traffic.
+    let (c, errors) = answers(&lab, 80, 6);
+    assert_eq!(
+        (c.get("rs1"), c.get("rs2"), c.get("rs3"), errors),
+        (Some(&2), Some(&2), Some(&2), 0),
+        "{c:?}\n{}",
+        x.adm_ok(&["-Ln"])
+    );
+    // A check for a server that is not there, and a bad one, are refused.
+    let out = x.adm(&[
+        "check",
+        "-t",
+        "198.18.0.10:80",
+        "-r",
+        "198.18.0.99",
+        "--type",
+        "tcp",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such destination"));
+    let out = x.adm(&[
+        "check",
+        "-t",
+        "198.18.0.10:80",
+        "-r",
+        "198.18.0.11",
+        "--type",
+        "tcp",
+        "--timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout: 0 is not a positive number"));
+    let _ = std::fs::remove_file(&runs);
+}

@@ -40,6 +40,7 @@ pub fn require() {
         ("tcpdump", "tcpdump"),
         ("ethtool", "ethtool"),
         ("ping", "iputils-ping"),
+        ("openssl", "openssl"),
     ] {
         let ok = Command::new("sh")
             .arg("-c")
@@ -205,9 +206,9 @@ print(json.dumps({"counts": counts, "errors": errors}))
         (counts, v["errors"].as_u64().unwrap_or(0) as usize)
     }
 
-    /// Stops a real server's HTTP server on `port` (the lab's `python3 -m http.server PORT`),
-    /// waiting until it is gone.
-    pub fn stop_http(&self, node: &str, port: u16) {
+    /// Kills (SIGKILL) the processes in a node's namespace whose arguments after the program
+    /// name start with `args`; returns how many.
+    pub fn kill(&self, node: &str, args: &[&str]) -> usize {
         let out = Command::new("ip")
             .args(["netns", "pids", &self.ns(node)])
             .output()
@@ -215,13 +216,24 @@ print(json.dumps({"counts": counts, "errors": errors}))
         let mut killed = 0;
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            if args.len() > 3 && args[2] == b"http.server" && args[3] == port.to_string().as_bytes()
+            let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if argv.len() > args.len()
+                && argv[1..=args.len()]
+                    .iter()
+                    .zip(args)
+                    .all(|(a, b)| *a == b.as_bytes())
             {
                 let _ = Command::new("kill").args(["-KILL", pid]).status();
                 killed += 1;
             }
         }
+        killed
+    }
+
+    /// Stops a real server's HTTP server on `port` (the lab's `python3 -m http.server PORT`),
+    /// waiting until it is gone.
+    pub fn stop_http(&self, node: &str, port: u16) {
+        let killed = self.kill(node, &["-m", "http.server", &port.to_string()]);
         assert_eq!(killed, 1, "no HTTP server on {node}:{port} to stop");
         let t = Instant::now();
         while self.serves_http(node, port) {
