@@ -532,5 +532,31 @@ services:
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout: 0 is not a positive number"));
+    // A reload with a broken check is refused with where and what; nothing changes.
+    let before = health(&x)["servers"].as_array().map(Vec::len);
+    let good = std::fs::read_to_string(&x.config).expect("config");
+    for (bad, field) in [
+        ("type: misc, command: \"false\"", "reals[1].check.type"),
+        ("status: [204], interval: 0.5", "reals[0].check.interval"),
+        (
+            "type: https, port: 8443, path: /index.html,",
+            "services[1].reals[0].check.path",
+        ),
+    ] {
+        let broken = match field {
+            f if f.ends_with(".type") => good.replace(bad, "type: ping, command: \"false\""),
+            f if f.ends_with(".interval") => good.replace(bad, "status: [204], interval: -1"),
+            _ => good.replace(bad, "type: https, port: 8443,"),
+        };
+        assert_ne!(broken, good, "{bad}");
+        std::fs::write(&x.config, &broken).expect("write config");
+        let out = x.adm(&["--reload"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    std::fs::write(&x.config, &good).expect("write config");
+    assert_eq!(health(&x)["servers"].as_array().map(Vec::len), before);
+    wait_state(&x, web, "198.18.0.11:80", "up", secs(1.0));
     let _ = std::fs::remove_file(&runs);
 }
