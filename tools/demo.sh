@@ -2,7 +2,8 @@
 # The xvs demo: builds a lab of network namespaces with three real HTTP servers, runs xvsd in
 # front of them, sends a few hundred curl requests through the virtual IP, and prints which
 # server answered how often next to its weight. Once in direct-routing mode (one-armed), once
-# in NAT mode (two-armed), with xvsadm's ipvsadm-style listing of the counters. Everything it
+# in NAT mode (two-armed), with xvsadm's ipvsadm-style listing of the counters and the health
+# of every real server; in DR mode one web server is then stopped and its check takes it out. Everything it
 # creates is removed at the end, even on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,10 +52,28 @@ for k, v in counts.items():
 PY
   echo "xvsadm -Ln --stats (what ipvsadm would print):"
   "$xvsadm" --socket "$work/xvsd.sock" -Ln --stats | sed 's/^/  /'
+  echo "xvsadm health (keepalived's checks, built in):"
+  "$xvsadm" --socket "$work/xvsd.sock" health | sed 's/^/  /'
+  [ "${4:-}" = failover ] && failover
   kill -TERM "$pid"; wait "$pid" || true; pid=""
   tools/lab.sh down --prefix "$prefix" >/dev/null
 }
 
+failover() { # stop rs2's web server; its health check takes it out of rotation
+  echo
+  echo "== rs2's web server stops: its HTTP check fails and xvsd takes it out"
+  for p in $(ip netns pids "${prefix}rs2"); do
+    tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- '-m http.server 80 ' && kill -KILL "$p"
+  done
+  sleep 2.5
+  : > "$work/answers"
+  for _ in $(seq 1 30); do
+    ip netns exec "${prefix}cl" curl -s --max-time 2 http://198.18.0.10/ >> "$work/answers" || echo "(no answer)" >> "$work/answers"
+  done
+  echo "30 requests afterwards:"
+  sort "$work/answers" | uniq -c | sed 's/^/ /'
+  "$xvsadm" --socket "$work/xvsd.sock" health | sed 's/^/  /'
+}
 cat > "$work/dr.yaml" <<'YAML'
 interfaces: [ext0]
 poll_mode: adaptive
@@ -63,6 +82,7 @@ services:
     vip: 198.18.0.10
     port: 80
     scheduler: wrr
+    check: { type: http, path: /, status: [200], interval: 1, timeout: 1, fall: 2, rise: 2 }
     reals:
       - { addr: 198.18.0.11, method: dr, weight: 3 }
       - { addr: 198.18.0.12, method: dr, weight: 2 }
@@ -76,12 +96,13 @@ services:
     vip: 198.18.0.10
     port: 80
     scheduler: wrr
+    check: { type: tcp, interval: 1, timeout: 1 }
     reals:
       - { addr: 198.18.1.11, port: 8080, method: nat, weight: 1 }
       - { addr: 198.18.1.12, port: 8080, method: nat, weight: 1 }
       - { addr: 198.18.1.13, port: 8080, method: nat, weight: 2 }
 YAML
-run_mode "direct routing (LVS-DR), one-armed, wrr 3:2:1" one-armed "$work/dr.yaml"
-run_mode "NAT (LVS-NAT), two-armed, wrr 1:1:2, port 80 -> 8080" two-armed "$work/nat.yaml"
+run_mode "direct routing (LVS-DR), one-armed, wrr 3:2:1, HTTP checks" one-armed "$work/dr.yaml" failover
+run_mode "NAT (LVS-NAT), two-armed, wrr 1:1:2, port 80 -> 8080, TCP checks" two-armed "$work/nat.yaml"
 echo
 echo "== done: namespaces removed"
