@@ -315,11 +315,17 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let text = inner.to_string();
+        // serde_yaml_ng may name the field (or its parent) itself; the error names it once.
+        let message = match text.split_once(": ") {
+            Some((at, rest)) if path.starts_with(at) => strip_location(rest),
+            _ => strip_location(&text),
+        };
         ConfigError {
             file: file.into(),
             line: inner.location().map(|l| l.line()),
             field: (path != ".").then_some(path),
-            message: strip_location(&inner.to_string()),
+            message,
         }
     })?;
     Ok(Loaded {
@@ -692,7 +698,7 @@ marks:
 
         let e = err("interfaces: [a]\nbogus: 1\n");
         assert_eq!(e.line, Some(2), "{e}");
-        assert!(e.message.contains("unknown field `bogus`"), "{e}");
+        assert!(e.message.starts_with("unknown field `bogus`"), "{e}");
 
         let e = err("services:\n  - proto: tcp\n    vip: 192.0.2.1\n");
         assert_eq!(e.field.as_deref(), Some("services[0].port"), "{e}");
@@ -780,8 +786,29 @@ marks:
         assert!(e.message.starts_with("missing"), "{e}");
         let e = err(&CHECKED.replace("type: misc", "type: smtp"));
         assert_eq!(e.line, Some(14), "{e}");
-        assert!(e.message.contains("unknown variant `smtp`"), "{e}");
+        assert!(e.message.starts_with("unknown variant `smtp`"), "{e}");
         let e = err(&CHECKED.replace("quorum: 1", "quorum: 3"));
         assert_eq!(e.field.as_deref(), Some("services[0].quorum"), "{e}");
+    }
+
+    #[test]
+    fn example_configurations_load_and_apply() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        assert!(
+            files.len() >= 5,
+            "example configurations in {}: {files:?}",
+            dir.display()
+        );
+        for f in &files {
+            let loaded = load(f).unwrap_or_else(|e| panic!("{e}"));
+            let applied = loaded.apply(64, 256).unwrap_or_else(|e| panic!("{e}"));
+            assert!(applied.services.services().count() > 0, "{}", f.display());
+        }
     }
 }
