@@ -1,26 +1,28 @@
-//! Compiles the XDP steering program (xdp/steer.c) with clang into OUT_DIR/steer.o, which the
-//! crate embeds.
+//! Compiles the XDP programs (xdp/steer.c, xvsd's steering; xdp/sink.c, the benchmark sink)
+//! with clang into OUT_DIR, where the crate embeds them.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("steer.o");
-    let src = "xdp/steer.c";
-    println!("cargo:rerun-if-changed={src}");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
-    let status = Command::new(&clang)
-        .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf"])
-        .arg("-I/usr/include/x86_64-linux-gnu")
-        .args(["-c", src, "-o"])
-        .arg(&out)
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => panic!("{clang} failed to compile {src} ({s})"),
-        Err(e) => panic!(
-            "cannot run {clang} to compile the XDP program {src}: {e}. \
-             Install clang (apt-get install clang) or set CLANG to its path."
-        ),
+    for name in ["steer", "sink"] {
+        let src = format!("xdp/{name}.c");
+        println!("cargo:rerun-if-changed={src}");
+        let status = Command::new(&clang)
+            .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf"])
+            .arg("-I/usr/include/x86_64-linux-gnu")
+            .args(["-c", &src, "-o"])
+            .arg(out_dir.join(format!("{name}.o")))
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => panic!("{clang} failed to compile {src} ({s})"),
+            Err(e) => panic!(
+                "cannot run {clang} to compile the XDP program {src}: {e}. \
+                 Install clang (apt-get install clang) or set CLANG to its path."
+            ),
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! completion. [`FrameAccount`] keeps the numbers; `free + in_fill_or_rx + in_tx == total`
 //! holds after every [`WorkerIo::poll_once`] (see [`WorkerIo::account`]).
 
-use crate::bpf::Steering;
+use crate::xdp_prog::SocketMap;
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
@@ -208,12 +208,12 @@ fn bound_zero_copy(fd: i32) -> bool {
 
 impl WorkerIo {
     /// Creates the UMEM and one socket per `(ifname, queue)` in `ports` (the index is the port
-    /// id the handler sees), registering each socket with its interface's steering program
-    /// (`steering[i]` belongs to `ports[i].0`).
+    /// id the handler sees), registering each socket with its interface's XDP program
+    /// (`programs[i]` belongs to `ports[i].0`).
     pub fn new(
         cfg: &XskConfig,
         ports: &[(String, u32)],
-        steering: &mut [&mut Steering],
+        programs: &mut [&mut dyn SocketMap],
     ) -> Result<WorkerIo, XskError> {
         let umem_cfg = UmemConfig::builder()
             .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| XskError(format!("{e}")))?)
@@ -238,7 +238,7 @@ impl WorkerIo {
         for (i, (ifname, queue)) in ports.iter().enumerate() {
             let port = out.open(cfg, ifname, *queue)?;
             let fd = port.rx.fd().as_raw_fd();
-            steering[i]
+            programs[i]
                 .register_socket(*queue, fd)
                 .map_err(|e| XskError(e.to_string()))?;
             out.ports.push(port);
@@ -490,6 +490,48 @@ impl WorkerIo {
                 bump(&self.counters.wakeups, 1);
             }
         }
+    }
+
+    /// Transmits up to `n` new frames (at most one batch) on port `port`, each written by `fill`
+    /// into a free frame's buffer, which returns the frame's length. Returns how many were put
+    /// on the TX ring: fewer when frames or ring space run short (completions free them; a
+    /// frame that found the ring full goes back to the pool and is counted in `tx_ring_full`).
+    pub fn send(
+        &mut self,
+        port: usize,
+        n: usize,
+        fill: &mut impl FnMut(&mut [u8]) -> usize,
+    ) -> usize {
+        self.complete();
+        let k = n.min(BATCH).min(self.free.len());
+        if k == 0 {
+            // Every frame is on its way out: in copy mode the kernel sends only when asked.
+            self.kick_tx();
+            return 0;
+        }
+        let Some(p) = self.ports.get_mut(port) else {
+            return 0;
+        };
+        for _ in 0..k {
+            let Some(mut d) = self.free.pop() else { break };
+            // SAFETY: the descriptor comes from the pool: a frame of this UMEM that neither
+            // the kernel nor any other reference uses until it is put on the TX ring.
+            let mut dm = unsafe { self.umem.data_mut(&mut d) };
+            let mut c = dm.cursor();
+            let cap = c.buf_len();
+            c.set_pos(cap);
+            let len = fill(dm.contents_mut()).min(cap);
+            dm.cursor().set_pos(len);
+            p.pending.push(d);
+        }
+        let before = self.counters.tx.load(Relaxed);
+        self.transmit();
+        let sent = (self.counters.tx.load(Relaxed) - before) as usize;
+        if sent < k {
+            // The TX ring is full: ask the kernel to drain it.
+            self.kick_tx();
+        }
+        sent
     }
 
     /// Waits up to `timeout_ms` for a frame to arrive on any socket (adaptive mode), also

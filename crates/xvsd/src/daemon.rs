@@ -3,7 +3,7 @@
 use crate::cli::{self, Cli};
 use crate::director::{self, Director, Parts};
 use crate::netsync::{self, Ports};
-use crate::worker::{PollMode, Worker};
+use crate::worker::{ForwardOnly, PollMode, Worker};
 use crate::{control, metrics, vips};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -21,6 +21,7 @@ use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, Options, PortId, Snapshot};
 use xvs_io::bpf::{Steering, XdpMode};
 use xvs_io::netlink::{NetView, Netlink, Watch};
+use xvs_io::xdp_prog::SocketMap;
 use xvs_io::xsk::{BindMode, WorkerIo, XskConfig};
 
 /// Default control socket.
@@ -61,6 +62,29 @@ pub struct Settings {
     pub metrics: Option<std::net::SocketAddr>,
     /// Health checks and policies.
     pub health: xvs_control::check::Health,
+    /// `--forward-only IF=MAC`: the interface and the destination MAC.
+    pub forward_only: Option<(String, [u8; 6])>,
+}
+
+/// Parses `IF=MAC` (`--forward-only`), checking IF is one of the served interfaces.
+fn parse_forward_only(s: &str, interfaces: &[String]) -> Result<(String, [u8; 6]), String> {
+    let bad = || format!("--forward-only: '{s}' is not IF=MAC (ext1=02:00:00:00:00:11)");
+    let (ifname, mac) = s.split_once('=').ok_or_else(bad)?;
+    let parts: Vec<&str> = mac.split(':').collect();
+    let mut out = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if !interfaces.iter().any(|i| i == ifname) {
+        return Err(format!(
+            "--forward-only: {ifname} is not one of the served interfaces ({})",
+            interfaces.join(", ")
+        ));
+    }
+    Ok((ifname.to_string(), out))
 }
 
 /// Merges the configuration file (if any) and the command line.
@@ -105,6 +129,11 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         }
         _ => PollMode::Busy,
     };
+    let forward_only = cli
+        .forward_only
+        .as_deref()
+        .map(|f| parse_forward_only(f, &interfaces))
+        .transpose()?;
     let queues = cli.queues.or(file_cfg.queues).unwrap_or(1);
     if queues == 0 {
         return Err("--queues must be at least 1".into());
@@ -147,6 +176,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         },
         config_path: cli.config.clone(),
         health,
+        forward_only,
         metrics: match cli.metrics.as_deref().or(file_cfg.metrics.as_deref()) {
             Some(a) => Some(a.parse().map_err(|_| {
                 format!(
@@ -257,6 +287,14 @@ fn serve(
         generation,
     )));
     let table = Arc::new(ConnTable::new(s.conn_table_size, random_seed()));
+    let forward_only = s
+        .forward_only
+        .as_ref()
+        .map(|(ifname, dst)| ForwardOnly::new(&ports.names, &view.links, ifname, *dst))
+        .transpose()?;
+    if let Some(f) = &forward_only {
+        tracing::warn!(to = ?f, "forward-only benchmark mode: every steered frame leaves unparsed, no services are applied");
+    }
     let workers = s.queues as usize;
     let stats = Arc::new(Stats::new(workers, services.max_reals()));
     tracing::info!(
@@ -277,7 +315,10 @@ fn serve(
     let worker_stop = Arc::new(AtomicBool::new(false));
     for q in 0..workers {
         let pairs: Vec<(String, u32)> = ports.names.iter().map(|n| (n.clone(), q as u32)).collect();
-        let mut refs: Vec<&mut Steering> = steering.iter_mut().collect();
+        let mut refs: Vec<&mut dyn SocketMap> = steering
+            .iter_mut()
+            .map(|s| s as &mut dyn SocketMap)
+            .collect();
         let io = match WorkerIo::new(&xcfg, &pairs, &mut refs) {
             Ok(io) => io,
             Err(e) => {
@@ -304,6 +345,7 @@ fn serve(
             mode: s.poll_mode,
             clock,
             resolve: resolve_tx.clone(),
+            forward_only,
         };
         let h = std::thread::Builder::new()
             .name(format!("xvs-worker-{q}"))

@@ -38,6 +38,55 @@ pub struct Worker {
     pub clock: Instant,
     /// Next hops to resolve, to the control thread.
     pub resolve: Sender<(PortId, [u8; 16])>,
+    /// Benchmark baseline mode (`--forward-only`): no forwarding core at all.
+    pub forward_only: Option<ForwardOnly>,
+}
+
+/// `--forward-only`: every frame leaves through one port with fixed Ethernet addresses.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardOnly {
+    port: u16,
+    /// Destination then source MAC, as they lie in the Ethernet header.
+    macs: [u8; 12],
+}
+
+impl ForwardOnly {
+    /// Sends out of `ifname` (one of `ports`) to `dst`, from the interface's own MAC.
+    pub fn new(
+        ports: &[String],
+        links: &[xvs_io::netlink::Link],
+        ifname: &str,
+        dst: [u8; 6],
+    ) -> Result<ForwardOnly, String> {
+        let port = ports
+            .iter()
+            .position(|p| p == ifname)
+            .ok_or_else(|| format!("--forward-only: {ifname} is not served"))?;
+        let src = links
+            .iter()
+            .find(|l| l.name == ifname && l.mac.len() == 6)
+            .ok_or_else(|| format!("--forward-only: {ifname} has no MAC address"))?;
+        let mut macs = [0u8; 12];
+        macs[..6].copy_from_slice(&dst);
+        macs[6..].copy_from_slice(&src.mac);
+        Ok(ForwardOnly {
+            port: port as u16,
+            macs,
+        })
+    }
+
+    /// Rewrites the Ethernet addresses of every frame and sends it out of the port.
+    fn handle(&self, io: &mut [IoFrame<'_>]) {
+        for f in io {
+            match f.data.get_mut(..12) {
+                Some(eth) if f.len >= 14 => {
+                    eth.copy_from_slice(&self.macs);
+                    f.fate = Fate::Tx(self.port);
+                }
+                _ => f.fate = Fate::Drop,
+            }
+        }
+    }
 }
 
 /// Runs the core on one batch of AF_XDP frames and writes back lengths and fates.
@@ -87,9 +136,12 @@ impl Worker {
             let snap = self.snapshot.load();
             let now = Time::from_millis(self.clock.elapsed().as_millis() as u64);
             let fw = &mut self.fw;
-            let got = self
-                .io
-                .poll_once(&mut |frames| handle(fw, &snap, frames, now));
+            let got = match &self.forward_only {
+                Some(f) => self.io.poll_once(&mut |frames| f.handle(frames)),
+                None => self
+                    .io
+                    .poll_once(&mut |frames| handle(fw, &snap, frames, now)),
+            };
             drop(snap);
             let tx = &self.resolve;
             self.fw.take_unresolved(|port, ip| {

@@ -1,0 +1,55 @@
+//! The benchmark sink's XDP program (xdp/sink.c): counts and drops every non-ICMP IP packet
+//! arriving on an interface, or hands it to an AF_XDP socket so its timestamp can be read.
+//! ARP, neighbour discovery and ICMP pass to the host stack.
+
+use crate::xdp_prog::{BpfError, SocketMap, XdpMode, XdpProgram, percpu_sum, update};
+
+/// The compiled sink program.
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sink.o"));
+
+/// The sink program attached to one interface.
+#[derive(Debug)]
+pub struct Sink {
+    prog: XdpProgram,
+    xsks_fd: i32,
+    cfg_fd: i32,
+    stats_fd: i32,
+}
+
+impl Sink {
+    /// Loads the program and attaches it to `ifname` in `mode`; it counts and drops.
+    pub fn attach(ifname: &str, mode: XdpMode) -> Result<Sink, BpfError> {
+        let prog = XdpProgram::attach(OBJECT, c"xvs_sink", "sink program", ifname, mode)?;
+        Ok(Sink {
+            xsks_fd: prog.map_fd(c"sink_xsks")?,
+            cfg_fd: prog.map_fd(c"sink_cfg")?,
+            stats_fd: prog.map_fd(c"sink_stats")?,
+            prog,
+        })
+    }
+
+    /// Packets and bytes counted since the program was attached.
+    pub fn counts(&self) -> (u64, u64) {
+        (percpu_sum(self.stats_fd, 0), percpu_sum(self.stats_fd, 1))
+    }
+
+    /// From now on, counted packets go to the registered AF_XDP sockets instead of being
+    /// dropped (those of a queue without a socket are dropped).
+    pub fn redirect_to_sockets(&mut self) -> Result<(), BpfError> {
+        update(self.cfg_fd, &0u32, &1u32).map_err(|e| BpfError {
+            what: format!("switching the sink on {} to AF_XDP", self.prog.ifname()),
+            err: e,
+        })
+    }
+
+    /// True if attached in native (driver) mode.
+    pub fn is_native(&self) -> bool {
+        self.prog.is_native()
+    }
+}
+
+impl SocketMap for Sink {
+    fn register_socket(&mut self, queue: u32, xsk_fd: i32) -> Result<(), BpfError> {
+        self.prog.register_socket(self.xsks_fd, queue, xsk_fd)
+    }
+}
