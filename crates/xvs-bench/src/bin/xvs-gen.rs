@@ -47,9 +47,10 @@ struct TxArgs {
     /// Interface to send on.
     #[arg(long, short = 'i')]
     interface: String,
-    /// Queue to bind.
-    #[arg(long, default_value_t = 0)]
-    queue: u32,
+    /// Queues to send on (0 to N-1), in turn one batch each: a director with N workers on
+    /// veth gets each queue's frames on its own receive queue.
+    #[arg(long, default_value_t = 1)]
+    queues: u32,
     /// Destination MAC (the next hop: the director's interface).
     #[arg(long, value_parser = parse_mac)]
     dst_mac: [u8; 6],
@@ -191,18 +192,27 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
         bind: BindMode::Auto,
         need_wakeup: true,
     };
-    let mut none = TxOnly;
-    let mut programs: [&mut dyn SocketMap; 1] = [&mut none];
-    let mut io = WorkerIo::new(&cfg, &[(a.interface.clone(), a.queue)], &mut programs)
-        .map_err(|e| e.to_string())?;
-    let zero_copy = io.ports().first().is_some_and(|p| p.zero_copy);
+    let mut sockets = Vec::new();
+    for q in 0..a.queues.max(1) {
+        let mut none = TxOnly;
+        let mut programs: [&mut dyn SocketMap; 1] = [&mut none];
+        let io = WorkerIo::new(&cfg, &[(a.interface.clone(), q)], &mut programs)
+            .map_err(|e| e.to_string())?;
+        sockets.push(io);
+    }
+    let zero_copy = sockets
+        .iter()
+        .all(|io| io.ports().first().is_some_and(|p| p.zero_copy));
     pin(a.core);
     sleep_until(start);
     let limit = a.count.unwrap_or(u64::MAX);
     let (mut seq, mut in_window) = (0u64, 0u64);
     let first = monotonic_ns();
     let mut now = first;
+    let mut turn = 0;
     while now < close && seq < limit {
+        turn = (turn + 1) % sockets.len();
+        let io = &mut sockets[turn];
         let mut want = (limit - seq).min(64) as usize;
         if let Some(rate) = a.rate {
             let due = ((now - first) as f64 * rate / 1e9) as u64 + 1;
@@ -227,9 +237,10 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
     }
     // Let the last frames leave before the socket closes.
     let drain = monotonic_ns() + 100_000_000;
-    while io.tx_in_flight() && monotonic_ns() < drain {
-        io.kick_tx();
-        io.send(0, 0, &mut |_| 0);
+    while sockets.iter().any(WorkerIo::tx_in_flight) && monotonic_ns() < drain {
+        for io in &mut sockets {
+            io.send(0, 0, &mut |_| 0);
+        }
     }
     Ok(TxReport {
         sent: seq,

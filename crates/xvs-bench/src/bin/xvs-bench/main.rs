@@ -1,0 +1,261 @@
+//! xvs-bench: xvs against the kernel's own paths on one machine, in one run. Builds the
+//! namespace topology (generator → director → two sinks), then for each contender in turn,
+//! interleaved over several rounds, measures delivered packets per second, packets per busy
+//! second of the director core, loss, and one-way latency at a fixed fraction of the measured
+//! maximum; prints one table of medians and the ratios that matter. `--quick` runs every
+//! contender briefly and fails unless traffic flowed through each (the test suite's smoke test).
+
+mod contender;
+mod measure;
+mod plots;
+mod table;
+mod topology;
+
+use clap::Parser;
+use contender::Kind;
+use measure::{Load, Sample};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "xvs against kernel forwarding, nftables DNAT and IPVS, side by side"
+)]
+struct Cli {
+    /// Every contender briefly (one round, about a second each); fails unless traffic flowed.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds (each runs every contender once, in turn).
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Seconds measured per sample.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of traffic before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// udp, syn (TCP SYNs only) or tcp (a SYN per flow, then ACKs).
+    #[arg(long, default_value = "udp")]
+    traffic: String,
+    /// Frame size on the wire, FCS included.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Distinct flows.
+    #[arg(long, default_value_t = 1024)]
+    flows: u32,
+    /// Latency is measured at this fraction of each contender's median maximum rate.
+    #[arg(long, default_value_t = 0.5)]
+    latency_fraction: f64,
+    /// Only these contenders (comma-separated ids: kernel-fwd, nft-dnat, ipvs-dr, ipvs-nat,
+    /// xvs-fwd-only, xvs-dr-1w, xvs-nat-1w, xvs-tun-1w, xvs-fullnat-1w, xvs-dr-2w, …).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Core the generator is pinned to.
+    #[arg(long, default_value_t = 0)]
+    gen_core: usize,
+    /// Core of the director (its first worker; a second worker takes the generator's core).
+    #[arg(long, default_value_t = 1)]
+    dir_core: usize,
+    /// xvsd's connection-table size.
+    #[arg(long, default_value_t = 1 << 20)]
+    table_size: usize,
+    /// Write every sample and the medians as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draw the plots (SVG) into this directory.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// The xvsd binary (default: next to this one).
+    #[arg(long, value_name = "PATH")]
+    xvsd: Option<PathBuf>,
+    /// The xvs-gen binary (default: next to this one).
+    #[arg(long, value_name = "PATH")]
+    xvs_gen: Option<PathBuf>,
+}
+
+fn sibling(name: &str) -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
+    let p = me.parent().map(|d| d.join(name)).ok_or("no directory")?;
+    if !p.exists() {
+        return Err(format!(
+            "{} not found (build it: cargo build --release -p {}, or give --{name} PATH)",
+            p.display(),
+            if name == "xvsd" { "xvsd" } else { "xvs-bench" }
+        ));
+    }
+    Ok(p)
+}
+
+/// What one contender produced.
+pub struct Outcome {
+    /// The contender.
+    pub kind: Kind,
+    /// Why it did not run, if it did not.
+    pub unavailable: Option<String>,
+    /// Throughput samples, one per round.
+    pub samples: Vec<Sample>,
+    /// The latency sample.
+    pub latency: Option<Sample>,
+}
+
+fn run_one(
+    cli: &Cli,
+    t: &topology::Topology,
+    kind: Kind,
+    load: &Load,
+    bins: (&Path, &Path),
+    workdir: &Path,
+) -> Result<Sample, String> {
+    let cores = [cli.dir_core, cli.gen_core];
+    let running = contender::start(kind, t, bins.0, workdir, &cores, cli.table_size)?;
+    let s = measure::sample(t, bins.1, load, kind.workers(), cli.gen_core, cli.dir_core);
+    let stopped = running.stop(t);
+    let s = s?;
+    stopped?;
+    Ok(s)
+}
+
+fn main() {
+    let mut cli = Cli::parse();
+    if cli.quick {
+        cli.rounds = 1;
+        cli.duration = 1.0;
+        cli.warmup = 0.3;
+    }
+    match bench(&cli) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("xvs-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn bench(cli: &Cli) -> Result<(), String> {
+    let xvsd = match &cli.xvsd {
+        Some(p) => p.clone(),
+        None => sibling("xvsd")?,
+    };
+    let xvs_gen = match &cli.xvs_gen {
+        Some(p) => p.clone(),
+        None => sibling("xvs-gen")?,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let kinds: Vec<Kind> = Kind::all()
+        .into_iter()
+        .filter(|k| cli.only.is_empty() || cli.only.contains(&k.id()))
+        .collect();
+    if kinds.is_empty() {
+        return Err(format!(
+            "--only: no such contender ({})",
+            cli.only.join(",")
+        ));
+    }
+    let workdir = std::env::temp_dir().join(format!("xvs-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
+    let t = topology::Topology::build(2)?;
+    let load = Load {
+        traffic: cli.traffic.clone(),
+        size: cli.size,
+        flows: cli.flows,
+        rate: None,
+        warmup: cli.warmup,
+        duration: cli.duration,
+        latency: false,
+    };
+    let mut outcomes: Vec<Outcome> = kinds
+        .iter()
+        .map(|&kind| Outcome {
+            kind,
+            unavailable: contender::unavailable(kind, &t),
+            samples: Vec::new(),
+            latency: None,
+        })
+        .collect();
+    eprintln!(
+        "xvs-bench: {} contenders, {} round(s) of {} s each, {}-byte {} over {} flows",
+        kinds.len(),
+        cli.rounds,
+        cli.duration,
+        cli.size,
+        cli.traffic,
+        cli.flows
+    );
+    let bins = (xvsd.as_path(), xvs_gen.as_path());
+    for round in 0..cli.rounds {
+        for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
+            if stop.load(Relaxed) {
+                return Err("interrupted".into());
+            }
+            let s = run_one(cli, &t, o.kind, &load, bins, &workdir)
+                .map_err(|e| format!("{}: {e}", o.kind.id()))?;
+            eprintln!(
+                "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
+                round + 1,
+                o.kind.id(),
+                s.delivered_pps / 1e6,
+                s.offered_pps / 1e6,
+                s.director_busy * 100.0
+            );
+            o.samples.push(s);
+        }
+    }
+    for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
+        if stop.load(Relaxed) {
+            return Err("interrupted".into());
+        }
+        let max = table::median(o.samples.iter().map(|s| s.delivered_pps));
+        if max <= 0.0 {
+            continue;
+        }
+        let l = Load {
+            rate: Some(max * cli.latency_fraction),
+            latency: true,
+            ..load.clone()
+        };
+        let s = run_one(cli, &t, o.kind, &l, bins, &workdir)
+            .map_err(|e| format!("{} (latency): {e}", o.kind.id()))?;
+        eprintln!(
+            "  latency {:<16} at {:.3} Mpps: p50 {} µs, p99 {} µs",
+            o.kind.id(),
+            max * cli.latency_fraction / 1e6,
+            s.latency.as_ref().map_or(0, |l| l.p50 / 1000),
+            s.latency.as_ref().map_or(0, |l| l.p99 / 1000)
+        );
+        o.latency = Some(s);
+    }
+    drop(t);
+    let _ = std::fs::remove_dir_all(&workdir);
+    print!("{}", table::render(cli, &outcomes));
+    if let Some(path) = &cli.json {
+        std::fs::write(path, table::json(cli, &outcomes))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &cli.plots {
+        plots::draw(dir, &outcomes)?;
+    }
+    if cli.quick {
+        let dry: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.unavailable.is_none())
+            .filter(|o| {
+                o.samples.iter().any(|s| s.delivered_pps <= 0.0)
+                    || o.latency
+                        .as_ref()
+                        .and_then(|s| s.latency.as_ref())
+                        .is_none_or(|l| l.count == 0)
+            })
+            .map(|o| o.kind.id())
+            .collect();
+        if !dry.is_empty() {
+            return Err(format!("no traffic flowed through: {}", dry.join(", ")));
+        }
+    }
+    Ok(())
+}

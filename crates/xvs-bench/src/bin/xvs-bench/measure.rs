@@ -1,0 +1,224 @@
+//! One measurement: sinks and generator started on a common CLOCK_MONOTONIC schedule, the
+//! director core's busy time read from /proc/stat over the same window.
+
+use crate::topology::Topology;
+use serde::Serialize;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use xvs_bench::reports::{Latency, SinkReport, TxReport};
+use xvs_io::xdp_prog::monotonic_ns;
+
+/// What the generator sends and for how long.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// `udp`, `syn` or `tcp`.
+    pub traffic: String,
+    /// Frame size, FCS included.
+    pub size: usize,
+    /// Distinct flows.
+    pub flows: u32,
+    /// Packets per second (flat out if absent).
+    pub rate: Option<f64>,
+    /// Seconds before the window.
+    pub warmup: f64,
+    /// Window, seconds.
+    pub duration: f64,
+    /// Measure latency at the sinks.
+    pub latency: bool,
+}
+
+/// One sample.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sample {
+    /// Frames the generator sent in the window, per second.
+    pub offered_pps: f64,
+    /// Packets the sinks counted in the window, per second.
+    pub delivered_pps: f64,
+    /// Share of the window the director core was busy (0 to 1).
+    pub director_busy: f64,
+    /// Share of the window the generator core was busy (0 to 1).
+    pub generator_busy: f64,
+    /// Packets delivered per busy second of the director core.
+    pub pps_per_busy_cpu: f64,
+    /// Share of offered frames not delivered.
+    pub loss: f64,
+    /// One-way latency, merged over the sinks (latency runs).
+    pub latency: Option<Latency>,
+}
+
+/// Busy and total jiffies of one CPU.
+fn cpu_times(core: usize) -> Result<(u64, u64), String> {
+    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    let name = format!("cpu{core} ");
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .ok_or_else(|| format!("/proc/stat has no cpu{core}"))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
+fn busy_share(a: (u64, u64), b: (u64, u64)) -> f64 {
+    let total = b.1.saturating_sub(a.1);
+    if total == 0 {
+        return 0.0;
+    }
+    b.0.saturating_sub(a.0) as f64 / total as f64
+}
+
+fn sleep_until(t: u64) {
+    let now = monotonic_ns();
+    if t > now {
+        std::thread::sleep(Duration::from_nanos(t - now));
+    }
+}
+
+fn finish(child: Child, what: &str) -> Result<String, String> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Merges the sinks' latency reports: sample-weighted percentiles (exact merging would need
+/// the histograms themselves; the sinks see the same distribution, so the weighted mean of
+/// each percentile is close) and the largest maximum.
+fn merge_latency(reports: &[SinkReport]) -> Option<Latency> {
+    let ls: Vec<&Latency> = reports.iter().filter_map(|r| r.latency.as_ref()).collect();
+    let count: u64 = ls.iter().map(|l| l.count).sum();
+    if ls.is_empty() || count == 0 {
+        return None;
+    }
+    let w = |f: &dyn Fn(&Latency) -> u64| -> u64 {
+        (ls.iter().map(|l| f(l) as f64 * l.count as f64).sum::<f64>() / count as f64) as u64
+    };
+    let cdf = ls
+        .iter()
+        .max_by_key(|l| l.count)
+        .map(|l| l.cdf.clone())
+        .unwrap_or_default();
+    Some(Latency {
+        count,
+        p50: w(&|l| l.p50),
+        p99: w(&|l| l.p99),
+        p999: w(&|l| l.p999),
+        max: ls.iter().map(|l| l.max).max().unwrap_or(0),
+        cdf,
+    })
+}
+
+/// Runs one sample of `load` through whatever the director is doing now.
+pub fn sample(
+    t: &Topology,
+    gen_bin: &Path,
+    load: &Load,
+    queues: u32,
+    gen_core: usize,
+    dir_core: usize,
+) -> Result<Sample, String> {
+    let start = monotonic_ns() + 1_500_000_000;
+    let window = [
+        "--start-at".to_string(),
+        start.to_string(),
+        "--warmup".into(),
+        load.warmup.to_string(),
+        "--duration".into(),
+        load.duration.to_string(),
+    ];
+    let spawn = |role: &str, args: &[String]| -> Result<Child, String> {
+        Command::new("ip")
+            .args(["netns", "exec", &t.ns(role)])
+            .arg(gen_bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", gen_bin.display()))
+    };
+    let mut sinks = Vec::new();
+    for role in ["s1", "s2"] {
+        let mut a: Vec<String> = vec![
+            "sink".into(),
+            "-i".into(),
+            "e0".into(),
+            "--queues".into(),
+            queues.to_string(),
+        ];
+        if load.latency {
+            a.push("--latency".into());
+        }
+        a.extend(window.iter().cloned());
+        sinks.push(spawn(role, &a)?);
+    }
+    let mut g: Vec<String> = vec![
+        "tx".into(),
+        "-i".into(),
+        "g0".into(),
+        "--dst-mac".into(),
+        t.d0_mac.clone(),
+        "--queues".into(),
+        queues.to_string(),
+        "--traffic".into(),
+        load.traffic.clone(),
+        "--size".into(),
+        load.size.to_string(),
+        "--flows".into(),
+        load.flows.to_string(),
+        "--core".into(),
+        gen_core.to_string(),
+    ];
+    if let Some(r) = load.rate {
+        g.push("--rate".into());
+        g.push(format!("{r:.0}"));
+    }
+    g.extend(window.iter().cloned());
+    let generator = spawn("gen", &g)?;
+    let open = start + (load.warmup * 1e9) as u64;
+    let close = open + (load.duration * 1e9) as u64;
+    sleep_until(open);
+    let (d0, g0) = (cpu_times(dir_core)?, cpu_times(gen_core)?);
+    sleep_until(close);
+    let (d1, g1) = (cpu_times(dir_core)?, cpu_times(gen_core)?);
+    let tx: TxReport = serde_json::from_str(&finish(generator, "the generator")?)
+        .map_err(|e| format!("the generator's report: {e}"))?;
+    let mut reports = Vec::new();
+    for s in sinks {
+        let r: SinkReport = serde_json::from_str(&finish(s, "a sink")?)
+            .map_err(|e| format!("a sink's report: {e}"))?;
+        reports.push(r);
+    }
+    let delivered: u64 = reports.iter().map(|r| r.packets).sum();
+    let director_busy = busy_share(d0, d1);
+    let delivered_pps = delivered as f64 / load.duration;
+    Ok(Sample {
+        offered_pps: tx.sent_in_window as f64 / load.duration,
+        delivered_pps,
+        director_busy,
+        generator_busy: busy_share(g0, g1),
+        pps_per_busy_cpu: if director_busy > 0.0 {
+            delivered_pps / director_busy
+        } else {
+            0.0
+        },
+        loss: if tx.sent_in_window > 0 {
+            1.0 - (delivered as f64 / tx.sent_in_window as f64).min(1.0)
+        } else {
+            0.0
+        },
+        latency: merge_latency(&reports),
+    })
+}

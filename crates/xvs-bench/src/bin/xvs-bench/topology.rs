@@ -1,0 +1,170 @@
+//! The bench topology: four network namespaces joined by veth pairs, every interface with as
+//! many queues as the most workers any contender uses.
+//!
+//! ```text
+//!  gen                 dir (the director)                      s1, s2 (sinks)
+//!  g0 198.18.0.1 ──── d0 198.18.0.2   VIP 198.18.0.10
+//!                      d1 198.18.1.1 ──────────────────────── e0 198.18.1.11  (s1)
+//!                      d2 198.18.2.1 ──────────────────────── e0 198.18.2.12  (s2)
+//! ```
+//!
+//! Clients are 198.19.0.0/16 behind the generator. The namespaces are deleted when the
+//! topology is dropped, on every exit path.
+
+use std::process::{Command, Output};
+
+/// The virtual service address.
+pub const VIP: &str = "198.18.0.10";
+/// The sinks' addresses (the real servers).
+pub const SINKS: [&str; 2] = ["198.18.1.11", "198.18.2.12"];
+/// The director's interfaces towards the sinks, in order.
+pub const DIR_OUT: [&str; 2] = ["d1", "d2"];
+
+/// The namespaces and what the contenders need to know of them.
+pub struct Topology {
+    /// Name prefix (unique per run).
+    pub prefix: String,
+    /// MAC of the director's ingress interface d0.
+    pub d0_mac: String,
+    /// MACs of the sinks' interfaces.
+    pub sink_macs: [String; 2],
+}
+
+/// Runs a command, failing with its output if it fails.
+pub fn run(args: &[&str]) -> Result<Output, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out)
+}
+
+impl Topology {
+    /// The namespace called `role` (gen, dir, s1, s2).
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}{role}", self.prefix)
+    }
+
+    /// Runs `args` inside namespace `role`.
+    pub fn exec(&self, role: &str, args: &[&str]) -> Result<Output, String> {
+        let ns = self.ns(role);
+        let mut all = vec!["ip", "netns", "exec", ns.as_str()];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    /// Runs a shell line inside namespace `role`.
+    pub fn sh(&self, role: &str, line: &str) -> Result<Output, String> {
+        self.exec(role, &["sh", "-c", line])
+    }
+
+    /// Builds the namespaces with `queues` queues per interface.
+    pub fn build(queues: u32) -> Result<Topology, String> {
+        let prefix = format!("xb{}", std::process::id());
+        let mut t = Topology {
+            prefix,
+            d0_mac: String::new(),
+            sink_macs: [String::new(), String::new()],
+        };
+        // From here on, dropping `t` removes whatever was made.
+        for role in ["gen", "dir", "s1", "s2"] {
+            run(&["ip", "netns", "add", &t.ns(role)])?;
+        }
+        let q = queues.to_string();
+        let pairs = [
+            ("gen", "g0", "dir", "d0"),
+            ("dir", "d1", "s1", "e0"),
+            ("dir", "d2", "s2", "e0"),
+        ];
+        for (a, ia, b, ib) in pairs {
+            let (na, nb) = (t.ns(a), t.ns(b));
+            run(&[
+                "ip",
+                "link",
+                "add",
+                ia,
+                "netns",
+                &na,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                ib,
+                "netns",
+                &nb,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+            ])?;
+        }
+        let setup = [
+            (
+                "gen",
+                "ip link set lo up; ip link set g0 up; ip addr add 198.18.0.1/24 dev g0",
+            ),
+            (
+                "dir",
+                "ip link set lo up; for i in d0 d1 d2; do ip link set $i up; done; \
+                 ip addr add 198.18.0.2/24 dev d0; ip addr add 198.18.1.1/24 dev d1; \
+                 ip addr add 198.18.2.1/24 dev d2; \
+                 ip route add 198.19.0.0/16 via 198.18.0.1; \
+                 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+                   net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.d0.rp_filter=0 \
+                   net.ipv4.fib_multipath_hash_policy=1",
+            ),
+            (
+                "s1",
+                "ip link set lo up; ip link set e0 up; ip addr add 198.18.1.11/24 dev e0; \
+                 ip route add default via 198.18.1.1",
+            ),
+            (
+                "s2",
+                "ip link set lo up; ip link set e0 up; ip addr add 198.18.2.12/24 dev e0; \
+                 ip route add default via 198.18.2.1",
+            ),
+        ];
+        for (role, line) in setup {
+            t.sh(role, line)?;
+        }
+        let mac = |role: &str, ifname: &str| -> Result<String, String> {
+            let out = t.exec(role, &["cat", &format!("/sys/class/net/{ifname}/address")])?;
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let d0_mac = mac("dir", "d0")?;
+        let sink_macs = [mac("s1", "e0")?, mac("s2", "e0")?];
+        // Static neighbours both ways: no contender waits for ARP, none loses frames to it.
+        let g0_mac = mac("gen", "g0")?;
+        t.d0_mac = d0_mac;
+        t.sink_macs = sink_macs;
+        t.sh(
+            "dir",
+            &format!(
+                "ip neigh replace 198.18.0.1 lladdr {g0_mac} dev d0 nud permanent; \
+                 ip neigh replace {} lladdr {} dev d1 nud permanent; \
+                 ip neigh replace {} lladdr {} dev d2 nud permanent",
+                SINKS[0], t.sink_macs[0], SINKS[1], t.sink_macs[1]
+            ),
+        )?;
+        Ok(t)
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for role in ["gen", "dir", "s1", "s2"] {
+            let _ = run(&["ip", "netns", "del", &self.ns(role)]);
+        }
+    }
+}
