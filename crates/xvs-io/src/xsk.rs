@@ -22,6 +22,10 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 /// Frames handled per batch.
 pub const BATCH: usize = 64;
 
+/// Frames the kernel sends per wakeup of a copy-mode socket (its `TX_BATCH_SIZE`, the
+/// default `max_tx_budget`).
+const COPY_TX_BUDGET: usize = 32;
+
 /// How the sockets bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindMode {
@@ -486,8 +490,17 @@ impl WorkerIo {
             }
             p.pending.clear();
             if done > 0 && p.tx.needs_wakeup() {
-                let _ = p.tx.wakeup();
-                bump(&self.counters.wakeups, 1);
+                // In copy mode each wakeup sends at most COPY_TX_BUDGET frames: ask as often
+                // as it takes to send the whole batch now rather than a part of it per batch.
+                let kicks = if p.zero_copy {
+                    1
+                } else {
+                    done.div_ceil(COPY_TX_BUDGET)
+                };
+                for _ in 0..kicks {
+                    let _ = p.tx.wakeup();
+                }
+                bump(&self.counters.wakeups, kicks as u64);
             }
         }
     }

@@ -79,11 +79,12 @@ pub struct Cli {
     /// a value; off when not given).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9469")]
     pub metrics: Option<String>,
-    /// Benchmark baseline: send every frame the steering program hands over out of IF to MAC,
-    /// rewriting only the Ethernet addresses (no parsing, no connection table, no scheduling):
-    /// the I/O ceiling xvs-bench compares the forwarding modes with.
-    #[arg(long, value_name = "IF=MAC")]
-    pub forward_only: Option<String>,
+    /// Benchmark baseline: send every frame the steering program hands over out of IF to MAC
+    /// (several IF=MAC, comma-separated: frame by frame in turn), rewriting only the Ethernet
+    /// addresses (no parsing, no connection table, no scheduling): the I/O ceiling xvs-bench
+    /// compares the forwarding modes with.
+    #[arg(long, value_name = "IF=MAC", value_delimiter = ',')]
+    pub forward_only: Vec<String>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,

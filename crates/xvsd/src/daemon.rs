@@ -62,8 +62,8 @@ pub struct Settings {
     pub metrics: Option<std::net::SocketAddr>,
     /// Health checks and policies.
     pub health: xvs_control::check::Health,
-    /// `--forward-only IF=MAC`: the interface and the destination MAC.
-    pub forward_only: Option<(String, [u8; 6])>,
+    /// `--forward-only IF=MAC,…`: interfaces and destination MACs.
+    pub forward_only: Vec<(String, [u8; 6])>,
 }
 
 /// Parses `IF=MAC` (`--forward-only`), checking IF is one of the served interfaces.
@@ -131,9 +131,9 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
     };
     let forward_only = cli
         .forward_only
-        .as_deref()
+        .iter()
         .map(|f| parse_forward_only(f, &interfaces))
-        .transpose()?;
+        .collect::<Result<Vec<_>, String>>()?;
     let queues = cli.queues.or(file_cfg.queues).unwrap_or(1);
     if queues == 0 {
         return Err("--queues must be at least 1".into());
@@ -287,11 +287,15 @@ fn serve(
         generation,
     )));
     let table = Arc::new(ConnTable::new(s.conn_table_size, random_seed()));
-    let forward_only = s
-        .forward_only
-        .as_ref()
-        .map(|(ifname, dst)| ForwardOnly::new(&ports.names, &view.links, ifname, *dst))
-        .transpose()?;
+    let forward_only = if s.forward_only.is_empty() {
+        None
+    } else {
+        Some(ForwardOnly::new(
+            &ports.names,
+            &view.links,
+            &s.forward_only,
+        )?)
+    };
     if let Some(f) = &forward_only {
         tracing::warn!(to = ?f, "forward-only benchmark mode: every steered frame leaves unparsed, no services are applied");
     }
@@ -345,7 +349,7 @@ fn serve(
             mode: s.poll_mode,
             clock,
             resolve: resolve_tx.clone(),
-            forward_only,
+            forward_only: forward_only.clone(),
         };
         let h = std::thread::Builder::new()
             .name(format!("xvs-worker-{q}"))

@@ -42,46 +42,50 @@ pub struct Worker {
     pub forward_only: Option<ForwardOnly>,
 }
 
-/// `--forward-only`: every frame leaves through one port with fixed Ethernet addresses.
-#[derive(Debug, Clone, Copy)]
+/// `--forward-only`: every frame leaves with fixed Ethernet addresses, through the targets
+/// in turn.
+#[derive(Debug, Clone)]
 pub struct ForwardOnly {
-    port: u16,
-    /// Destination then source MAC, as they lie in the Ethernet header.
-    macs: [u8; 12],
+    /// (port, destination then source MAC as they lie in the Ethernet header).
+    targets: Vec<(u16, [u8; 12])>,
+    next: usize,
 }
 
 impl ForwardOnly {
-    /// Sends out of `ifname` (one of `ports`) to `dst`, from the interface's own MAC.
+    /// Sends out of each `(ifname, dst)` (ifname one of `ports`) to `dst`, from the
+    /// interface's own MAC.
     pub fn new(
         ports: &[String],
         links: &[xvs_io::netlink::Link],
-        ifname: &str,
-        dst: [u8; 6],
+        to: &[(String, [u8; 6])],
     ) -> Result<ForwardOnly, String> {
-        let port = ports
-            .iter()
-            .position(|p| p == ifname)
-            .ok_or_else(|| format!("--forward-only: {ifname} is not served"))?;
-        let src = links
-            .iter()
-            .find(|l| l.name == ifname && l.mac.len() == 6)
-            .ok_or_else(|| format!("--forward-only: {ifname} has no MAC address"))?;
-        let mut macs = [0u8; 12];
-        macs[..6].copy_from_slice(&dst);
-        macs[6..].copy_from_slice(&src.mac);
-        Ok(ForwardOnly {
-            port: port as u16,
-            macs,
-        })
+        let mut targets = Vec::new();
+        for (ifname, dst) in to {
+            let port = ports
+                .iter()
+                .position(|p| p == ifname)
+                .ok_or_else(|| format!("--forward-only: {ifname} is not served"))?;
+            let src = links
+                .iter()
+                .find(|l| &l.name == ifname && l.mac.len() == 6)
+                .ok_or_else(|| format!("--forward-only: {ifname} has no MAC address"))?;
+            let mut macs = [0u8; 12];
+            macs[..6].copy_from_slice(dst);
+            macs[6..].copy_from_slice(&src.mac);
+            targets.push((port as u16, macs));
+        }
+        Ok(ForwardOnly { targets, next: 0 })
     }
 
-    /// Rewrites the Ethernet addresses of every frame and sends it out of the port.
-    fn handle(&self, io: &mut [IoFrame<'_>]) {
+    /// Rewrites the Ethernet addresses of every frame and sends it out of the next target.
+    fn handle(&mut self, io: &mut [IoFrame<'_>]) {
         for f in io {
+            let (port, macs) = self.targets[self.next];
+            self.next = (self.next + 1) % self.targets.len();
             match f.data.get_mut(..12) {
                 Some(eth) if f.len >= 14 => {
-                    eth.copy_from_slice(&self.macs);
-                    f.fate = Fate::Tx(self.port);
+                    eth.copy_from_slice(&macs);
+                    f.fate = Fate::Tx(port);
                 }
                 _ => f.fate = Fate::Drop,
             }
@@ -136,7 +140,7 @@ impl Worker {
             let snap = self.snapshot.load();
             let now = Time::from_millis(self.clock.elapsed().as_millis() as u64);
             let fw = &mut self.fw;
-            let got = match &self.forward_only {
+            let got = match &mut self.forward_only {
                 Some(f) => self.io.poll_once(&mut |frames| f.handle(frames)),
                 None => self
                     .io
@@ -173,5 +177,55 @@ impl Worker {
             }
         }
         tracing::debug!(worker = self.index, account = ?self.io.account(), "worker stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xvs_io::netlink::Link;
+
+    fn link(name: &str, last: u8) -> Link {
+        Link {
+            index: u32::from(last),
+            name: name.into(),
+            mac: vec![2, 0, 0, 0, 0, last],
+            mtu: 1500,
+        }
+    }
+
+    #[test]
+    fn forward_only_rewrites_macs_and_takes_targets_in_turn() {
+        let ports = ["d0".to_string(), "d1".into(), "d2".into()];
+        let links = [link("d0", 0xd0), link("d1", 0xd1), link("d2", 0xd2)];
+        let to = [
+            ("d1".to_string(), [2, 0, 0, 0, 0, 0x11]),
+            ("d2".to_string(), [2, 0, 0, 0, 0, 0x12]),
+        ];
+        let mut f = ForwardOnly::new(&ports, &links, &to).unwrap();
+        let mut bufs = [[0xeeu8; 64], [0xeeu8; 64], [0xeeu8; 64], [0xeeu8; 64]];
+        let mut frames: Vec<IoFrame<'_>> = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| IoFrame {
+                data: b,
+                len: if i == 3 { 10 } else { 60 },
+                port: 0,
+                fate: Fate::Drop,
+            })
+            .collect();
+        f.handle(&mut frames);
+        let fates: Vec<Fate> = frames.iter().map(|f| f.fate).collect();
+        assert_eq!(fates, [Fate::Tx(1), Fate::Tx(2), Fate::Tx(1), Fate::Drop]);
+        assert_eq!(
+            frames[0].data[..12],
+            [2, 0, 0, 0, 0, 0x11, 2, 0, 0, 0, 0, 0xd1]
+        );
+        assert_eq!(
+            frames[1].data[..12],
+            [2, 0, 0, 0, 0, 0x12, 2, 0, 0, 0, 0, 0xd2]
+        );
+        assert_eq!(frames[0].data[12], 0xee, "nothing past the MACs changes");
+        assert!(ForwardOnly::new(&ports, &links, &[("x9".into(), [0; 6])]).is_err());
     }
 }

@@ -210,7 +210,10 @@ pub fn start(
                 _ => (
                     xvs_config(Method::Dr, 1),
                     1,
-                    Some(format!("{}={}", DIR_OUT[0], t.sink_macs[0])),
+                    Some(format!(
+                        "{}={},{}={}",
+                        DIR_OUT[0], t.sink_macs[0], DIR_OUT[1], t.sink_macs[1]
+                    )),
                 ),
             };
             let path = workdir.join("xvsd.yaml");

@@ -39,14 +39,23 @@ fn mpps(path: &Path, ran: &[&Outcome]) -> Result<(), String> {
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(200)
-        .build_cartesian_2d(0.0..top, 0..n)
+        .build_cartesian_2d(0.0..top, (0..n).into_segmented())
         .map_err(e)?;
     let labels: Vec<String> = ran.iter().map(|o| o.kind.label()).collect();
+    // Row y (from the bottom) shows contender n - 1 - y, so the table's order reads top down.
+    let label = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(y) => n
+            .checked_sub(1 + y)
+            .and_then(|i| labels.get(i))
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|i| labels.get(n - 1 - *i).cloned().unwrap_or_default())
+        .y_label_formatter(&label)
         .x_desc("Mpps")
         .draw()
         .map_err(e)?;
@@ -65,13 +74,19 @@ fn mpps(path: &Path, ran: &[&Outcome]) -> Result<(), String> {
         };
         chart
             .draw_series(std::iter::once(Rectangle::new(
-                [(0.0, y), (m, y + 1)],
+                [
+                    (0.0, SegmentValue::Exact(y)),
+                    (m, SegmentValue::Exact(y + 1)),
+                ],
                 color.filled(),
             )))
             .map_err(e)?;
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(lo, y), (hi, y)],
+                vec![
+                    (lo, SegmentValue::CenterOf(y)),
+                    (hi, SegmentValue::CenterOf(y)),
+                ],
                 BLACK.stroke_width(2),
             )))
             .map_err(e)?;
@@ -151,7 +166,7 @@ fn workers(path: &Path, ran: &[&Outcome]) -> Result<(), String> {
     root.fill(&WHITE).map_err(e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "xvs: 1 worker against 2 workers (median Mpps)",
+            "xvs: 1 worker (light) against 2 workers (dark), median Mpps",
             ("sans-serif", 18),
         )
         .margin(10)
@@ -159,19 +174,27 @@ fn workers(path: &Path, ran: &[&Outcome]) -> Result<(), String> {
         .y_label_area_size(50)
         .build_cartesian_2d(0.0f64..4.0, 0.0..top)
         .map_err(e)?;
-    let names = ["DR", "NAT", "TUN", "FullNAT"];
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(4)
-        .x_label_formatter(&|x| {
-            names
-                .get(x.floor() as usize)
-                .map(|s| (*s).to_string())
-                .unwrap_or_default()
-        })
+        .x_labels(0)
         .y_desc("Mpps")
         .draw()
+        .map_err(e)?;
+    // The mode's name above each pair of bars (the x axis has no numbers to show).
+    chart
+        .draw_series(
+            ["DR", "NAT", "TUN", "FullNAT"]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    Text::new(
+                        (*name).to_string(),
+                        (i as f64 + 0.4, top * 0.97),
+                        ("sans-serif", 15),
+                    )
+                }),
+        )
         .map_err(e)?;
     let one = RGBColor(120, 160, 210);
     let two = RGBColor(30, 70, 140);
@@ -184,28 +207,5 @@ fn workers(path: &Path, ran: &[&Outcome]) -> Result<(), String> {
             ])
             .map_err(e)?;
     }
-    chart
-        .draw_series(std::iter::once(Rectangle::new(
-            [(0.0, 0.0), (0.0, 0.0)],
-            one.filled(),
-        )))
-        .map_err(e)?
-        .label("1 worker")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], one.filled()));
-    chart
-        .draw_series(std::iter::once(Rectangle::new(
-            [(0.0, 0.0), (0.0, 0.0)],
-            two.filled(),
-        )))
-        .map_err(e)?
-        .label("2 workers")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], two.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
     root.present().map_err(e)
 }
