@@ -13,6 +13,8 @@ pub struct TxReport {
     pub seconds: f64,
     /// Whether the socket bound in zero-copy mode.
     pub zero_copy: bool,
+    /// Background frames (`--background-flows`) sent inside the window.
+    pub background_in_window: u64,
 }
 
 /// Latency percentiles, nanoseconds.
@@ -39,6 +41,10 @@ pub struct SinkReport {
     pub packets: u64,
     /// Bytes counted inside the window.
     pub bytes: u64,
+    /// UDP packets among them (outermost header).
+    pub udp: u64,
+    /// TCP packets among them (outermost header).
+    pub tcp: u64,
     /// Window length, seconds.
     pub seconds: f64,
     /// One-way latency (latency mode only).

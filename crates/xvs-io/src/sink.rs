@@ -7,6 +7,31 @@ use crate::xdp_prog::{BpfError, SocketMap, XdpMode, XdpProgram, percpu_sum, upda
 /// The compiled sink program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sink.o"));
 
+/// The sink's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// UDP packets (by the outermost IP header).
+    pub udp: u64,
+    /// TCP packets (by the outermost IP header).
+    pub tcp: u64,
+}
+
+impl std::ops::Sub for SinkCounts {
+    type Output = SinkCounts;
+    fn sub(self, o: SinkCounts) -> SinkCounts {
+        SinkCounts {
+            packets: self.packets.wrapping_sub(o.packets),
+            bytes: self.bytes.wrapping_sub(o.bytes),
+            udp: self.udp.wrapping_sub(o.udp),
+            tcp: self.tcp.wrapping_sub(o.tcp),
+        }
+    }
+}
+
 /// The sink program attached to one interface.
 #[derive(Debug)]
 pub struct Sink {
@@ -28,9 +53,15 @@ impl Sink {
         })
     }
 
-    /// Packets and bytes counted since the program was attached.
-    pub fn counts(&self) -> (u64, u64) {
-        (percpu_sum(self.stats_fd, 0), percpu_sum(self.stats_fd, 1))
+    /// What was counted since the program was attached.
+    pub fn counts(&self) -> SinkCounts {
+        let [packets, bytes, udp, tcp] = [0, 1, 2, 3].map(|k| percpu_sum(self.stats_fd, k));
+        SinkCounts {
+            packets,
+            bytes,
+            udp,
+            tcp,
+        }
     }
 
     /// From now on, counted packets go to the registered AF_XDP sockets instead of being

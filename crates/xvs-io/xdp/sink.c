@@ -34,10 +34,11 @@ struct {
 	__type(value, __u32);
 } sink_cfg SEC(".maps");
 
-// [0] packets, [1] bytes.
+// [0] packets, [1] bytes, [2] UDP packets, [3] TCP packets (by the outermost IP header's
+// protocol: an IPIP-encapsulated packet is neither).
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u64);
 } sink_stats SEC(".maps");
@@ -50,14 +51,17 @@ int xvs_sink(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	if (data + sizeof(*eth) > end)
 		return XDP_PASS;
+	__u8 proto;
 	if (eth->h_proto == __builtin_bswap16(ETH_P_IP)) {
 		struct iphdr *ip = data + sizeof(*eth);
 		if ((void *)(ip + 1) > end || ip->protocol == IPPROTO_ICMP)
 			return XDP_PASS;
+		proto = ip->protocol;
 	} else if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + sizeof(*eth);
 		if ((void *)(ip6 + 1) > end || ip6->nexthdr == IPPROTO_ICMPV6)
 			return XDP_PASS;
+		proto = ip6->nexthdr;
 	} else {
 		return XDP_PASS;
 	}
@@ -69,6 +73,10 @@ int xvs_sink(struct xdp_md *ctx)
 	c = bpf_map_lookup_elem(&sink_stats, &k);
 	if (c)
 		*c += (__u64)(end - data);
+	k = proto == IPPROTO_UDP ? 2 : proto == IPPROTO_TCP ? 3 : 4;
+	c = bpf_map_lookup_elem(&sink_stats, &k);
+	if (c)
+		*c += 1;
 	k = 0;
 	__u32 *redirect = bpf_map_lookup_elem(&sink_cfg, &k);
 	if (redirect && *redirect)

@@ -75,6 +75,13 @@ struct TxArgs {
     /// Packets per second (flat out if absent).
     #[arg(long)]
     rate: Option<f64>,
+    /// Also send a background stream of UDP over this many flows (from 198.19.255.0 up), at
+    /// `--background-rate`: the established traffic whose delivery a flood must not starve.
+    #[arg(long, requires = "background_rate")]
+    background_flows: Option<u32>,
+    /// Packets per second of the background stream.
+    #[arg(long)]
+    background_rate: Option<f64>,
     /// Stop after this many frames.
     #[arg(long)]
     count: Option<u64>,
@@ -184,6 +191,25 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
             ));
         }
     }
+    let background = match (a.background_flows, a.background_rate) {
+        (Some(flows), Some(rate)) if rate.is_finite() && rate > 0.0 => Some((
+            Template::new(&FrameSpec {
+                traffic: Traffic::Udp,
+                size: a.size,
+                src_mac: mac_of(&a.interface)?,
+                dst_mac: a.dst_mac,
+                src_base: Ipv4Addr::new(198, 19, 255, 0),
+                dst: a.dst,
+                dport: a.dport,
+                flows: flows.min(256),
+            })?,
+            rate,
+        )),
+        (Some(_), _) => {
+            return Err("--background-rate: a positive number of packets per second".into());
+        }
+        _ => None,
+    };
     let (start, open, close) = times(&a.window)?;
     let cfg = XskConfig {
         frame_size: 2048,
@@ -210,9 +236,27 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
     let first = monotonic_ns();
     let mut now = first;
     let mut turn = 0;
+    let (mut bg_seq, mut bg_in_window) = (0u64, 0u64);
     while now < close && seq < limit {
         turn = (turn + 1) % sockets.len();
         let io = &mut sockets[turn];
+        if let Some((bg, rate)) = &background {
+            let due = ((now - first) as f64 * rate / 1e9) as u64 + 1;
+            let want = due.saturating_sub(bg_seq).min(64) as usize;
+            if want > 0 {
+                let mut next = bg_seq;
+                let stamp = now;
+                let sent = io.send(0, want, &mut |buf| {
+                    let n = bg.write(buf, next, stamp);
+                    next += 1;
+                    n
+                });
+                bg_seq += sent as u64;
+                if now >= open {
+                    bg_in_window += sent as u64;
+                }
+            }
+        }
         let mut want = (limit - seq).min(64) as usize;
         if let Some(rate) = a.rate {
             let due = ((now - first) as f64 * rate / 1e9) as u64 + 1;
@@ -247,6 +291,7 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
         sent_in_window: in_window,
         seconds: (now - first) as f64 / 1e9,
         zero_copy,
+        background_in_window: bg_in_window,
     })
 }
 
@@ -318,8 +363,7 @@ fn sink(a: &SinkArgs) -> Result<SinkReport, String> {
             }
         }
     }
-    let (p0, b0) = first.unwrap_or_default();
-    let (p1, b1) = prog.counts();
+    let c = prog.counts() - first.unwrap_or_default();
     let latency = a.latency.then(|| Latency {
         count: hist.len(),
         p50: hist.value_at_quantile(0.5),
@@ -329,8 +373,10 @@ fn sink(a: &SinkArgs) -> Result<SinkReport, String> {
         cdf: cdf(&hist),
     });
     Ok(SinkReport {
-        packets: p1 - p0,
-        bytes: b1 - b0,
+        packets: c.packets,
+        bytes: c.bytes,
+        udp: c.udp,
+        tcp: c.tcp,
         seconds: (close - open) as f64 / 1e9,
         latency,
     })

@@ -270,6 +270,11 @@ pub fn start(
 }
 
 impl Running {
+    /// xvsd's control socket, if the contender is xvsd.
+    pub fn control_socket(&self) -> Option<PathBuf> {
+        self.xvsd.as_ref().map(|_| self.workdir.join("xvsd.sock"))
+    }
+
     /// Undoes the set-up.
     pub fn stop(mut self, t: &Topology) -> Result<(), String> {
         self.teardown(t)

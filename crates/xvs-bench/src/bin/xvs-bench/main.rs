@@ -5,6 +5,7 @@
 //! maximum; prints one table of medians and the ratios that matter. `--quick` runs every
 //! contender briefly and fails unless traffic flowed through each (the test suite's smoke test).
 
+mod connload;
 mod contender;
 mod measure;
 mod plots;
@@ -105,12 +106,22 @@ fn run_one(
     t: &topology::Topology,
     kind: Kind,
     load: &Load,
+    table_size: usize,
     bins: (&Path, &Path),
     workdir: &Path,
 ) -> Result<Sample, String> {
     let cores = [cli.dir_core, cli.gen_core];
-    let running = contender::start(kind, t, bins.0, workdir, &cores, cli.table_size)?;
-    let s = measure::sample(t, bins.1, load, kind.workers(), cli.gen_core, cli.dir_core);
+    let running = contender::start(kind, t, bins.0, workdir, &cores, table_size)?;
+    let control = running.control_socket();
+    let s = measure::sample(
+        t,
+        bins.1,
+        load,
+        kind.workers(),
+        cli.gen_core,
+        cli.dir_core,
+        control.as_deref(),
+    );
     let stopped = running.stop(t);
     let s = s?;
     stopped?;
@@ -168,6 +179,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
         warmup: cli.warmup,
         duration: cli.duration,
         latency: false,
+        background: None,
     };
     let mut outcomes: Vec<Outcome> = kinds
         .iter()
@@ -193,7 +205,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
             if stop.load(Relaxed) {
                 return Err("interrupted".into());
             }
-            let s = run_one(cli, &t, o.kind, &load, bins, &workdir)
+            let s = run_one(cli, &t, o.kind, &load, cli.table_size, bins, &workdir)
                 .map_err(|e| format!("{}: {e}", o.kind.id()))?;
             eprintln!(
                 "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
@@ -219,7 +231,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
             latency: true,
             ..load.clone()
         };
-        let s = run_one(cli, &t, o.kind, &l, bins, &workdir)
+        let s = run_one(cli, &t, o.kind, &l, cli.table_size, bins, &workdir)
             .map_err(|e| format!("{} (latency): {e}", o.kind.id()))?;
         eprintln!(
             "  latency {:<16} at {:.3} Mpps: p50 {} µs, p99 {} µs",
@@ -230,11 +242,47 @@ fn bench(cli: &Cli) -> Result<(), String> {
         );
         o.latency = Some(s);
     }
+    let (insert, flood) = connload::loads(&load);
+    let mut conns: Vec<(Kind, Option<String>, connload::ConnOutcome)> = connload::kinds()
+        .into_iter()
+        .filter(|k| cli.only.is_empty() || cli.only.contains(&k.id()))
+        .map(|k| {
+            (
+                k,
+                contender::unavailable(k, &t),
+                connload::ConnOutcome::default(),
+            )
+        })
+        .collect();
+    for _ in 0..cli.rounds.min(3) {
+        for (kind, _, o) in conns.iter_mut().filter(|c| c.1.is_none()) {
+            for (load, table, out, what) in [
+                (&insert, connload::BIG_TABLE, &mut o.insert, "SYNs"),
+                (&flood, connload::SMALL_TABLE, &mut o.flood, "flood"),
+            ] {
+                if stop.load(Relaxed) {
+                    return Err("interrupted".into());
+                }
+                let s = run_one(cli, &t, *kind, load, table, bins, &workdir)
+                    .map_err(|e| format!("{} ({what}): {e}", kind.id()))?;
+                eprintln!(
+                    "  {what:<8} {:<16} {:>8.3} Mpps delivered, {} new conns/s",
+                    kind.id(),
+                    s.delivered_pps / 1e6,
+                    s.xvsd
+                        .as_ref()
+                        .map_or("-".into(), |x| format!("{:.0}", x.conns_created_per_s))
+                );
+                out.push(s);
+            }
+        }
+    }
     drop(t);
     let _ = std::fs::remove_dir_all(&workdir);
     print!("{}", table::render(cli, &outcomes));
+    print!("{}", connload::render(&conns));
     if let Some(path) = &cli.json {
-        std::fs::write(path, table::json(cli, &outcomes))
+        std::fs::write(path, table::json(cli, &outcomes, &conns))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(dir) = &cli.plots {
@@ -253,6 +301,18 @@ fn bench(cli: &Cli) -> Result<(), String> {
             })
             .map(|o| o.kind.id())
             .collect();
+        let dry_conns = conns
+            .iter()
+            .filter(|c| c.1.is_none())
+            .filter(|c| {
+                c.2.insert
+                    .iter()
+                    .chain(&c.2.flood)
+                    .any(|s| s.delivered_pps <= 0.0)
+                    || c.2.flood.iter().any(|s| s.udp_delivered_pps <= 0.0)
+            })
+            .map(|c| format!("{} (new connections)", c.0.id()));
+        let dry: Vec<String> = dry.into_iter().chain(dry_conns).collect();
         if !dry.is_empty() {
             return Err(format!("no traffic flowed through: {}", dry.join(", ")));
         }

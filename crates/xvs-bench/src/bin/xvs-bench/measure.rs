@@ -26,6 +26,54 @@ pub struct Load {
     pub duration: f64,
     /// Measure latency at the sinks.
     pub latency: bool,
+    /// A UDP background stream beside the main traffic: (flows, packets per second).
+    pub background: Option<(u32, f64)>,
+}
+
+/// xvsd's own account of the window (from its control socket).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct XvsdWindow {
+    /// Connections created per second.
+    pub conns_created_per_s: f64,
+    /// Connections evicted per second (the table was full).
+    pub conns_evicted_per_s: f64,
+    /// Connection-table entries at the end of the window.
+    pub table_entries: u64,
+    /// Connection-table capacity.
+    pub table_capacity: u64,
+    /// Frames that found a TX ring full, per second.
+    pub tx_ring_full_per_s: f64,
+}
+
+/// One `stats` reply of xvsd.
+fn xvsd_stats(sock: &Path) -> Result<serde_json::Value, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| format!("{}: {e}", sock.display()))?;
+    s.write_all(b"{\"v\":1,\"cmd\":\"stats\"}\n")
+        .map_err(|e| format!("xvsd stats: {e}"))?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .map_err(|e| format!("xvsd stats: {e}"))?;
+    serde_json::from_str(&line).map_err(|e| format!("xvsd stats: {e}"))
+}
+
+fn xvsd_window(a: &serde_json::Value, b: &serde_json::Value, seconds: f64) -> XvsdWindow {
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let ring_full = |v: &serde_json::Value| -> u64 {
+        v["workers"]
+            .as_array()
+            .map_or(0, |w| w.iter().map(|x| n(x, "tx_ring_full")).sum())
+    };
+    let rate = |k: &str| n(b, k).saturating_sub(n(a, k)) as f64 / seconds;
+    XvsdWindow {
+        conns_created_per_s: rate("conns_created"),
+        conns_evicted_per_s: rate("conns_evicted"),
+        table_entries: n(&b["conn_table"], "entries"),
+        table_capacity: n(&b["conn_table"], "capacity"),
+        tx_ring_full_per_s: ring_full(b).saturating_sub(ring_full(a)) as f64 / seconds,
+    }
 }
 
 /// One sample.
@@ -45,6 +93,12 @@ pub struct Sample {
     pub loss: f64,
     /// One-way latency, merged over the sinks (latency runs).
     pub latency: Option<Latency>,
+    /// Background frames sent per second (runs with a background stream).
+    pub background_offered_pps: f64,
+    /// UDP packets delivered per second (the background stream, under a TCP flood).
+    pub udp_delivered_pps: f64,
+    /// xvsd's counters over the window (xvs contenders).
+    pub xvsd: Option<XvsdWindow>,
 }
 
 /// Busy and total jiffies of one CPU.
@@ -129,6 +183,7 @@ pub fn sample(
     queues: u32,
     gen_core: usize,
     dir_core: usize,
+    control: Option<&Path>,
 ) -> Result<Sample, String> {
     let start = monotonic_ns() + 1_500_000_000;
     let window = [
@@ -185,14 +240,24 @@ pub fn sample(
         g.push("--rate".into());
         g.push(format!("{r:.0}"));
     }
+    if let Some((flows, rate)) = load.background {
+        g.extend([
+            "--background-flows".into(),
+            flows.to_string(),
+            "--background-rate".into(),
+            format!("{rate:.0}"),
+        ]);
+    }
     g.extend(window.iter().cloned());
     let generator = spawn("gen", &g)?;
     let open = start + (load.warmup * 1e9) as u64;
     let close = open + (load.duration * 1e9) as u64;
     sleep_until(open);
     let (d0, g0) = (cpu_times(dir_core)?, cpu_times(gen_core)?);
+    let x0 = control.map(xvsd_stats).transpose()?;
     sleep_until(close);
     let (d1, g1) = (cpu_times(dir_core)?, cpu_times(gen_core)?);
+    let x1 = control.map(xvsd_stats).transpose()?;
     let tx: TxReport = serde_json::from_str(&finish(generator, "the generator")?)
         .map_err(|e| format!("the generator's report: {e}"))?;
     let mut reports = Vec::new();
@@ -220,5 +285,8 @@ pub fn sample(
             0.0
         },
         latency: merge_latency(&reports),
+        background_offered_pps: tx.background_in_window as f64 / load.duration,
+        udp_delivered_pps: reports.iter().map(|r| r.udp).sum::<u64>() as f64 / load.duration,
+        xvsd: x0.zip(x1).map(|(a, b)| xvsd_window(&a, &b, load.duration)),
     })
 }

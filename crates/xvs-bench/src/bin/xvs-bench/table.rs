@@ -138,7 +138,22 @@ pub fn render(cli: &Cli, outcomes: &[Outcome]) -> String {
 }
 
 /// Every sample, the medians and the ratios, as JSON.
-pub fn json(cli: &Cli, outcomes: &[Outcome]) -> String {
+pub fn json(
+    cli: &Cli,
+    outcomes: &[Outcome],
+    conns: &[(Kind, Option<String>, crate::connload::ConnOutcome)],
+) -> String {
+    let new_connections: Vec<serde_json::Value> = conns
+        .iter()
+        .map(|(k, why, o)| {
+            serde_json::json!({
+                "id": k.id(),
+                "unavailable": why,
+                "insert": o.insert,
+                "flood": o.flood,
+            })
+        })
+        .collect();
     let contenders: Vec<serde_json::Value> = outcomes
         .iter()
         .map(|o| {
@@ -168,6 +183,7 @@ pub fn json(cli: &Cli, outcomes: &[Outcome]) -> String {
         "latency_fraction": cli.latency_fraction,
         "contenders": contenders,
         "ratios": ratios,
+        "new_connections": new_connections,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }

@@ -1,0 +1,149 @@
+//! New-connection load: TCP SYNs from millions of sources (every frame the first of a
+//! connection: the connection-table insert path), first into a table large enough to hold
+//! them all, then as a flood into a table far smaller than the flood, with an established UDP
+//! stream beside it whose delivery the flood must not starve.
+
+use crate::contender::{Kind, Method};
+use crate::measure::{Load, Sample};
+use crate::table::median;
+use std::fmt::Write;
+
+/// Distinct SYN sources: more than any contender inserts in a window, so every SYN is new.
+pub const SYN_FLOWS: u32 = 10_000_000;
+/// Table size for the insert-rate runs (holds every connection of a window).
+pub const BIG_TABLE: usize = 1 << 24;
+/// Table size for the flood runs.
+pub const SMALL_TABLE: usize = 1 << 16;
+/// The established stream beside the flood: flows and packets per second.
+pub const BACKGROUND: (u32, f64) = (64, 20_000.0);
+
+/// The contenders of this phase.
+pub fn kinds() -> [Kind; 4] {
+    [
+        Kind::NftDnat,
+        Kind::IpvsDr,
+        Kind::Xvs(Method::Dr, 1),
+        Kind::Xvs(Method::Nat, 1),
+    ]
+}
+
+/// What one contender did under both loads.
+#[derive(Default)]
+pub struct ConnOutcome {
+    /// Insert-rate samples.
+    pub insert: Vec<Sample>,
+    /// Flood samples.
+    pub flood: Vec<Sample>,
+}
+
+/// The two loads, from the throughput load's timing.
+pub fn loads(base: &Load) -> (Load, Load) {
+    let insert = Load {
+        traffic: "syn".into(),
+        flows: SYN_FLOWS,
+        rate: None,
+        latency: false,
+        background: None,
+        ..base.clone()
+    };
+    let flood = Load {
+        background: Some(BACKGROUND),
+        ..insert.clone()
+    };
+    (insert, flood)
+}
+
+fn med(v: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
+    median(v.iter().map(f))
+}
+
+/// The phase's two tables.
+pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nnew connections: TCP SYNs from {SYN_FLOWS} sources, xvsd table of {BIG_TABLE} entries\n"
+    );
+    let _ = writeln!(
+        s,
+        "{:<26} {:>12} {:>16} {:>22} {:>9}",
+        "contender", "SYN Mpps", "new conns/s", "table entries/capacity", "dir busy"
+    );
+    for (kind, why, o) in results {
+        if let Some(why) = why {
+            let _ = writeln!(s, "{:<26} {why}", kind.label());
+            continue;
+        }
+        if o.insert.is_empty() {
+            continue;
+        }
+        let x = o.insert.last().and_then(|l| l.xvsd.as_ref());
+        let _ = writeln!(
+            s,
+            "{:<26} {:>12.3} {:>16} {:>22} {:>8.0}%",
+            kind.label(),
+            med(&o.insert, |x| x.delivered_pps) / 1e6,
+            x.map_or("-".into(), |_| format!(
+                "{:.0}",
+                med(&o.insert, |v| v
+                    .xvsd
+                    .as_ref()
+                    .map_or(0.0, |w| w.conns_created_per_s))
+            )),
+            x.map_or("-".into(), |w| format!(
+                "{}/{}",
+                w.table_entries, w.table_capacity
+            )),
+            med(&o.insert, |x| x.director_busy) * 100.0,
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nflood over capacity: the same SYNs into a table of {SMALL_TABLE} entries, beside {} UDP flows at {} packets/s\n",
+        BACKGROUND.0, BACKGROUND.1
+    );
+    let _ = writeln!(
+        s,
+        "{:<26} {:>12} {:>16} {:>14} {:>11} {:>22}",
+        "contender", "SYN Mpps", "new conns/s", "evictions/s", "occupancy", "background delivered"
+    );
+    for (kind, why, o) in results {
+        if why.is_some() || o.flood.is_empty() {
+            continue;
+        }
+        let x = o.flood.last().and_then(|l| l.xvsd.as_ref());
+        let bg = med(&o.flood, |v| {
+            if v.background_offered_pps > 0.0 {
+                (v.udp_delivered_pps / v.background_offered_pps).min(1.0)
+            } else {
+                0.0
+            }
+        });
+        let _ = writeln!(
+            s,
+            "{:<26} {:>12.3} {:>16} {:>14} {:>11} {:>21.1}%",
+            kind.label(),
+            med(&o.flood, |x| x.delivered_pps - x.udp_delivered_pps) / 1e6,
+            x.map_or("-".into(), |_| format!(
+                "{:.0}",
+                med(&o.flood, |v| v
+                    .xvsd
+                    .as_ref()
+                    .map_or(0.0, |w| w.conns_created_per_s))
+            )),
+            x.map_or("-".into(), |_| format!(
+                "{:.0}",
+                med(&o.flood, |v| v
+                    .xvsd
+                    .as_ref()
+                    .map_or(0.0, |w| w.conns_evicted_per_s))
+            )),
+            x.map_or("-".into(), |w| format!(
+                "{:.0}%",
+                100.0 * w.table_entries as f64 / w.table_capacity.max(1) as f64
+            )),
+            bg * 100.0,
+        );
+    }
+    s
+}
