@@ -60,6 +60,9 @@ fn med(v: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
 /// The phase's two tables.
 pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
     let mut s = String::new();
+    if results.is_empty() {
+        return s;
+    }
     let _ = writeln!(
         s,
         "\nnew connections: TCP SYNs from {SYN_FLOWS} sources, xvsd table of {BIG_TABLE} entries\n"

@@ -270,6 +270,11 @@ pub fn start(
 }
 
 impl Running {
+    /// xvsd's process id, if the contender is xvsd (`ip netns exec` execs it in place).
+    pub fn pid(&self) -> Option<u32> {
+        self.xvsd.as_ref().map(Child::id)
+    }
+
     /// xvsd's control socket, if the contender is xvsd.
     pub fn control_socket(&self) -> Option<PathBuf> {
         self.xvsd.as_ref().map(|_| self.workdir.join("xvsd.sock"))

@@ -8,6 +8,7 @@
 mod connload;
 mod contender;
 mod measure;
+mod memory;
 mod plots;
 mod table;
 mod topology;
@@ -50,7 +51,8 @@ struct Cli {
     #[arg(long, default_value_t = 0.5)]
     latency_fraction: f64,
     /// Only these contenders (comma-separated ids: kernel-fwd, nft-dnat, ipvs-dr, ipvs-nat,
-    /// xvs-fwd-only, xvs-dr-1w, xvs-nat-1w, xvs-tun-1w, xvs-fullnat-1w, xvs-dr-2w, …).
+    /// xvs-fwd-only, xvs-dr-1w, xvs-nat-1w, xvs-tun-1w, xvs-fullnat-1w, xvs-dr-2w, …) and
+    /// `memory` for the memory measurement.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Core the generator is pinned to.
@@ -162,10 +164,15 @@ fn bench(cli: &Cli) -> Result<(), String> {
         .into_iter()
         .filter(|k| cli.only.is_empty() || cli.only.contains(&k.id()))
         .collect();
-    if kinds.is_empty() {
+    let known: Vec<String> = Kind::all().iter().map(|k| k.id()).collect();
+    if let Some(bad) = cli
+        .only
+        .iter()
+        .find(|o| *o != "memory" && !known.contains(o))
+    {
         return Err(format!(
-            "--only: no such contender ({})",
-            cli.only.join(",")
+            "--only: no contender {bad} (memory, {})",
+            known.join(", ")
         ));
     }
     let workdir = std::env::temp_dir().join(format!("xvs-bench-{}", std::process::id()));
@@ -277,12 +284,29 @@ fn bench(cli: &Cli) -> Result<(), String> {
             }
         }
     }
+    let mem = if cli.only.is_empty() || cli.only.iter().any(|o| o == "memory") {
+        let sizes: &[usize] = &[1_000_000, 10_000_000];
+        memory::measure(
+            &t,
+            bins,
+            &workdir,
+            sizes,
+            !cli.quick,
+            20.0,
+            cli.gen_core,
+            cli.dir_core,
+        )
+        .map_err(|e| format!("memory: {e}"))?
+    } else {
+        Vec::new()
+    };
     drop(t);
     let _ = std::fs::remove_dir_all(&workdir);
     print!("{}", table::render(cli, &outcomes));
     print!("{}", connload::render(&conns));
+    print!("{}", memory::render(&mem));
     if let Some(path) = &cli.json {
-        std::fs::write(path, table::json(cli, &outcomes, &conns))
+        std::fs::write(path, table::json(cli, &outcomes, &conns, &mem))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(dir) = &cli.plots {

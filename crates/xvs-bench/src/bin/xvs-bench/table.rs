@@ -76,6 +76,9 @@ fn us(ns: u64) -> String {
 /// The table, as printed.
 pub fn render(cli: &Cli, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
+    if outcomes.is_empty() {
+        return s;
+    }
     let _ = writeln!(
         s,
         "\n{}-byte {} frames, {} flows; medians of {} round(s) of {} s; generator on core {}, director on core {}; latency at {:.0}% of each contender's maximum\n",
@@ -142,6 +145,7 @@ pub fn json(
     cli: &Cli,
     outcomes: &[Outcome],
     conns: &[(Kind, Option<String>, crate::connload::ConnOutcome)],
+    memory: &[crate::memory::MemResult],
 ) -> String {
     let new_connections: Vec<serde_json::Value> = conns
         .iter()
@@ -184,6 +188,7 @@ pub fn json(
         "contenders": contenders,
         "ratios": ratios,
         "new_connections": new_connections,
+        "memory": memory,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
