@@ -134,8 +134,8 @@ fn main() {
     let mut cli = Cli::parse();
     if cli.quick {
         cli.rounds = 1;
-        cli.duration = 1.0;
-        cli.warmup = 0.3;
+        cli.duration = 0.8;
+        cli.warmup = 0.2;
     }
     match bench(&cli) {
         Ok(()) => {}
@@ -187,6 +187,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
         duration: cli.duration,
         latency: false,
         background: None,
+        lead: if cli.quick { 0.8 } else { 1.5 },
     };
     let mut outcomes: Vec<Outcome> = kinds
         .iter()
@@ -291,10 +292,8 @@ fn bench(cli: &Cli) -> Result<(), String> {
             bins,
             &workdir,
             sizes,
-            !cli.quick,
-            20.0,
-            cli.gen_core,
-            cli.dir_core,
+            (!cli.quick).then_some(&load),
+            (cli.gen_core, cli.dir_core),
         )
         .map_err(|e| format!("memory: {e}"))?
     } else {

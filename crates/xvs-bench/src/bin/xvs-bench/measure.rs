@@ -28,6 +28,9 @@ pub struct Load {
     pub latency: bool,
     /// A UDP background stream beside the main traffic: (flows, packets per second).
     pub background: Option<(u32, f64)>,
+    /// Seconds between starting the generator and sinks and the start of traffic (time for
+    /// them to attach and bind).
+    pub lead: f64,
 }
 
 /// xvsd's own account of the window (from its control socket).
@@ -185,7 +188,7 @@ pub fn sample(
     dir_core: usize,
     control: Option<&Path>,
 ) -> Result<Sample, String> {
-    let start = monotonic_ns() + 1_500_000_000;
+    let start = monotonic_ns() + (load.lead * 1e9) as u64;
     let window = [
         "--start-at".to_string(),
         start.to_string(),

@@ -44,19 +44,17 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| format!("{path} has no VmRSS"))
 }
 
-/// Measures each size in `sizes`; `fill` runs a SYN flood of that many sources for as long
-/// as it takes to insert them (at most `fill_max` seconds) and measures again.
-#[allow(clippy::too_many_arguments)]
+/// Measures each size in `sizes`; with `fill` (the run's load, for its timing and cores),
+/// runs a SYN flood of that many sources for up to 20 s and measures again.
 pub fn measure(
     t: &Topology,
     bins: (&Path, &Path),
     workdir: &Path,
     sizes: &[usize],
-    fill: bool,
-    fill_max: f64,
-    gen_core: usize,
-    dir_core: usize,
+    fill: Option<&Load>,
+    cores: (usize, usize),
 ) -> Result<Vec<MemResult>, String> {
+    let (gen_core, dir_core) = cores;
     let kind = Kind::Xvs(Method::Dr, 1);
     let cores = [dir_core, gen_core];
     let rss_at = |size: usize| -> Result<(u64, contender::Running), String> {
@@ -80,16 +78,17 @@ pub fn measure(
             bytes_per_slot: (rss.saturating_sub(base) * 1024) as f64 / capacity as f64,
             filled: None,
         };
-        if fill {
+        if let Some(base) = fill {
             let load = Load {
                 traffic: "syn".into(),
                 size: 64,
                 flows: asked as u32,
                 rate: None,
                 warmup: 0.5,
-                duration: fill_max,
+                duration: 20.0,
                 latency: false,
                 background: None,
+                ..base.clone()
             };
             let control = r.control_socket();
             let s = measure::sample(t, bins.1, &load, 1, gen_core, dir_core, control.as_deref());
