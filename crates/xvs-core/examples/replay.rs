@@ -1,6 +1,7 @@
 //! Replays established DR flows through the forwarder and prints the cost per packet.
 //!
-//! `cargo run --release -p xvs-core --example replay -- N [FLOWS] [--new] [--sched=NAME]`
+//! `cargo run --release -p xvs-core --example replay -- N [FLOWS] [--new] [--sched=NAME]
+//! [--threads=T]`
 //!
 //! Builds a DR service with four real servers, pre-builds one frame per flow (FLOWS distinct
 //! established TCP flows, default 1024) into one buffer, opens every flow (SYN, ACK) to warm the
@@ -14,6 +15,10 @@
 //! checksum stays right): the cost of scheduling and inserting a connection. The
 //! table (8 Mi entries) is sized so that up to 4 million new connections fit without eviction.
 //! `--sched=NAME` picks the service's scheduler (default `wrr`).
+//!
+//! `--threads=T` runs T forwarders at once, as T workers would (each its own flows and frames,
+//! all sharing the connection table and the counters), N packets each, and reports their
+//! aggregate rate: how the forwarding core scales with workers when I/O is not the limit.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +48,10 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1024)
         .max(BATCH);
+    let threads: usize = std::env::args()
+        .find_map(|a| a.strip_prefix("--threads=").and_then(|v| v.parse().ok()))
+        .unwrap_or(1)
+        .max(1);
 
     let vip = "198.51.100.50";
     let key = lab::svc(Protocol::Tcp, vip, 80);
@@ -79,13 +88,78 @@ fn main() {
     // Fixed sizes (independent of N, so that only forwarding grows with N): room for four
     // million new connections without eviction.
     let capacity = if new_conns { 1 << 23 } else { 1 << 16 };
-    let table = Arc::new(ConnTable::new(capacity, 0x5eed));
-    let stats = Arc::new(Stats::new(1, 64));
-    let mut fw = Forwarder::new(table, Arc::clone(&stats), 0, 1);
+    let table = Arc::new(ConnTable::new(capacity * threads, 0x5eed));
+    let stats = Arc::new(Stats::new(threads, 64));
     let now = Time::from_secs(100);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (table, stats, snap) = (Arc::clone(&table), Arc::clone(&stats), &snap);
+            s.spawn(move || {
+                let fw = Forwarder::new(table, stats, t, 1 + t as u64);
+                replay(fw, snap, now, n, flows, t, new_conns);
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    let packets = n.div_ceil(BATCH as u64) * BATCH as u64 * threads as u64;
+    let g = stats.global();
+    let warm_up = if new_conns {
+        0
+    } else {
+        2 * (flows * threads) as u64
+    };
+    let tx = g.tx_frames - warm_up;
+    assert_eq!(tx, packets, "every replayed frame must be forwarded: {g:?}");
+    let what = if new_conns {
+        assert_eq!(
+            g.conns_created, packets,
+            "every replayed SYN is a new connection"
+        );
+        "new DR connections (4 servers)"
+    } else {
+        "packets of established DR flows"
+    };
+    let mpps = packets as f64 / elapsed.as_secs_f64() / 1e6;
+    if threads == 1 {
+        println!(
+            "replay [{sched}]: {packets} {what} over {flows} frame slots in batches of {BATCH}: \
+             {:.1} ns/packet ({mpps:.2} Mpps on one core)",
+            elapsed.as_nanos() as f64 / packets as f64,
+        );
+    } else {
+        println!(
+            "replay [{sched}]: {packets} {what}, {threads} threads of {flows} frame slots each \
+             in batches of {BATCH}: {mpps:.2} Mpps together ({:.1} ns/packet per thread)",
+            elapsed.as_nanos() as f64 * threads as f64 / packets as f64,
+        );
+    }
+}
+
+/// One forwarder's replay: its own flows (client addresses offset by `thread`), warmed up,
+/// then `n` packets in batches.
+fn replay(
+    mut fw: Forwarder,
+    snap: &Snapshot,
+    now: Time,
+    n: u64,
+    flows: usize,
+    thread: usize,
+    new_conns: bool,
+) {
+    let vip = "198.51.100.50";
 
     // One fixed-size slot per flow, frame at HEADROOM, as an AF_XDP UMEM would hold them.
-    let client = |i: usize| format!("203.0.{}.{}", 113 + (i >> 16) as u8 % 2, (i >> 8) as u8);
+    // Thread 0's clients are those of the single-threaded replay; others' come from
+    // 198.19.0.0/16, two /24s each.
+    let client = |i: usize| match thread {
+        0 => format!("203.0.{}.{}", 113 + (i >> 16) as u8 % 2, (i >> 8) as u8),
+        t => format!(
+            "198.19.{}.{}",
+            (2 * t) as u8 + (i >> 16) as u8 % 2,
+            (i >> 8) as u8
+        ),
+    };
     let port = |i: usize| 10_000 + (i & 0xff) as u16 + ((i >> 8) as u16 & 0xff) * 256 % 50_000;
     let mut pool = vec![0u8; flows * SLOT];
     let mut lens = vec![0usize; flows];
@@ -96,7 +170,7 @@ fn main() {
             buf[HEADROOM..HEADROOM + p.len()].copy_from_slice(&p);
             let mut f = [Frame::new(&mut buf, HEADROOM, p.len(), EXT)];
             let mut v = [Verdict::Pass];
-            fw.process(&snap, &mut f, &mut v, now);
+            fw.process(snap, &mut f, &mut v, now);
             assert!(
                 matches!(v[0], Verdict::Tx { .. }),
                 "warm-up frame not forwarded: {:?}",
@@ -123,7 +197,6 @@ fn main() {
     let mut verdicts = [Verdict::Pass; BATCH];
     let batches = n.div_ceil(BATCH as u64);
     let groups = flows / BATCH;
-    let start = Instant::now();
     for b in 0..batches {
         let g = (b as usize) % groups;
         let chunk = &mut pool[g * BATCH * SLOT..(g + 1) * BATCH * SLOT];
@@ -146,27 +219,6 @@ fn main() {
                 Frame::new(buf, HEADROOM, lens[g * BATCH + k], EXT)
             })
         };
-        fw.process(&snap, &mut frames, &mut verdicts, now);
+        fw.process(snap, &mut frames, &mut verdicts, now);
     }
-    let elapsed = start.elapsed();
-    let packets = batches * BATCH as u64;
-    let g = stats.global();
-    let warm_up = if new_conns { 0 } else { 2 * flows as u64 };
-    let tx = g.tx_frames - warm_up;
-    assert_eq!(tx, packets, "every replayed frame must be forwarded: {g:?}");
-    let what = if new_conns {
-        assert_eq!(
-            g.conns_created, packets,
-            "every replayed SYN is a new connection"
-        );
-        "new DR connections (4 servers)"
-    } else {
-        "packets of established DR flows"
-    };
-    println!(
-        "replay [{sched}]: {packets} {what} over {flows} frame slots in batches of {BATCH}: \
-         {:.1} ns/packet ({:.2} Mpps on one core)",
-        elapsed.as_nanos() as f64 / packets as f64,
-        packets as f64 / elapsed.as_secs_f64() / 1e6
-    );
 }

@@ -145,8 +145,11 @@ const MAX_UNRESOLVED: usize = 16;
 
 /// The forwarding state of one worker.
 pub struct Forwarder {
-    table: Arc<ConnTable>,
-    stats: Arc<Stats>,
+    /// The table and counters every worker shares. `None` only while [`Forwarder::process`]
+    /// runs a batch: it moves them out to borrow them beside `&mut self`, because cloning the
+    /// `Arc`s instead would write their reference counts, one cache line shared by every
+    /// worker, four times per batch.
+    shared: Option<(Arc<ConnTable>, Arc<Stats>)>,
     slot: usize,
     seed: u64,
     generation: Option<u64>,
@@ -170,8 +173,7 @@ impl Forwarder {
     /// seeds the randomised parts (twos scheduler, FullNAT ports) deterministically.
     pub fn new(table: Arc<ConnTable>, stats: Arc<Stats>, slot: usize, seed: u64) -> Forwarder {
         Forwarder {
-            table,
-            stats,
+            shared: Some((table, stats)),
             slot,
             seed,
             generation: None,
@@ -184,12 +186,18 @@ impl Forwarder {
 
     /// The shared connection table.
     pub fn table(&self) -> &Arc<ConnTable> {
-        &self.table
+        &self.shared().0
     }
 
     /// The shared counters.
     pub fn stats(&self) -> &Arc<Stats> {
-        &self.stats
+        &self.shared().1
+    }
+
+    fn shared(&self) -> &(Arc<ConnTable>, Arc<Stats>) {
+        self.shared
+            .as_ref()
+            .expect("the shared table is only away during a batch, which holds &mut self")
     }
 
     /// Expires idle connections in `count` shards starting at `first` (the control thread
@@ -197,8 +205,8 @@ impl Forwarder {
     /// the gauges right and removing the reply entries of expired NAT/FullNAT connections.
     /// Returns the number of entries removed.
     pub fn sweep(&mut self, snap: &Snapshot, first: usize, count: usize, now: Time) -> usize {
-        let table = Arc::clone(&self.table);
-        let stats = Arc::clone(&self.stats);
+        let table = Arc::clone(self.table());
+        let stats = Arc::clone(self.stats());
         let cx = Ctx {
             snap,
             now: now.secs(),
@@ -226,14 +234,28 @@ impl Forwarder {
         now: Time,
     ) {
         self.sync(snap);
-        let table = Arc::clone(&self.table);
-        let stats = Arc::clone(&self.stats);
+        let (table, stats) = self
+            .shared
+            .take()
+            .expect("the shared table is only away during a batch, which holds &mut self");
+        self.batch(snap, frames, verdicts, now, (&table, &stats));
+        self.shared = Some((table, stats));
+    }
+
+    fn batch(
+        &mut self,
+        snap: &Snapshot,
+        frames: &mut [Frame<'_>],
+        verdicts: &mut [Verdict],
+        now: Time,
+        (table, stats): (&ConnTable, &Stats),
+    ) {
         let cx = Ctx {
             snap,
             now: now.secs(),
             c: stats.slot(self.slot),
-            table: &table,
-            stats: &stats,
+            table,
+            stats,
         };
         let (mut tx, mut passed) = (0u64, 0u64);
         for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
@@ -283,6 +305,11 @@ impl Forwarder {
         if self.scheds.len() < slots {
             self.scheds.resize_with(slots, || None);
         }
+        let stats = self
+            .shared
+            .as_ref()
+            .map(|s| &*s.1)
+            .expect("the shared table is only away during a batch, which holds &mut self");
         for (i, slot) in self.scheds.iter_mut().enumerate() {
             let Some(svc) = svcs.service(i as crate::ServiceId) else {
                 *slot = None;
@@ -295,7 +322,7 @@ impl Forwarder {
                 *slot = None;
                 continue;
             };
-            let dests = Dests::new(svcs, &svc.reals, &*self.stats, &self.overload);
+            let dests = Dests::new(svcs, &svc.reals, stats, &self.overload);
             let params = Params {
                 flags: SchedFlags(svc.options.flags.0),
                 seed: self.seed ^ u64::from(svc.id).rotate_left(32),

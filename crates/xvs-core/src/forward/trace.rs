@@ -93,8 +93,8 @@ impl Forwarder {
     /// would.
     pub fn trace(&mut self, snap: &Snapshot, key: FlowKey, tcp_flags: u8, now: Time) -> Trace {
         self.sync(snap);
-        let table = Arc::clone(&self.table);
-        let stats = Arc::clone(&self.stats);
+        let table = Arc::clone(self.table());
+        let stats = Arc::clone(self.stats());
         let cx = Ctx {
             snap,
             now: now.secs(),
