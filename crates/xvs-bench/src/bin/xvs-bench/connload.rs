@@ -65,7 +65,7 @@ pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nnew connections: TCP SYNs from {SYN_FLOWS} sources, xvsd table of {BIG_TABLE} entries\n"
+        "\nnew connections: TCP SYNs from {SYN_FLOWS} sources at the highest rate with at most 1% loss, xvsd table of {BIG_TABLE} entries\n"
     );
     let _ = writeln!(
         s,
@@ -102,7 +102,7 @@ pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nflood over capacity: the same SYNs into a table of {SMALL_TABLE} entries, beside {} UDP flows at {} packets/s\n",
+        "\nflood over capacity: the same SYNs flat out into a table of {SMALL_TABLE} entries, beside {} UDP flows at {} packets/s\n",
         BACKGROUND.0, BACKGROUND.1
     );
     let _ = writeln!(

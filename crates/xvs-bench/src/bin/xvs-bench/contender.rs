@@ -167,14 +167,12 @@ pub fn start(
         xvsd: None,
         workdir: workdir.to_path_buf(),
     };
-    let rps = dir_cores.first().map_or(2, |c| 1u32 << c);
     match kind {
         Kind::KernelForward => {
             t.sh(
                 "dir",
                 &format!(
-                    "echo {rps:x} > /sys/class/net/d0/queues/rx-0/rps_cpus; \
-                     ip route replace {VIP}/32 nexthop via {} dev {} nexthop via {} dev {}",
+                    "ip route replace {VIP}/32 nexthop via {} dev {} nexthop via {} dev {}",
                     SINKS[0], DIR_OUT[0], SINKS[1], DIR_OUT[1]
                 ),
             )?;
@@ -183,8 +181,7 @@ pub fn start(
             t.sh(
                 "dir",
                 &format!(
-                    "echo {rps:x} > /sys/class/net/d0/queues/rx-0/rps_cpus; \
-                     nft -f - <<'EOF'\n\
+                    "nft -f - <<'EOF'\n\
                      table ip xvsbench {{\n  chain pre {{\n    type nat hook prerouting priority -100;\n    ip daddr {VIP} dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n  }}\n}}\nEOF",
                     SINKS[0], SINKS[1]
                 ),
@@ -193,8 +190,7 @@ pub fn start(
         Kind::IpvsDr | Kind::IpvsNat => {
             let flag = if kind == Kind::IpvsDr { "-g" } else { "-m" };
             let mut line = format!(
-                "echo {rps:x} > /sys/class/net/d0/queues/rx-0/rps_cpus; \
-                 ip addr add {VIP}/32 dev d0; sysctl -qw net.ipv4.vs.conntrack=0 2>/dev/null; "
+                "ip addr add {VIP}/32 dev d0; sysctl -qw net.ipv4.vs.conntrack=0 2>/dev/null; "
             );
             for proto in ["-u", "-t"] {
                 line.push_str(&format!("ipvsadm -A {proto} {VIP}:80 -s rr; "));
@@ -288,21 +284,13 @@ impl Running {
     fn teardown(&mut self, t: &Topology) -> Result<(), String> {
         match self.kind {
             Kind::KernelForward => {
-                t.sh(
-                    "dir",
-                    &format!(
-                        "ip route del {VIP}/32; echo 0 > /sys/class/net/d0/queues/rx-0/rps_cpus"
-                    ),
-                )?;
+                t.sh("dir", &format!("ip route del {VIP}/32"))?;
             }
             Kind::NftDnat => {
-                t.sh(
-                    "dir",
-                    "nft delete table ip xvsbench; echo 0 > /sys/class/net/d0/queues/rx-0/rps_cpus",
-                )?;
+                t.sh("dir", "nft delete table ip xvsbench")?;
             }
             Kind::IpvsDr | Kind::IpvsNat => {
-                t.sh("dir", &format!("ipvsadm -C; ip addr del {VIP}/32 dev d0; echo 0 > /sys/class/net/d0/queues/rx-0/rps_cpus"))?;
+                t.sh("dir", &format!("ipvsadm -C; ip addr del {VIP}/32 dev d0"))?;
             }
             Kind::XvsForwardOnly | Kind::Xvs(..) => {
                 if let Some(mut c) = self.xvsd.take() {

@@ -47,6 +47,9 @@ struct Cli {
     /// Distinct flows.
     #[arg(long, default_value_t = 1024)]
     flows: u32,
+    /// Bisection steps of the rate search (0: measure flat out only).
+    #[arg(long, default_value_t = 6)]
+    search_steps: u32,
     /// Latency is measured at this fraction of each contender's median maximum rate.
     #[arg(long, default_value_t = 0.5)]
     latency_fraction: f64,
@@ -97,10 +100,60 @@ pub struct Outcome {
     pub kind: Kind,
     /// Why it did not run, if it did not.
     pub unavailable: Option<String>,
-    /// Throughput samples, one per round.
+    /// The flat-out probe: offered as fast as the generator goes.
+    pub flat_out: Option<Sample>,
+    /// The rate the rounds offer: the highest found with at most 1% loss.
+    pub rate: f64,
+    /// Throughput samples at that rate, one per round.
     pub samples: Vec<Sample>,
     /// The latency sample.
     pub latency: Option<Sample>,
+}
+
+/// Loss the rate search accepts.
+pub const MAX_LOSS: f64 = 0.01;
+
+/// The highest offered rate a contender carries with at most [`MAX_LOSS`] loss (RFC 2544's
+/// throughput, with a tolerance): a flat-out probe, then, if it lost more, a bisection between
+/// 0 and what the generator offered flat out (a director that livelocks under overload, its
+/// receive work starving its forwarding on a shared core, carries more at a lower rate than
+/// flat out). Returns the flat-out sample and the rate.
+fn search_rate(
+    cli: &Cli,
+    t: &topology::Topology,
+    kind: Kind,
+    load: &Load,
+    table_size: usize,
+    bins: (&Path, &Path),
+    workdir: &Path,
+) -> Result<(Sample, f64), String> {
+    let probe = Load {
+        duration: load.duration.min(2.0),
+        warmup: load.warmup.min(0.5),
+        ..load.clone()
+    };
+    let flat = run_one(cli, t, kind, &probe, table_size, bins, workdir)?;
+    if flat.loss <= MAX_LOSS || cli.search_steps == 0 {
+        return Ok((flat.clone(), flat.offered_pps));
+    }
+    let (mut lo, mut hi) = (0.0f64, flat.offered_pps);
+    let mut best = flat.delivered_pps;
+    for _ in 0..cli.search_steps {
+        let mid = (lo + hi) / 2.0;
+        let at = Load {
+            rate: Some(mid),
+            ..probe.clone()
+        };
+        let s = run_one(cli, t, kind, &at, table_size, bins, workdir)?;
+        if s.loss <= MAX_LOSS {
+            lo = mid;
+        } else {
+            hi = mid;
+            best = best.max(s.delivered_pps);
+        }
+    }
+    // Nothing passed: the best delivered rate seen is the most it carries.
+    Ok((flat, if lo > 0.0 { lo } else { best }))
 }
 
 fn run_one(
@@ -136,6 +189,7 @@ fn main() {
         cli.rounds = 1;
         cli.duration = 0.8;
         cli.warmup = 0.2;
+        cli.search_steps = 0;
     }
     match bench(&cli) {
         Ok(()) => {}
@@ -178,6 +232,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
     let workdir = std::env::temp_dir().join(format!("xvs-bench-{}", std::process::id()));
     std::fs::create_dir_all(&workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
     let t = topology::Topology::build(2)?;
+    t.pin_ingress(&[cli.dir_core, cli.gen_core])?;
     let load = Load {
         traffic: cli.traffic.clone(),
         size: cli.size,
@@ -194,6 +249,8 @@ fn bench(cli: &Cli) -> Result<(), String> {
         .map(|&kind| Outcome {
             kind,
             unavailable: contender::unavailable(kind, &t),
+            flat_out: None,
+            rate: 0.0,
             samples: Vec::new(),
             latency: None,
         })
@@ -208,12 +265,33 @@ fn bench(cli: &Cli) -> Result<(), String> {
         cli.flows
     );
     let bins = (xvsd.as_path(), xvs_gen.as_path());
+    for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
+        if stop.load(Relaxed) {
+            return Err("interrupted".into());
+        }
+        let (flat, rate) = search_rate(cli, &t, o.kind, &load, cli.table_size, bins, &workdir)
+            .map_err(|e| format!("{} (rate search): {e}", o.kind.id()))?;
+        eprintln!(
+            "  search  {:<16} flat out {:.3} Mpps delivered of {:.3} offered; at most {:.0}% loss up to {:.3} Mpps",
+            o.kind.id(),
+            flat.delivered_pps / 1e6,
+            flat.offered_pps / 1e6,
+            MAX_LOSS * 100.0,
+            rate / 1e6
+        );
+        o.flat_out = Some(flat);
+        o.rate = rate;
+    }
     for round in 0..cli.rounds {
         for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
             if stop.load(Relaxed) {
                 return Err("interrupted".into());
             }
-            let s = run_one(cli, &t, o.kind, &load, cli.table_size, bins, &workdir)
+            let at = Load {
+                rate: Some(o.rate),
+                ..load.clone()
+            };
+            let s = run_one(cli, &t, o.kind, &at, cli.table_size, bins, &workdir)
                 .map_err(|e| format!("{}: {e}", o.kind.id()))?;
             eprintln!(
                 "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
@@ -262,10 +340,24 @@ fn bench(cli: &Cli) -> Result<(), String> {
             )
         })
         .collect();
+    let mut insert_rates = Vec::new();
+    for (kind, _, _) in conns.iter().filter(|c| c.1.is_none()) {
+        let (_, rate) = search_rate(cli, &t, *kind, &insert, connload::BIG_TABLE, bins, &workdir)
+            .map_err(|e| format!("{} (SYN rate search): {e}", kind.id()))?;
+        insert_rates.push(rate);
+    }
     for _ in 0..cli.rounds.min(3) {
-        for (kind, _, o) in conns.iter_mut().filter(|c| c.1.is_none()) {
+        for ((kind, _, o), rate) in conns
+            .iter_mut()
+            .filter(|c| c.1.is_none())
+            .zip(&insert_rates)
+        {
+            let at = Load {
+                rate: Some(*rate),
+                ..insert.clone()
+            };
             for (load, table, out, what) in [
-                (&insert, connload::BIG_TABLE, &mut o.insert, "SYNs"),
+                (&at, connload::BIG_TABLE, &mut o.insert, "SYNs"),
                 (&flood, connload::SMALL_TABLE, &mut o.flood, "flood"),
             ] {
                 if stop.load(Relaxed) {
@@ -285,6 +377,17 @@ fn bench(cli: &Cli) -> Result<(), String> {
             }
         }
     }
+    // The memory fill offers SYNs at the rate xvs DR carried in the insert runs.
+    let dr_rate = conns
+        .iter()
+        .filter(|c| c.1.is_none())
+        .zip(&insert_rates)
+        .find(|(c, _)| c.0 == Kind::Xvs(contender::Method::Dr, 1))
+        .map(|(_, r)| *r);
+    let fill = Load {
+        rate: dr_rate,
+        ..load.clone()
+    };
     let mem = if cli.only.is_empty() || cli.only.iter().any(|o| o == "memory") {
         let sizes: &[usize] = &[1_000_000, 10_000_000];
         memory::measure(
@@ -292,7 +395,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
             bins,
             &workdir,
             sizes,
-            (!cli.quick).then_some(&load),
+            (!cli.quick).then_some(&fill),
             (cli.gen_core, cli.dir_core),
         )
         .map_err(|e| format!("memory: {e}"))?

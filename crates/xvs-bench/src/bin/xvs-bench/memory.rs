@@ -44,8 +44,8 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| format!("{path} has no VmRSS"))
 }
 
-/// Measures each size in `sizes`; with `fill` (the run's load, for its timing and cores),
-/// runs a SYN flood of that many sources for up to 20 s and measures again.
+/// Measures each size in `sizes`; with `fill` (the run's load, for its timing and its rate),
+/// offers SYNs from that many sources for 20 s and measures again.
 pub fn measure(
     t: &Topology,
     bins: (&Path, &Path),
@@ -83,7 +83,7 @@ pub fn measure(
                 traffic: "syn".into(),
                 size: 64,
                 flows: asked as u32,
-                rate: None,
+                rate: base.rate,
                 warmup: 0.5,
                 duration: 20.0,
                 latency: false,

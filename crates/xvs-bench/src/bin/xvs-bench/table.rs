@@ -81,22 +81,24 @@ pub fn render(cli: &Cli, outcomes: &[Outcome]) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{}-byte {} frames, {} flows; medians of {} round(s) of {} s; generator on core {}, director on core {}; latency at {:.0}% of each contender's maximum\n",
+        "\n{}-byte {} frames, {} flows; medians of {} round(s) of {} s at the highest rate found with at most {:.0}% loss; generator on core {}, director on core {}; latency at {:.0}% of that rate\n",
         cli.size,
         cli.traffic,
         cli.flows,
         cli.rounds,
         cli.duration,
+        crate::MAX_LOSS * 100.0,
         cli.gen_core,
         cli.dir_core,
         cli.latency_fraction * 100.0
     );
     let _ = writeln!(
         s,
-        "{:<26} {:>8} {:>17} {:>9} {:>14} {:>7} {:>8} {:>8} {:>9}",
+        "{:<26} {:>8} {:>17} {:>9} {:>9} {:>14} {:>7} {:>8} {:>8} {:>9}",
         "contender",
         "Mpps",
         "min–max",
+        "flat out",
         "dir busy",
         "Mpps/busy-CPU",
         "loss",
@@ -118,10 +120,13 @@ pub fn render(cli: &Cli, outcomes: &[Outcome]) -> String {
         let lat = o.latency.as_ref().and_then(|l| l.latency.as_ref());
         let _ = writeln!(
             s,
-            "{:<26} {:>8.3} {:>17} {:>8.0}% {:>14.3} {:>6.1}% {:>8} {:>8} {:>9}",
+            "{:<26} {:>8.3} {:>17} {:>9} {:>8.0}% {:>14.3} {:>6.1}% {:>8} {:>8} {:>9}",
             o.kind.label(),
             med(o, |x| x.delivered_pps) / 1e6,
             format!("{lo:.3}–{hi:.3}"),
+            o.flat_out
+                .as_ref()
+                .map_or("-".into(), |f| format!("{:.3}", f.delivered_pps / 1e6)),
             med(o, |x| x.director_busy) * 100.0,
             med(o, |x| x.pps_per_busy_cpu) / 1e6,
             med(o, |x| x.loss) * 100.0,
@@ -169,6 +174,8 @@ pub fn json(
                 "median_director_busy": med(o, |x| x.director_busy),
                 "median_pps_per_busy_cpu": med(o, |x| x.pps_per_busy_cpu),
                 "median_loss": med(o, |x| x.loss),
+                "rate": o.rate,
+                "flat_out": o.flat_out,
                 "samples": o.samples,
                 "latency": o.latency,
             })

@@ -159,6 +159,58 @@ impl Topology {
         )?;
         Ok(t)
     }
+
+    /// Runs d0's receive processing (whatever the contender does with a frame first: the
+    /// kernel's stack, or the XDP program and the copy into xvsd's UMEM) on the director's
+    /// cores, as a NIC's interrupts would, instead of on the generator's core, where veth
+    /// would run it: threaded NAPI (GRO on gives veth its NAPI instances), each queue's thread
+    /// pinned to `cores[queue % cores.len()]` at real-time priority.
+    pub fn pin_ingress(&self, cores: &[usize]) -> Result<(), String> {
+        // Threads of other namespaces' d0, if any, were there before ours.
+        let before = napi_threads("d0");
+        // veth hands a frame to its peer's NAPI only if GRO may take it, which needs the
+        // sender's TSO off; otherwise the kernel contenders' frames would bypass it.
+        self.sh("gen", "ethtool -K g0 tso off gso off >/dev/null")?;
+        self.sh(
+            "dir",
+            "ethtool -K d0 gro on >/dev/null && echo 1 > /sys/class/net/d0/threaded",
+        )?;
+        let mut threads: Vec<(u32, u64)> = napi_threads("d0")
+            .into_iter()
+            .filter(|t| !before.contains(t))
+            .collect();
+        if threads.is_empty() {
+            return Err("d0 has no NAPI threads after `echo 1 > threaded`".into());
+        }
+        // NAPI ids grow with the queue index.
+        threads.sort_by_key(|(_, id)| *id);
+        for (i, (pid, _)) in threads.iter().enumerate() {
+            let core = cores[i % cores.len()];
+            run(&["taskset", "-pc", &core.to_string(), &pid.to_string()])?;
+            // Real-time priority: the thread preempts whatever runs on its core the moment a
+            // frame arrives, as a NIC's interrupt and softirq do.
+            run(&["chrt", "-f", "-p", "1", &pid.to_string()])?;
+        }
+        Ok(())
+    }
+}
+
+/// The `napi/IF-ID` kernel threads: (pid, NAPI id).
+fn napi_threads(ifname: &str) -> Vec<(u32, u64)> {
+    let prefix = format!("napi/{ifname}-");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        if let Some(id) = comm.trim().strip_prefix(&prefix) {
+            out.push((pid, id.parse().unwrap_or(0)));
+        }
+    }
+    out
 }
 
 impl Drop for Topology {
