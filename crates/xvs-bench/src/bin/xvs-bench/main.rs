@@ -110,6 +110,9 @@ pub struct Outcome {
     pub latency: Option<Sample>,
 }
 
+/// Packets per second quick mode offers.
+const QUICK_RATE: f64 = 100_000.0;
+
 /// Loss the rate search accepts.
 pub const MAX_LOSS: f64 = 0.01;
 
@@ -237,12 +240,13 @@ fn bench(cli: &Cli) -> Result<(), String> {
         traffic: cli.traffic.clone(),
         size: cli.size,
         flows: cli.flows,
-        rate: None,
         warmup: cli.warmup,
         duration: cli.duration,
         latency: false,
         background: None,
         lead: if cli.quick { 0.8 } else { 1.5 },
+        // Quick mode checks the machinery, not the limits: a rate every contender carries.
+        rate: cli.quick.then_some(QUICK_RATE),
     };
     let mut outcomes: Vec<Outcome> = kinds
         .iter()
@@ -282,7 +286,16 @@ fn bench(cli: &Cli) -> Result<(), String> {
         o.flat_out = Some(flat);
         o.rate = rate;
     }
-    for round in 0..cli.rounds {
+    // Without a search (quick mode) the flat-out probe is the one round.
+    let rounds = if cli.search_steps == 0 && cli.rounds == 1 {
+        for o in &mut outcomes {
+            o.samples.extend(o.flat_out.clone());
+        }
+        0
+    } else {
+        cli.rounds
+    };
+    for round in 0..rounds {
         for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
             if stop.load(Relaxed) {
                 return Err("interrupted".into());
@@ -328,7 +341,10 @@ fn bench(cli: &Cli) -> Result<(), String> {
         );
         o.latency = Some(s);
     }
-    let (insert, flood) = connload::loads(&load);
+    let (insert, mut flood) = connload::loads(&load);
+    if cli.quick {
+        flood.rate = Some(QUICK_RATE);
+    }
     let mut conns: Vec<(Kind, Option<String>, connload::ConnOutcome)> = connload::kinds()
         .into_iter()
         .filter(|k| cli.only.is_empty() || cli.only.contains(&k.id()))
@@ -342,9 +358,13 @@ fn bench(cli: &Cli) -> Result<(), String> {
         .collect();
     let mut insert_rates = Vec::new();
     for (kind, _, _) in conns.iter().filter(|c| c.1.is_none()) {
+        if cli.search_steps == 0 {
+            insert_rates.push(load.rate);
+            continue;
+        }
         let (_, rate) = search_rate(cli, &t, *kind, &insert, connload::BIG_TABLE, bins, &workdir)
             .map_err(|e| format!("{} (SYN rate search): {e}", kind.id()))?;
-        insert_rates.push(rate);
+        insert_rates.push(Some(rate));
     }
     for _ in 0..cli.rounds.min(3) {
         for ((kind, _, o), rate) in conns
@@ -353,7 +373,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
             .zip(&insert_rates)
         {
             let at = Load {
-                rate: Some(*rate),
+                rate: *rate,
                 ..insert.clone()
             };
             for (load, table, out, what) in [
@@ -383,7 +403,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
         .filter(|c| c.1.is_none())
         .zip(&insert_rates)
         .find(|(c, _)| c.0 == Kind::Xvs(contender::Method::Dr, 1))
-        .map(|(_, r)| *r);
+        .and_then(|(_, r)| *r);
     let fill = Load {
         rate: dr_rate,
         ..load.clone()
