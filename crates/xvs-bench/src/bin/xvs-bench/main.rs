@@ -47,6 +47,9 @@ struct Cli {
     /// Distinct flows.
     #[arg(long, default_value_t = 1024)]
     flows: u32,
+    /// Offer this many packets per second to every contender instead of searching.
+    #[arg(long, value_name = "PPS")]
+    rate: Option<f64>,
     /// Bisection steps of the rate search (0: measure flat out only).
     #[arg(long, default_value_t = 6)]
     search_steps: u32,
@@ -136,6 +139,9 @@ fn search_rate(
         ..load.clone()
     };
     let flat = run_one(cli, t, kind, &probe, table_size, bins, workdir)?;
+    if let Some(rate) = load.rate {
+        return Ok((flat, rate));
+    }
     if flat.loss <= MAX_LOSS || cli.search_steps == 0 {
         return Ok((flat.clone(), flat.offered_pps));
     }
@@ -246,7 +252,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
         background: None,
         lead: if cli.quick { 0.8 } else { 1.5 },
         // Quick mode checks the machinery, not the limits: a rate every contender carries.
-        rate: cli.quick.then_some(QUICK_RATE),
+        rate: cli.rate.or(cli.quick.then_some(QUICK_RATE)),
     };
     let mut outcomes: Vec<Outcome> = kinds
         .iter()
