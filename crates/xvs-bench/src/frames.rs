@@ -157,8 +157,9 @@ impl Template {
                 .write(&mut bytes, &payload),
         };
         written.map_err(|e| format!("building the template frame: {e}"))?;
-        // Ethernet padding up to the minimum frame.
-        bytes.resize(bytes.len().max(MIN_FRAME - FCS), 0);
+        // Ethernet padding up to the asked size (a TCP frame without room for the trailer
+        // carries no payload, so its IP packet may end before the frame does).
+        bytes.resize(bytes.len().max(spec.size - FCS), 0);
         Ok(Template {
             trailer_at: (payload_len >= trailer::LEN).then(|| L3 + l4 + payload_len - trailer::LEN),
             bytes,
