@@ -173,6 +173,19 @@ fn sleep_until(t: u64) {
     }
 }
 
+/// Sends up to `want` frames of `tpl` numbered from `*seq`, stamped `now`; advances `*seq`
+/// by the number sent and returns it.
+fn send(io: &mut WorkerIo, tpl: &Template, seq: &mut u64, want: usize, now: u64) -> u64 {
+    let mut next = *seq;
+    let sent = io.send(0, want, &mut |buf| {
+        let n = tpl.write(buf, next, now);
+        next += 1;
+        n
+    }) as u64;
+    *seq += sent;
+    sent
+}
+
 fn tx(a: &TxArgs) -> Result<TxReport, String> {
     let tpl = Template::new(&FrameSpec {
         traffic: a.traffic,
@@ -244,16 +257,9 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
             let due = ((now - first) as f64 * rate / 1e9) as u64 + 1;
             let want = due.saturating_sub(bg_seq).min(64) as usize;
             if want > 0 {
-                let mut next = bg_seq;
-                let stamp = now;
-                let sent = io.send(0, want, &mut |buf| {
-                    let n = bg.write(buf, next, stamp);
-                    next += 1;
-                    n
-                });
-                bg_seq += sent as u64;
+                let sent = send(io, bg, &mut bg_seq, want, now);
                 if now >= open {
-                    bg_in_window += sent as u64;
+                    bg_in_window += sent;
                 }
             }
         }
@@ -263,16 +269,9 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
             want = want.min(due.saturating_sub(seq) as usize);
         }
         if want > 0 {
-            let stamp = now;
-            let mut next = seq;
-            let sent = io.send(0, want, &mut |buf| {
-                let n = tpl.write(buf, next, stamp);
-                next += 1;
-                n
-            });
-            seq += sent as u64;
+            let sent = send(io, &tpl, &mut seq, want, now);
             if now >= open {
-                in_window += sent as u64;
+                in_window += sent;
             }
         } else {
             std::hint::spin_loop();

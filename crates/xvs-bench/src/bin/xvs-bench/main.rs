@@ -125,20 +125,18 @@ pub const MAX_LOSS: f64 = 0.01;
 /// receive work starving its forwarding on a shared core, carries more at a lower rate than
 /// flat out). Returns the flat-out sample and the rate.
 fn search_rate(
-    cli: &Cli,
-    t: &topology::Topology,
+    r: &Runner<'_>,
     kind: Kind,
     load: &Load,
     table_size: usize,
-    bins: (&Path, &Path),
-    workdir: &Path,
 ) -> Result<(Sample, f64), String> {
+    let cli = r.cli;
     let probe = Load {
         duration: load.duration.min(2.0),
         warmup: load.warmup.min(0.5),
         ..load.clone()
     };
-    let flat = run_one(cli, t, kind, &probe, table_size, bins, workdir)?;
+    let flat = r.run_one(kind, &probe, table_size)?;
     if let Some(rate) = load.rate {
         return Ok((flat, rate));
     }
@@ -153,7 +151,7 @@ fn search_rate(
             rate: Some(mid),
             ..probe.clone()
         };
-        let s = run_one(cli, t, kind, &at, table_size, bins, workdir)?;
+        let s = r.run_one(kind, &at, table_size)?;
         if s.loss <= MAX_LOSS {
             lo = mid;
         } else {
@@ -165,31 +163,36 @@ fn search_rate(
     Ok((flat, if lo > 0.0 { lo } else { best }))
 }
 
-fn run_one(
-    cli: &Cli,
-    t: &topology::Topology,
-    kind: Kind,
-    load: &Load,
-    table_size: usize,
-    bins: (&Path, &Path),
-    workdir: &Path,
-) -> Result<Sample, String> {
-    let cores = [cli.dir_core, cli.gen_core];
-    let running = contender::start(kind, t, bins.0, workdir, &cores, table_size)?;
-    let control = running.control_socket();
-    let s = measure::sample(
-        t,
-        bins.1,
-        load,
-        kind.workers(),
-        cli.gen_core,
-        cli.dir_core,
-        control.as_deref(),
-    );
-    let stopped = running.stop(t);
-    let s = s?;
-    stopped?;
-    Ok(s)
+/// What every sample needs: the options, the namespaces, the binaries (xvsd, xvs-gen) and a
+/// scratch directory.
+struct Runner<'a> {
+    cli: &'a Cli,
+    t: &'a topology::Topology,
+    bins: (&'a Path, &'a Path),
+    workdir: &'a Path,
+}
+
+impl Runner<'_> {
+    /// Sets `kind` up, measures one sample of `load`, tears it down.
+    fn run_one(&self, kind: Kind, load: &Load, table_size: usize) -> Result<Sample, String> {
+        let (cli, t) = (self.cli, self.t);
+        let cores = [cli.dir_core, cli.gen_core];
+        let running = contender::start(kind, t, self.bins.0, self.workdir, &cores, table_size)?;
+        let control = running.control_socket();
+        let s = measure::sample(
+            t,
+            self.bins.1,
+            load,
+            kind.workers(),
+            cli.gen_core,
+            cli.dir_core,
+            control.as_deref(),
+        );
+        let stopped = running.stop(t);
+        let s = s?;
+        stopped?;
+        Ok(s)
+    }
 }
 
 fn main() {
@@ -275,11 +278,17 @@ fn bench(cli: &Cli) -> Result<(), String> {
         cli.flows
     );
     let bins = (xvsd.as_path(), xvs_gen.as_path());
+    let runner = Runner {
+        cli,
+        t: &t,
+        bins,
+        workdir: &workdir,
+    };
     for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
         if stop.load(Relaxed) {
             return Err("interrupted".into());
         }
-        let (flat, rate) = search_rate(cli, &t, o.kind, &load, cli.table_size, bins, &workdir)
+        let (flat, rate) = search_rate(&runner, o.kind, &load, cli.table_size)
             .map_err(|e| format!("{} (rate search): {e}", o.kind.id()))?;
         eprintln!(
             "  search  {:<16} flat out {:.3} Mpps delivered of {:.3} offered; at most {:.0}% loss up to {:.3} Mpps",
@@ -310,7 +319,8 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 rate: Some(o.rate),
                 ..load.clone()
             };
-            let s = run_one(cli, &t, o.kind, &at, cli.table_size, bins, &workdir)
+            let s = runner
+                .run_one(o.kind, &at, cli.table_size)
                 .map_err(|e| format!("{}: {e}", o.kind.id()))?;
             eprintln!(
                 "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
@@ -336,7 +346,8 @@ fn bench(cli: &Cli) -> Result<(), String> {
             latency: true,
             ..load.clone()
         };
-        let s = run_one(cli, &t, o.kind, &l, cli.table_size, bins, &workdir)
+        let s = runner
+            .run_one(o.kind, &l, cli.table_size)
             .map_err(|e| format!("{} (latency): {e}", o.kind.id()))?;
         eprintln!(
             "  latency {:<16} at {:.3} Mpps: p50 {} µs, p99 {} µs",
@@ -368,7 +379,7 @@ fn bench(cli: &Cli) -> Result<(), String> {
             insert_rates.push(load.rate);
             continue;
         }
-        let (_, rate) = search_rate(cli, &t, *kind, &insert, connload::BIG_TABLE, bins, &workdir)
+        let (_, rate) = search_rate(&runner, *kind, &insert, connload::BIG_TABLE)
             .map_err(|e| format!("{} (SYN rate search): {e}", kind.id()))?;
         insert_rates.push(Some(rate));
     }
@@ -389,7 +400,8 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 if stop.load(Relaxed) {
                     return Err("interrupted".into());
                 }
-                let s = run_one(cli, &t, *kind, load, table, bins, &workdir)
+                let s = runner
+                    .run_one(*kind, load, table)
                     .map_err(|e| format!("{} ({what}): {e}", kind.id()))?;
                 eprintln!(
                     "  {what:<8} {:<16} {:>8.3} Mpps delivered, {} new conns/s",
