@@ -29,6 +29,8 @@ use xvs_core::{Forwarder, Frame, Options, Snapshot, Time, Verdict};
 use xvs_testkit::lab::{self, EXT, EXT_MAC, ROUTER_MAC};
 use xvs_testkit::pkt::{eth, ip, tcp};
 
+/// The virtual service's address.
+const VIP: &str = "198.51.100.50";
 const BATCH: usize = 64;
 const SLOT: usize = 2048;
 const HEADROOM: usize = 256;
@@ -53,8 +55,7 @@ fn main() {
         .unwrap_or(1)
         .max(1);
 
-    let vip = "198.51.100.50";
-    let key = lab::svc(Protocol::Tcp, vip, 80);
+    let key = lab::svc(Protocol::Tcp, VIP, 80);
     let mut t = ServiceTable::new(16, 64);
     t.add_service(
         key,
@@ -147,8 +148,6 @@ fn replay(
     thread: usize,
     new_conns: bool,
 ) {
-    let vip = "198.51.100.50";
-
     // One fixed-size slot per flow, frame at HEADROOM, as an AF_XDP UMEM would hold them.
     // Thread 0's clients are those of the single-threaded replay; others' come from
     // 198.19.0.0/16, two /24s each.
@@ -178,16 +177,16 @@ fn replay(
             );
         };
         if !new_conns {
-            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn()));
-            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).ack()));
+            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), VIP, 80).syn()));
+            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), VIP, 80).ack()));
         }
         let f = if new_conns {
-            eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), vip, 80).syn())
+            eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), VIP, 80).syn())
         } else {
             eth(
                 EXT_MAC,
                 ROUTER_MAC,
-                &tcp(&c, port(i), vip, 80).ack().payload(&[0x61; 18]),
+                &tcp(&c, port(i), VIP, 80).ack().payload(&[0x61; 18]),
             )
         };
         pool[i * SLOT + HEADROOM..i * SLOT + HEADROOM + f.len()].copy_from_slice(&f);

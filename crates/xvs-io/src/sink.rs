@@ -72,11 +72,6 @@ impl Sink {
             err: e,
         })
     }
-
-    /// True if attached in native (driver) mode.
-    pub fn is_native(&self) -> bool {
-        self.prog.is_native()
-    }
 }
 
 impl SocketMap for Sink {

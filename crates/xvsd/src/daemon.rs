@@ -70,21 +70,14 @@ pub struct Settings {
 fn parse_forward_only(s: &str, interfaces: &[String]) -> Result<(String, [u8; 6]), String> {
     let bad = || format!("--forward-only: '{s}' is not IF=MAC (ext1=02:00:00:00:00:11)");
     let (ifname, mac) = s.split_once('=').ok_or_else(bad)?;
-    let parts: Vec<&str> = mac.split(':').collect();
-    let mut out = [0u8; 6];
-    if parts.len() != 6 {
-        return Err(bad());
-    }
-    for (o, p) in out.iter_mut().zip(parts) {
-        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
+    let mac = xvs_wire::MacAddr::parse(mac).ok_or_else(bad)?;
     if !interfaces.iter().any(|i| i == ifname) {
         return Err(format!(
             "--forward-only: {ifname} is not one of the served interfaces ({})",
             interfaces.join(", ")
         ));
     }
-    Ok((ifname.to_string(), out))
+    Ok((ifname.to_string(), mac.0))
 }
 
 /// Merges the configuration file (if any) and the command line.

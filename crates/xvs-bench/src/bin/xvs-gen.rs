@@ -7,9 +7,9 @@
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 use xvs_bench::frames::{FrameSpec, Template, Traffic, trailer};
 use xvs_bench::reports::{Latency, SinkReport, TxReport};
+use xvs_bench::sleep_until;
 use xvs_io::sink::Sink;
 use xvs_io::xdp_prog::{SocketMap, TxOnly, XdpMode, monotonic_ns};
 use xvs_io::xsk::{BindMode, Fate, WorkerIo, XskConfig};
@@ -164,13 +164,6 @@ fn times(w: &Window) -> Result<(u64, u64, u64), String> {
     }
     let open = start + (w.warmup * 1e9) as u64;
     Ok((start, open, open + (w.duration * 1e9) as u64))
-}
-
-fn sleep_until(t: u64) {
-    let now = monotonic_ns();
-    if t > now {
-        std::thread::sleep(Duration::from_nanos(t - now));
-    }
 }
 
 /// Sends up to `want` frames of `tpl` numbered from `*seq`, stamped `now`; advances `*seq`

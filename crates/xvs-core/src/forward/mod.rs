@@ -159,6 +159,14 @@ pub struct Forwarder {
     lport_cursor: u32,
 }
 
+/// Why the shared table and counters are always present outside a batch.
+const AWAY: &str = "the shared table is only away during a batch, which holds &mut self";
+
+/// The shared table and counters (present whenever `&self` can be had).
+fn present(shared: &Option<(Arc<ConnTable>, Arc<Stats>)>) -> &(Arc<ConnTable>, Arc<Stats>) {
+    shared.as_ref().expect(AWAY)
+}
+
 /// What one frame's processing needs besides the forwarder.
 pub(crate) struct Ctx<'a> {
     pub snap: &'a Snapshot,
@@ -195,9 +203,7 @@ impl Forwarder {
     }
 
     fn shared(&self) -> &(Arc<ConnTable>, Arc<Stats>) {
-        self.shared
-            .as_ref()
-            .expect("the shared table is only away during a batch, which holds &mut self")
+        present(&self.shared)
     }
 
     /// Expires idle connections in `count` shards starting at `first` (the control thread
@@ -234,10 +240,7 @@ impl Forwarder {
         now: Time,
     ) {
         self.sync(snap);
-        let (table, stats) = self
-            .shared
-            .take()
-            .expect("the shared table is only away during a batch, which holds &mut self");
+        let (table, stats) = self.shared.take().expect(AWAY);
         self.batch(snap, frames, verdicts, now, (&table, &stats));
         self.shared = Some((table, stats));
     }
@@ -305,11 +308,8 @@ impl Forwarder {
         if self.scheds.len() < slots {
             self.scheds.resize_with(slots, || None);
         }
-        let stats = self
-            .shared
-            .as_ref()
-            .map(|s| &*s.1)
-            .expect("the shared table is only away during a batch, which holds &mut self");
+        // The field, not `self.stats()`: `self.scheds` is borrowed mutably beside it.
+        let stats = &*present(&self.shared).1;
         for (i, slot) in self.scheds.iter_mut().enumerate() {
             let Some(svc) = svcs.service(i as crate::ServiceId) else {
                 *slot = None;

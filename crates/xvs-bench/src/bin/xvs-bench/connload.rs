@@ -4,7 +4,7 @@
 //! stream beside it whose delivery the flood must not starve.
 
 use crate::contender::{Kind, Method};
-use crate::measure::{Load, Sample};
+use crate::measure::{Load, Sample, XvsdWindow};
 use crate::table::median;
 use std::fmt::Write;
 
@@ -57,6 +57,14 @@ fn med(v: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
     median(v.iter().map(f))
 }
 
+/// The median of one of xvsd's own figures over `v`, or "-" for a contender that is not xvsd.
+fn xvsd_med(v: &[Sample], f: impl Fn(&XvsdWindow) -> f64) -> String {
+    if v.iter().all(|s| s.xvsd.is_none()) {
+        return "-".into();
+    }
+    format!("{:.0}", med(v, |s| s.xvsd.as_ref().map_or(0.0, &f)))
+}
+
 /// The phase's two tables.
 pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
     let mut s = String::new();
@@ -86,13 +94,7 @@ pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
             "{:<26} {:>12.3} {:>16} {:>22} {:>8.0}%",
             kind.label(),
             med(&o.insert, |x| x.delivered_pps) / 1e6,
-            x.map_or("-".into(), |_| format!(
-                "{:.0}",
-                med(&o.insert, |v| v
-                    .xvsd
-                    .as_ref()
-                    .map_or(0.0, |w| w.conns_created_per_s))
-            )),
+            xvsd_med(&o.insert, |w| w.conns_created_per_s),
             x.map_or("-".into(), |w| format!(
                 "{}/{}",
                 w.table_entries, w.table_capacity
@@ -127,20 +129,8 @@ pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
             "{:<26} {:>12.3} {:>16} {:>14} {:>11} {:>21.1}%",
             kind.label(),
             med(&o.flood, |x| x.delivered_pps - x.udp_delivered_pps) / 1e6,
-            x.map_or("-".into(), |_| format!(
-                "{:.0}",
-                med(&o.flood, |v| v
-                    .xvsd
-                    .as_ref()
-                    .map_or(0.0, |w| w.conns_created_per_s))
-            )),
-            x.map_or("-".into(), |_| format!(
-                "{:.0}",
-                med(&o.flood, |v| v
-                    .xvsd
-                    .as_ref()
-                    .map_or(0.0, |w| w.conns_evicted_per_s))
-            )),
+            xvsd_med(&o.flood, |w| w.conns_created_per_s),
+            xvsd_med(&o.flood, |w| w.conns_evicted_per_s),
             x.map_or("-".into(), |w| format!(
                 "{:.0}%",
                 100.0 * w.table_entries as f64 / w.table_capacity.max(1) as f64

@@ -163,18 +163,22 @@ fn search_rate(
     Ok((flat, if lo > 0.0 { lo } else { best }))
 }
 
-/// What every sample needs: the options, the namespaces, the binaries (xvsd, xvs-gen) and a
-/// scratch directory.
+/// What every sample needs: the options, the namespaces, the binaries (xvsd, xvs-gen), a
+/// scratch directory, and the flag SIGINT/SIGTERM set.
 struct Runner<'a> {
     cli: &'a Cli,
     t: &'a topology::Topology,
     bins: (&'a Path, &'a Path),
     workdir: &'a Path,
+    stop: &'a AtomicBool,
 }
 
 impl Runner<'_> {
-    /// Sets `kind` up, measures one sample of `load`, tears it down.
+    /// Sets `kind` up, measures one sample of `load`, tears it down; refuses once interrupted.
     fn run_one(&self, kind: Kind, load: &Load, table_size: usize) -> Result<Sample, String> {
+        if self.stop.load(Relaxed) {
+            return Err("interrupted".into());
+        }
         let (cli, t) = (self.cli, self.t);
         let cores = [cli.dir_core, cli.gen_core];
         let running = contender::start(kind, t, self.bins.0, self.workdir, &cores, table_size)?;
@@ -283,11 +287,9 @@ fn bench(cli: &Cli) -> Result<(), String> {
         t: &t,
         bins,
         workdir: &workdir,
+        stop: &stop,
     };
     for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
-        if stop.load(Relaxed) {
-            return Err("interrupted".into());
-        }
         let (flat, rate) = search_rate(&runner, o.kind, &load, cli.table_size)
             .map_err(|e| format!("{} (rate search): {e}", o.kind.id()))?;
         eprintln!(
@@ -312,9 +314,6 @@ fn bench(cli: &Cli) -> Result<(), String> {
     };
     for round in 0..rounds {
         for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
-            if stop.load(Relaxed) {
-                return Err("interrupted".into());
-            }
             let at = Load {
                 rate: Some(o.rate),
                 ..load.clone()
@@ -334,9 +333,6 @@ fn bench(cli: &Cli) -> Result<(), String> {
         }
     }
     for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
-        if stop.load(Relaxed) {
-            return Err("interrupted".into());
-        }
         let max = table::median(o.samples.iter().map(|s| s.delivered_pps));
         if max <= 0.0 {
             continue;
@@ -397,9 +393,6 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 (&at, connload::BIG_TABLE, &mut o.insert, "SYNs"),
                 (&flood, connload::SMALL_TABLE, &mut o.flood, "flood"),
             ] {
-                if stop.load(Relaxed) {
-                    return Err("interrupted".into());
-                }
                 let s = runner
                     .run_one(*kind, load, table)
                     .map_err(|e| format!("{} ({what}): {e}", kind.id()))?;

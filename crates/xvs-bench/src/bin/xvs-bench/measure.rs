@@ -5,8 +5,8 @@ use crate::topology::Topology;
 use serde::Serialize;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 use xvs_bench::reports::{Latency, SinkReport, TxReport};
+use xvs_bench::sleep_until;
 use xvs_io::xdp_prog::monotonic_ns;
 
 /// What the generator sends and for how long.
@@ -129,13 +129,6 @@ fn busy_share(a: (u64, u64), b: (u64, u64)) -> f64 {
         return 0.0;
     }
     b.0.saturating_sub(a.0) as f64 / total as f64
-}
-
-fn sleep_until(t: u64) {
-    let now = monotonic_ns();
-    if t > now {
-        std::thread::sleep(Duration::from_nanos(t - now));
-    }
 }
 
 fn finish(child: Child, what: &str) -> Result<String, String> {
