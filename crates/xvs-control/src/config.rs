@@ -46,15 +46,37 @@ pub enum BindModeConfig {
     Zerocopy,
 }
 
-/// How workers wait for frames.
+/// Who runs a served queue's receive work, and when (see docs/architecture.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum PollModeConfig {
-    /// Spin on the rings (lowest latency, a full core per worker).
+    /// prefer-busy where the AF_XDP sockets have a NAPI id, else threaded-yield.
     #[default]
+    Auto,
+    /// Preferred busy polling: the worker's system calls run the queue's receive.
+    PreferBusy,
+    /// Threaded NAPI pinned below a real-time worker that sleeps only when idle.
+    ThreadedYield,
+    /// Spin on the rings, leaving the kernel's receive as it is.
     Busy,
     /// Spin while busy, then sleep in poll(2) with a growing timeout.
     Adaptive,
+}
+
+/// `polling:` — the knobs of the polling mechanisms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PollingConfig {
+    /// threaded-yield: microseconds a worker with empty rings sleeps (default 50).
+    pub sleep_us: Option<u32>,
+    /// prefer-busy: `SO_BUSY_POLL` microseconds (default 20).
+    pub busy_poll_us: Option<u32>,
+    /// prefer-busy: `SO_BUSY_POLL_BUDGET` frames per poll (default 64).
+    pub busy_poll_budget: Option<u32>,
+    /// prefer-busy: the interface's `napi_defer_hard_irqs` (default 2).
+    pub defer_hard_irqs: Option<u32>,
+    /// prefer-busy: the interface's `gro_flush_timeout` in microseconds (default 200).
+    pub gro_flush_timeout_us: Option<u32>,
 }
 
 /// `timeouts:` — ipvsadm's `--set tcp tcpfin udp` (seconds).
@@ -234,6 +256,14 @@ pub struct Config {
     pub bind_mode: Option<BindModeConfig>,
     /// Worker polling.
     pub poll_mode: Option<PollModeConfig>,
+    /// Knobs of the polling mechanisms.
+    #[serde(default)]
+    pub polling: PollingConfig,
+    /// New TCP connections (SYNs) per second each receive queue admits; beyond it the XDP
+    /// program drops them (0: no budget).
+    pub syn_budget: Option<u64>,
+    /// SYNs admitted at once above `syn_budget`.
+    pub syn_burst: Option<u64>,
     /// Connection-table entries.
     pub conn_table_size: Option<usize>,
     /// Add and remove the VIPs as addresses of the first interface.
@@ -398,6 +428,39 @@ impl Loaded {
         let c = &self.config;
         if c.queues == Some(0) {
             return Err(self.error("queues", "must be at least 1"));
+        }
+        let p = &c.polling;
+        for (field, v, lo, hi, unit) in [
+            ("polling.sleep_us", p.sleep_us, 1, 10_000, "µs"),
+            ("polling.busy_poll_us", p.busy_poll_us, 1, 10_000, "µs"),
+            (
+                "polling.busy_poll_budget",
+                p.busy_poll_budget,
+                1,
+                1024,
+                "frames",
+            ),
+            (
+                "polling.defer_hard_irqs",
+                p.defer_hard_irqs,
+                0,
+                1_000_000,
+                "completions",
+            ),
+            (
+                "polling.gro_flush_timeout_us",
+                p.gro_flush_timeout_us,
+                0,
+                1_000_000,
+                "µs",
+            ),
+        ] {
+            if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
+                return Err(self.error(field, format!("{v} is outside {lo}..={hi} {unit}")));
+            }
+        }
+        if let Some(b) = c.syn_burst.filter(|&b| b == 0 || b > 1 << 20) {
+            return Err(self.error("syn_burst", format!("{b} is outside 1..=1048576 SYNs")));
         }
         if let Some(n) = c.conn_table_size {
             if n < 64 {

@@ -1,6 +1,7 @@
 //! The XDP steering program: attached to an interface (see [`crate::xdp_prog`]), its maps kept
 //! in step with the services, detached when dropped.
 
+use crate::gate::{Gates, QueueGate};
 use crate::xdp_prog::{SocketMap, XdpProgram, percpu_sum, update};
 use std::collections::HashSet;
 use std::io;
@@ -48,7 +49,38 @@ pub struct Steering {
     laddr_fd: i32,
     local_fd: i32,
     stats_fd: i32,
+    cfg_fd: i32,
+    gates: Gates,
     current: SteeringSets,
+}
+
+/// What the steering program dropped itself, before any frame reached a worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SteerDrops {
+    /// Frames dropped because the queue's worker said it was behind.
+    pub behind: u64,
+    /// TCP SYNs beyond the queue's new-connection budget.
+    pub syn_over_budget: u64,
+}
+
+/// The steering program's budget of new TCP connections per receive queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynBudget {
+    /// SYNs per second per queue (0: no budget).
+    pub per_second: u64,
+    /// SYNs accepted at once above the rate.
+    pub burst: u64,
+}
+
+impl SynBudget {
+    /// The program's (interval, tolerance) in nanoseconds.
+    fn gcra(self) -> [u64; 2] {
+        if self.per_second == 0 {
+            return [0, 0];
+        }
+        let interval = (1_000_000_000 / self.per_second).max(1);
+        [interval, interval.saturating_mul(self.burst.max(1))]
+    }
 }
 
 impl Steering {
@@ -62,9 +94,30 @@ impl Steering {
             laddr_fd: prog.map_fd(c"laddr_map")?,
             local_fd: prog.map_fd(c"local_map")?,
             stats_fd: prog.map_fd(c"steer_stats")?,
+            cfg_fd: prog.map_fd(c"steer_cfg")?,
+            gates: Gates::map(prog.map_fd(c"gate_map")?).map_err(|e| BpfError {
+                what: format!("mapping the gate map of {ifname}"),
+                err: e,
+            })?,
             prog,
             current: SteeringSets::default(),
         })
+    }
+
+    /// Sets the budget of new TCP connections per receive queue.
+    pub fn set_syn_budget(&mut self, b: SynBudget) -> Result<(), BpfError> {
+        update(self.cfg_fd, &0u32, &b.gcra()).map_err(|e| BpfError {
+            what: format!("setting the SYN budget on {}", self.prog.ifname()),
+            err: e,
+        })
+    }
+
+    /// What the program dropped by itself so far.
+    pub fn drops(&self) -> SteerDrops {
+        SteerDrops {
+            behind: percpu_sum(self.stats_fd, 3),
+            syn_over_budget: percpu_sum(self.stats_fd, 4),
+        }
     }
 
     /// The interface index.
@@ -134,5 +187,43 @@ fn sync_set<K: Eq + std::hash::Hash>(
 impl SocketMap for Steering {
     fn register_socket(&mut self, queue: u32, xsk_fd: i32) -> Result<(), BpfError> {
         self.prog.register_socket(self.xsks_fd, queue, xsk_fd)
+    }
+
+    fn gate(&self, queue: u32) -> Option<QueueGate> {
+        self.gates.queue(queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syn_budget_in_gcra_terms() {
+        assert_eq!(
+            SynBudget {
+                per_second: 0,
+                burst: 9
+            }
+            .gcra(),
+            [0, 0]
+        );
+        assert_eq!(
+            SynBudget {
+                per_second: 100_000,
+                burst: 64
+            }
+            .gcra(),
+            [10_000, 640_000]
+        );
+        // A rate above one per nanosecond still leaves a non-zero interval (0 = off).
+        assert_eq!(
+            SynBudget {
+                per_second: u64::MAX,
+                burst: 0
+            }
+            .gcra(),
+            [1, 1]
+        );
     }
 }

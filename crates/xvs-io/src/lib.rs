@@ -7,7 +7,13 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod clock;
+pub mod ethtool;
+pub mod gate;
+pub mod genl;
+pub mod napi;
 pub mod netlink;
+pub mod sched;
 pub mod sink;
 pub mod xdp_prog;
 pub mod xsk;

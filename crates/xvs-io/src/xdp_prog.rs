@@ -242,6 +242,11 @@ impl Drop for XdpProgram {
 pub trait SocketMap {
     /// Points queue `queue` at the AF_XDP socket `xsk_fd`.
     fn register_socket(&mut self, queue: u32, xsk_fd: i32) -> Result<(), BpfError>;
+
+    /// Where the worker of `queue` says it is behind, if the program listens.
+    fn gate(&self, _queue: u32) -> Option<crate::gate::QueueGate> {
+        None
+    }
 }
 
 /// No program: sockets that only transmit (a traffic generator's) register nowhere.
@@ -299,14 +304,4 @@ pub fn detach_any(ifname: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock every process on the machine shares (and
-/// `bpf_ktime_get_ns` reads), so one process can stamp a packet and another measure its age.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use crate::clock::monotonic_ns;

@@ -12,8 +12,16 @@
 //      server ((RIP, 0, ICMP)), and the destination is not one of the director's own
 //      addresses (local_map), so health-check replies still reach the host.
 //
+// Before a frame is handed to a socket, two admission checks, each counted apart:
+//   - the queue's worker is behind (it says so in gate_map, which xvsd maps into its memory
+//     and writes without a system call): the frame is dropped here, before the kernel copies
+//     it into the UMEM;
+//   - a TCP SYN (without ACK) to a virtual service beyond the queue's budget of new
+//     connections (a token bucket, GCRA form, in syn_state; rate and burst in steer_cfg) is
+//     dropped, so that established traffic keeps its share under a SYN flood.
+//
 // Addresses are 16 bytes, IPv4 in IPv4-mapped form (::ffff:a.b.c.d), as xvs's flow keys.
-// Self-contained: declares the two helpers it needs instead of including libbpf's headers.
+// Self-contained: declares the helpers it needs instead of including libbpf's headers.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -27,6 +35,7 @@
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 
 struct svc_key {
 	__u8 addr[16];
@@ -74,13 +83,58 @@ struct {
 	__type(value, __u32);
 } local_map SEC(".maps");
 
-// Packets steered, by rule (index 0..2) — read by xvsd for its statistics.
+// Packets steered, by rule (index 0..2), and dropped here: worker behind (3), SYN over the
+// queue's budget (4) — read by xvsd for its statistics.
+#define STAT_BEHIND 3
+#define STAT_SYN_OVER_BUDGET 4
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, 8);
 	__type(key, __u32);
 	__type(value, __u64);
 } steer_stats SEC(".maps");
+
+// One cache line per receive queue, written by the queue's worker through a shared mapping.
+struct queue_gate {
+	__u32 behind; // non-zero: the worker is behind, drop instead of copying
+	__u32 pad[15];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct queue_gate);
+} gate_map SEC(".maps");
+
+// New-connection budget: one SYN per interval_ns, bursts of up to tolerance_ns / interval_ns
+// (interval_ns 0: no budget).
+struct steer_cfg {
+	__u64 syn_interval_ns;
+	__u64 syn_tolerance_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_cfg);
+} steer_cfg SEC(".maps");
+
+// Per queue: the theoretical arrival time of the next SYN (GCRA). A queue's frames are
+// received by one CPU at a time, so the plain read-modify-write needs no atomics.
+struct syn_state {
+	__u64 tat;
+	__u64 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct syn_state);
+} syn_state SEC(".maps");
 
 #define VLAN_HLEN 4
 #define ETH_P_8021Q_ 0x8100
@@ -99,12 +153,41 @@ static __attribute__((always_inline)) inline void map4(__u8 *out, __u32 a)
 	__builtin_memcpy(out + 12, &a, 4);
 }
 
-static __attribute__((always_inline)) inline int steer(struct xdp_md *ctx, __u32 rule)
+static __attribute__((always_inline)) inline void count(__u32 stat)
 {
-	__u64 *c = bpf_map_lookup_elem(&steer_stats, &rule);
+	__u64 *c = bpf_map_lookup_elem(&steer_stats, &stat);
 	if (c)
 		*c += 1;
-	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+}
+
+static __attribute__((always_inline)) inline int steer(struct xdp_md *ctx, __u32 rule)
+{
+	__u32 q = ctx->rx_queue_index;
+	struct queue_gate *g = bpf_map_lookup_elem(&gate_map, &q);
+	if (g && *(volatile __u32 *)&g->behind) {
+		count(STAT_BEHIND);
+		return XDP_DROP;
+	}
+	count(rule);
+	return bpf_redirect_map(&xsks_map, q, XDP_PASS);
+}
+
+// True if this SYN is within the queue's budget (and takes its share of it).
+static __attribute__((always_inline)) inline int syn_admitted(struct xdp_md *ctx)
+{
+	__u32 zero = 0, q = ctx->rx_queue_index;
+	struct steer_cfg *cfg = bpf_map_lookup_elem(&steer_cfg, &zero);
+	if (!cfg || cfg->syn_interval_ns == 0)
+		return 1;
+	struct syn_state *st = bpf_map_lookup_elem(&syn_state, &q);
+	if (!st)
+		return 1;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 tat = st->tat > now ? st->tat : now;
+	if (tat - now > cfg->syn_tolerance_ns)
+		return 0;
+	st->tat = tat + cfg->syn_interval_ns;
+	return 1;
 }
 
 static __attribute__((always_inline)) inline int is_icmp_to_steer(__u8 proto, __u8 type)
@@ -168,7 +251,7 @@ int xvs_steer(struct xdp_md *ctx)
 	__builtin_memcpy(dst_addr.addr, dst.addr, 16);
 
 	__u16 sport = 0, dport = 0;
-	__u8 icmp_type = 255;
+	__u8 icmp_type = 255, tcp_flags = 0;
 	if (!has_l4) {
 		// no transport header
 	} else if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP || l4proto == 132 /* SCTP */) {
@@ -176,6 +259,8 @@ int xvs_steer(struct xdp_md *ctx)
 			sport = bswap16(*(__u16 *)l4);
 			dport = bswap16(*(__u16 *)(l4 + 2));
 		}
+		if (l4proto == IPPROTO_TCP && l4 + 14 <= end)
+			tcp_flags = *(__u8 *)(l4 + 13);
 	} else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
 		if (l4 + 1 <= end)
 			icmp_type = *(__u8 *)l4;
@@ -188,11 +273,19 @@ int xvs_steer(struct xdp_md *ctx)
 			return steer(ctx, 0);
 	} else {
 		dst.port = dport;
-		if (bpf_map_lookup_elem(&vip_map, &dst))
+		int hit = bpf_map_lookup_elem(&vip_map, &dst) != 0;
+		if (!hit) {
+			dst.port = 0;
+			hit = bpf_map_lookup_elem(&vip_map, &dst) != 0;
+		}
+		if (hit) {
+			// SYN without ACK: a new TCP connection.
+			if ((tcp_flags & 0x12) == 0x02 && !syn_admitted(ctx)) {
+				count(STAT_SYN_OVER_BUDGET);
+				return XDP_DROP;
+			}
 			return steer(ctx, 0);
-		dst.port = 0;
-		if (bpf_map_lookup_elem(&vip_map, &dst))
-			return steer(ctx, 0);
+		}
 	}
 
 	// 2. FullNAT local addresses (replies from real servers come back to them).

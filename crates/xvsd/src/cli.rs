@@ -25,10 +25,16 @@ pub enum BindMode {
     Zerocopy,
 }
 
-/// How workers wait for frames.
+/// Who runs a served queue's receive work, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PollMode {
-    /// Spin on the rings.
+    /// prefer-busy where the AF_XDP sockets have a NAPI id, else threaded-yield.
+    Auto,
+    /// Preferred busy polling: the worker's system calls run the queue's receive.
+    PreferBusy,
+    /// Threaded NAPI pinned below a real-time worker that sleeps only when idle.
+    ThreadedYield,
+    /// Spin on the rings, leaving the kernel's receive as it is.
     Busy,
     /// Spin while busy, sleep in poll(2) when idle.
     Adaptive,
@@ -54,10 +60,13 @@ pub struct Cli {
     /// Control socket path.
     #[arg(long, value_name = "PATH", env = "XVS_SOCKET")]
     pub control_socket: Option<PathBuf>,
-    /// Queues to serve on every interface; one worker per queue (`--workers` is the same).
+    /// Queues to serve on every interface, one worker per queue (`--workers` is the same).
+    /// Default: every receive queue the interfaces have (ethtool's channels); fewer only when
+    /// given here or in the file, since traffic on unserved queues bypasses the balancer.
     #[arg(long, visible_alias = "workers", value_name = "N")]
     pub queues: Option<u32>,
-    /// CPU cores to pin the workers to (comma-separated, in worker order).
+    /// CPU cores to pin the workers to (comma-separated, in worker order; default: the first
+    /// cores this process may use, one per worker).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub cores: Vec<usize>,
     /// XDP attach mode.
@@ -66,9 +75,13 @@ pub struct Cli {
     /// AF_XDP bind mode.
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindMode>,
-    /// Worker polling mode.
+    /// Polling mode [default: auto].
     #[arg(long, value_enum)]
     pub poll_mode: Option<PollMode>,
+    /// New TCP connections per second each receive queue admits (the XDP program drops SYNs
+    /// beyond it; 0: no budget) [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub syn_budget: Option<u64>,
     /// Connection-table entries (rounded up to a power of two).
     #[arg(long, value_name = "N")]
     pub conn_table_size: Option<usize>,

@@ -228,12 +228,32 @@ pub fn stats(d: &Director<'_>) -> Value {
                 .map(|r| (r.label().to_string(), s.drops[*r as usize].load(Relaxed).into()))
                 .filter(|(_, v): &(String, Value)| v.as_u64() != Some(0))
                 .collect();
+            let sockets: Vec<Value> = c
+                .sockets
+                .iter()
+                .zip(&d.ports.names)
+                .map(|(k, n)| {
+                    json!({
+                        "interface": n, "queue": i,
+                        "napi_id": k.napi_id.load(Relaxed),
+                        "behind": k.behind.load(Relaxed) != 0,
+                        "rx_dropped": k.rx_dropped.load(Relaxed),
+                        "rx_ring_full": k.rx_ring_full.load(Relaxed),
+                        "rx_fill_ring_empty": k.rx_fill_ring_empty.load(Relaxed),
+                        "rx_invalid_descs": k.rx_invalid_descs.load(Relaxed),
+                        "tx_invalid_descs": k.tx_invalid_descs.load(Relaxed),
+                        "tx_ring_empty": k.tx_ring_empty.load(Relaxed),
+                    })
+                })
+                .collect();
             json!({
                 "rx": c.rx.load(Relaxed), "tx": c.tx.load(Relaxed), "completed": c.completed.load(Relaxed),
                 "filled": c.filled.load(Relaxed), "dropped": c.dropped.load(Relaxed),
                 "passed": c.passed.load(Relaxed), "tx_ring_full": c.tx_ring_full.load(Relaxed),
                 "frames_free": c.free.load(Relaxed), "frames_total": c.total.load(Relaxed),
-                "forward_drops": wdrops,
+                "wakeups": c.wakeups.load(Relaxed), "busy_polls": c.busy_polls.load(Relaxed),
+                "behind_events": c.behind_events.load(Relaxed),
+                "forward_drops": wdrops, "sockets": sockets,
             })
         })
         .collect();
@@ -241,9 +261,14 @@ pub fn stats(d: &Director<'_>) -> Value {
         .steering
         .iter()
         .zip(&d.ports.names)
-        .map(|(s, n)| {
+        .zip(&d.polling)
+        .map(|((s, n), p)| {
             let [vip, laddr, rip] = s.steered();
-            json!({"interface": n, "mode": s.mode_name(), "to_vip": vip, "to_local_addr": laddr, "from_real": rip})
+            let drops = s.drops();
+            json!({"interface": n, "mode": s.mode_name(), "to_vip": vip, "to_local_addr": laddr,
+                "from_real": rip, "dropped_worker_behind": drops.behind,
+                "dropped_syn_over_budget": drops.syn_over_budget,
+                "polling": p.mechanism.name(), "polling_detail": p.detail})
         })
         .collect();
     json!({

@@ -3,7 +3,9 @@
 use crate::cli::{self, Cli};
 use crate::director::{self, Director, Parts};
 use crate::netsync::{self, Ports};
-use crate::worker::{ForwardOnly, PollMode, Worker};
+use crate::placement::{self, Placement};
+use crate::polling::{self, PollMode, PollSettings};
+use crate::worker::{ForwardOnly, Worker};
 use crate::{control, metrics, vips};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -19,7 +21,7 @@ use xvs_core::conn::{ConnTable, Timeouts};
 use xvs_core::service::ServiceTable;
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, Options, PortId, Snapshot};
-use xvs_io::bpf::{Steering, XdpMode};
+use xvs_io::bpf::{Steering, SynBudget, XdpMode};
 use xvs_io::netlink::{NetView, Netlink, Watch};
 use xvs_io::xdp_prog::SocketMap;
 use xvs_io::xsk::{BindMode, WorkerIo, XskConfig};
@@ -28,22 +30,30 @@ use xvs_io::xsk::{BindMode, WorkerIo, XskConfig};
 pub const DEFAULT_SOCKET: &str = "/run/xvs/xvsd.sock";
 /// Default connection-table size.
 pub const DEFAULT_TABLE: usize = 1 << 20;
+/// Default budget of new TCP connections per receive queue and second: a quarter of what one
+/// worker inserted at most with its I/O on the lab machine (about 420 000 SYNs/s in DR mode),
+/// so that a SYN flood leaves a worker most of its time for established traffic.
+pub const DEFAULT_SYN_BUDGET: u64 = 100_000;
+/// Default burst above the SYN budget.
+pub const DEFAULT_SYN_BURST: u64 = 2048;
 
 /// Everything the daemon runs with, after merging the file and the flags.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Served interfaces.
     pub interfaces: Vec<String>,
-    /// Queues (= workers).
-    pub queues: u32,
+    /// Queues (= workers) if given; by default every receive queue.
+    pub queues: Option<u32>,
     /// Cores to pin to.
     pub cores: Vec<usize>,
     /// XDP mode.
     pub xdp_mode: XdpMode,
     /// Bind mode.
     pub bind_mode: BindMode,
-    /// Poll mode.
-    pub poll_mode: PollMode,
+    /// Polling.
+    pub poll: PollSettings,
+    /// New-connection budget per receive queue.
+    pub syn_budget: SynBudget,
     /// Connection-table size.
     pub conn_table_size: usize,
     /// Manage VIP addresses.
@@ -116,19 +126,44 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         }
         _ => BindMode::Auto,
     };
-    let poll_mode = match (cli.poll_mode, file_cfg.poll_mode) {
-        (Some(cli::PollMode::Adaptive), _) | (None, Some(PollModeConfig::Adaptive)) => {
-            PollMode::Adaptive
-        }
-        _ => PollMode::Busy,
+    let mode = match cli.poll_mode {
+        Some(cli::PollMode::Auto) => PollMode::Auto,
+        Some(cli::PollMode::PreferBusy) => PollMode::PreferBusy,
+        Some(cli::PollMode::ThreadedYield) => PollMode::ThreadedYield,
+        Some(cli::PollMode::Busy) => PollMode::Busy,
+        Some(cli::PollMode::Adaptive) => PollMode::Adaptive,
+        None => match file_cfg.poll_mode.unwrap_or_default() {
+            PollModeConfig::Auto => PollMode::Auto,
+            PollModeConfig::PreferBusy => PollMode::PreferBusy,
+            PollModeConfig::ThreadedYield => PollMode::ThreadedYield,
+            PollModeConfig::Busy => PollMode::Busy,
+            PollModeConfig::Adaptive => PollMode::Adaptive,
+        },
+    };
+    let d = PollSettings::default();
+    let fp = file_cfg.polling;
+    let poll = PollSettings {
+        mode,
+        sleep_us: fp.sleep_us.unwrap_or(d.sleep_us),
+        busy_poll_us: fp.busy_poll_us.unwrap_or(d.busy_poll_us),
+        busy_poll_budget: fp.busy_poll_budget.unwrap_or(d.busy_poll_budget),
+        defer_hard_irqs: fp.defer_hard_irqs.unwrap_or(d.defer_hard_irqs),
+        gro_flush_timeout_us: fp.gro_flush_timeout_us.unwrap_or(d.gro_flush_timeout_us),
+    };
+    let syn_budget = SynBudget {
+        per_second: cli
+            .syn_budget
+            .or(file_cfg.syn_budget)
+            .unwrap_or(DEFAULT_SYN_BUDGET),
+        burst: file_cfg.syn_burst.unwrap_or(DEFAULT_SYN_BURST),
     };
     let forward_only = cli
         .forward_only
         .iter()
         .map(|f| parse_forward_only(f, &interfaces))
         .collect::<Result<Vec<_>, String>>()?;
-    let queues = cli.queues.or(file_cfg.queues).unwrap_or(1);
-    if queues == 0 {
+    let queues = cli.queues.or(file_cfg.queues);
+    if queues == Some(0) {
         return Err("--queues must be at least 1".into());
     }
     let (services, timeouts, health) = match applied {
@@ -149,7 +184,8 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         },
         xdp_mode,
         bind_mode,
-        poll_mode,
+        poll,
+        syn_budget,
         conn_table_size: cli
             .conn_table_size
             .or(file_cfg.conn_table_size)
@@ -213,6 +249,16 @@ pub fn run(s: &Settings) -> Result<(), String> {
         .view()
         .map_err(|e| format!("cannot read the network state: {e}"))?;
     let ports = Ports::find(&s.interfaces, &view)?;
+    let place = placement_of(s)?;
+    for w in &place.warnings {
+        tracing::warn!("{w}");
+    }
+    // A previous xvsd that crashed may have left receive settings changed: put them back.
+    if let Some(dir) = s.control_socket.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    polling::restore::restore_leftover(&restore_file(s))?;
     let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
 
     let reload = Arc::new(AtomicBool::new(false));
@@ -227,6 +273,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
     }
     let result = serve(
         s,
+        &place,
         &mut nl,
         &mut view,
         ports,
@@ -238,8 +285,28 @@ pub fn run(s: &Settings) -> Result<(), String> {
     result
 }
 
+/// Where the receive settings to restore are recorded: beside the control socket.
+fn restore_file(s: &Settings) -> PathBuf {
+    s.control_socket.with_extension("restore")
+}
+
+/// Workers and cores for the served interfaces, checked before anything is allocated.
+fn placement_of(s: &Settings) -> Result<Placement, String> {
+    let mut ifaces = Vec::new();
+    for name in &s.interfaces {
+        let q = xvs_io::ethtool::rx_queues(name)
+            .map_err(|e| format!("cannot read the receive queues of {name}: {e}"))?;
+        ifaces.push((name.clone(), q));
+    }
+    let allowed = xvs_io::sched::allowed_cpus()
+        .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?;
+    placement::decide(s.queues, &ifaces, &allowed, &s.cores)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn serve(
     s: &Settings,
+    place: &Placement,
     nl: &mut Netlink,
     view: &mut NetView,
     ports: Ports,
@@ -255,9 +322,17 @@ fn serve(
     // XDP programs, one per interface.
     let mut steering = Vec::new();
     for name in &ports.names {
-        let st = Steering::attach(name, s.xdp_mode).map_err(|e| e.to_string())?;
+        let mut st = Steering::attach(name, s.xdp_mode).map_err(|e| e.to_string())?;
+        st.set_syn_budget(s.syn_budget).map_err(|e| e.to_string())?;
         tracing::info!(interface = %name, mode = st.mode_name(), "XDP steering program attached");
         steering.push(st);
+    }
+    if s.syn_budget.per_second > 0 {
+        tracing::info!(
+            per_queue_per_second = s.syn_budget.per_second,
+            burst = s.syn_budget.burst,
+            "new-connection budget: SYNs beyond it are dropped in the XDP program"
+        );
     }
     let (sets, warnings) = netsync::steering_sets(&s.services, view);
     for w in warnings {
@@ -292,7 +367,7 @@ fn serve(
     if let Some(f) = &forward_only {
         tracing::warn!(to = ?f, "forward-only benchmark mode: every steered frame leaves unparsed, no services are applied");
     }
-    let workers = s.queues as usize;
+    let workers = place.workers as usize;
     let stats = Arc::new(Stats::new(workers, services.max_reals()));
     tracing::info!(
         entries = table.capacity(),
@@ -300,55 +375,81 @@ fn serve(
         "connection table ready"
     );
 
-    // Workers: worker q serves queue q of every interface, on one shared UMEM.
+    // Sockets: worker q serves queue q of every interface, on one shared UMEM.
     let xcfg = XskConfig {
         bind: s.bind_mode,
         ..XskConfig::default()
     };
-    let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<(PortId, [u8; 16])>(1024);
-    let mut handles = Vec::new();
-    let mut io_counters = Vec::new();
-    let ncores = core_affinity::get_core_ids().map_or(1, |c| c.len());
-    let worker_stop = Arc::new(AtomicBool::new(false));
+    let mut ios = Vec::new();
     for q in 0..workers {
         let pairs: Vec<(String, u32)> = ports.names.iter().map(|n| (n.clone(), q as u32)).collect();
         let mut refs: Vec<&mut dyn SocketMap> = steering
             .iter_mut()
             .map(|s| s as &mut dyn SocketMap)
             .collect();
-        let io = match WorkerIo::new(&xcfg, &pairs, &mut refs) {
-            Ok(io) => io,
-            Err(e) => {
-                worker_stop.store(true, Relaxed);
-                for h in handles {
-                    let _ = std::thread::JoinHandle::join(h);
-                }
-                return Err(e.to_string());
-            }
-        };
+        let io = WorkerIo::new(&xcfg, &pairs, &mut refs).map_err(|e| e.to_string())?;
         for p in io.ports() {
             tracing::info!(worker = q, interface = %p.ifname, queue = p.queue,
-                mode = if p.zero_copy { "zero-copy" } else { "copy" }, "AF_XDP socket bound");
+                mode = if p.zero_copy { "zero-copy" } else { "copy" }, napi_id = p.napi_id,
+                tx_budget = p.tx_budget, "AF_XDP socket bound");
         }
+        ios.push(io);
+    }
+    // Who runs each queue's receive work.
+    let sockets: Vec<Vec<_>> = ios.iter().map(WorkerIo::ports).collect();
+    let plan = polling::configure(
+        &s.poll,
+        &ports.names,
+        &ports.ifindex,
+        &sockets,
+        &place.cores,
+        restore_file(s),
+        &mut |w, port, bp| {
+            ios[w]
+                .enable_busy_poll(port, bp)
+                .map_err(|e| format!("busy polling on {}: {e}", ports.names[port]))
+        },
+    )?;
+    let mut restorer = plan.restorer;
+    for i in &plan.interfaces {
+        tracing::info!(interface = %i.ifname, polling = i.mechanism.name(), asked = s.poll.mode.name(),
+            "{}", i.detail);
+    }
+    let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<(PortId, [u8; 16])>(1024);
+    let mut handles = Vec::new();
+    let mut io_counters = Vec::new();
+    let worker_stop = Arc::new(AtomicBool::new(false));
+    let origin_ns = xvs_io::clock::monotonic_ns().saturating_sub(clock.elapsed().as_nanos() as u64);
+    for (q, io) in ios.into_iter().enumerate() {
         io_counters.push(io.counters());
-        let core = s.cores.get(q).copied().or(Some(q % ncores));
         let w = Worker {
             index: q,
-            core,
+            core: place.cores[q],
             io,
             fw: Forwarder::new(Arc::clone(&table), Arc::clone(&stats), q, random_seed()),
             snapshot: Arc::clone(&snapshot),
             stop: Arc::clone(&worker_stop),
-            mode: s.poll_mode,
-            clock,
+            polling: plan.workers[q],
+            origin_ns,
             resolve: resolve_tx.clone(),
             forward_only: forward_only.clone(),
         };
-        let h = std::thread::Builder::new()
+        match std::thread::Builder::new()
             .name(format!("xvs-worker-{q}"))
             .spawn(move || w.run())
-            .map_err(|e| format!("cannot start worker {q}: {e}"))?;
-        handles.push(h);
+        {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                worker_stop.store(true, Relaxed);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(format!("cannot start worker {q}: {e}"));
+            }
+        }
+    }
+    if let Some(p) = plan.workers.first().and_then(|w| w.policy) {
+        tracing::info!(policy = %p, cores = ?place.cores, "workers scheduled above their NAPI threads");
     }
     let (job_tx, jobs) = crossbeam_channel::bounded::<control::Job>(64);
     let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
@@ -370,6 +471,7 @@ fn serve(
         nl,
         managed,
         health: s.health.clone(),
+        polling: plan.interfaces,
     });
     tracing::info!(
         interfaces = ?d.ports.names, workers, socket = %s.control_socket.display(),
@@ -449,6 +551,8 @@ fn serve(
     for h in handles {
         let _ = h.join();
     }
+    // Receive settings back before the XDP programs go (veth's NAPI instances go with them).
+    restorer.restore();
     drop(d);
     server.close();
     tracing::info!("XDP programs detached, sockets closed; bye");

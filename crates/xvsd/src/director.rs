@@ -7,6 +7,7 @@ use crate::accounting::Accounting;
 use crate::daemon::ip_of;
 use crate::health::{Monitor, Transition};
 use crate::netsync::{self, Ports};
+use crate::polling::InterfacePolling;
 use crate::vips;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -76,6 +77,8 @@ pub struct Director<'a> {
     pub nl: &'a mut Netlink,
     /// VIP addresses xvsd added.
     pub managed: &'a mut Vec<(u32, IpAddr)>,
+    /// How each interface's receive work is polled.
+    pub polling: Vec<InterfacePolling>,
     sets: SteeringSets,
     removed_since: HashMap<RealId, Instant>,
 }
@@ -110,6 +113,8 @@ pub struct Parts<'a> {
     pub managed: &'a mut Vec<(u32, IpAddr)>,
     /// Health checks and policies from the configuration.
     pub health: xvs_control::check::Health,
+    /// See [`Director::polling`].
+    pub polling: Vec<InterfacePolling>,
 }
 
 /// Seconds (the connection table's clock) now.
@@ -150,6 +155,7 @@ impl<'a> Director<'a> {
             view: p.view,
             nl: p.nl,
             managed: p.managed,
+            polling: p.polling,
             sets: p.sets,
             removed_since: HashMap::new(),
         };

@@ -8,6 +8,8 @@ mod director;
 mod health;
 mod metrics;
 mod netsync;
+mod placement;
+mod polling;
 mod vips;
 mod worker;
 

@@ -1,29 +1,32 @@
 //! A worker: one thread, pinned to a core, serving one queue of every interface through
 //! AF_XDP and running the forwarding core on each batch.
+//!
+//! The loop: one [`WorkerIo::poll_once`] (completions, fill rings, a batch per socket through
+//! the forwarding core, transmit), the clock read once per round (the coarse clock: the core
+//! counts seconds), a housekeeping tick once a second (the sockets' XDP statistics), and when
+//! nothing arrived, the idle policy of the polling plan: spin, sleep (threaded-yield: the
+//! NAPI threads below run only now), or spin-then-poll.
 
+use crate::polling::{Idle, WorkerPolling};
 use arc_swap::ArcSwap;
 use crossbeam_channel::Sender;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use xvs_core::{Forwarder, Frame, PortId, Snapshot, Time, Verdict};
+use xvs_io::clock::coarse_ns;
 use xvs_io::xsk::{BATCH, Fate, IoFrame, WorkerIo};
 
-/// How a worker waits when idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollMode {
-    /// Spin.
-    Busy,
-    /// Spin briefly, then sleep in poll(2) with a timeout growing to 10 ms.
-    Adaptive,
-}
+/// Sleeps in a row (threaded-yield) after which an idle worker blocks in poll(2) instead, until
+/// a frame arrives: about 20 ms of nothing at the default sleep.
+const SLEEPS_BEFORE_BLOCKING: u32 = 400;
 
 /// Everything a worker thread owns.
 pub struct Worker {
     /// Its index (counter slot).
     pub index: usize,
     /// Core to pin to.
-    pub core: Option<usize>,
+    pub core: usize,
     /// Its sockets.
     pub io: WorkerIo,
     /// Its forwarding state.
@@ -32,10 +35,10 @@ pub struct Worker {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// Set to stop.
     pub stop: Arc<AtomicBool>,
-    /// Polling mode.
-    pub mode: PollMode,
-    /// Time origin shared with the control thread.
-    pub clock: Instant,
+    /// Scheduling and idle policy.
+    pub polling: WorkerPolling,
+    /// CLOCK_MONOTONIC at the time origin shared with the control thread, in nanoseconds.
+    pub origin_ns: u64,
     /// Next hops to resolve, to the control thread.
     pub resolve: Sender<(PortId, [u8; 16])>,
     /// Benchmark baseline mode (`--forward-only`): no forwarding core at all.
@@ -122,23 +125,36 @@ fn handle(fw: &mut Forwarder, snap: &Snapshot, io: &mut [IoFrame<'_>], now: Time
 }
 
 impl Worker {
-    /// The worker loop; returns when `stop` is set.
-    pub fn run(mut self) {
-        if let Some(core) = self.core {
-            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                tracing::warn!(
-                    worker = self.index,
-                    core,
-                    "could not pin the worker to its core"
-                );
+    /// Pins the thread and takes the plan's scheduling policy.
+    fn place(&self) {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: self.core }) {
+            tracing::warn!(
+                worker = self.index,
+                core = self.core,
+                "could not pin the worker to its core"
+            );
+        }
+        if let Some(p) = self.polling.policy {
+            match xvs_io::sched::set_policy(0, p) {
+                Ok(()) => tracing::debug!(worker = self.index, policy = %p, "worker scheduled"),
+                Err(e) => tracing::error!(worker = self.index, policy = %p, error = %e,
+                    "cannot schedule the worker above the NAPI threads (CAP_SYS_NICE?): \
+                     receive work may starve it under load"),
             }
         }
+    }
+
+    /// The worker loop; returns when `stop` is set.
+    pub fn run(mut self) {
+        self.place();
         tracing::debug!(worker = self.index, "worker running");
         let mut idle: u32 = 0;
         let mut sleep_ms: i32 = 1;
+        let mut last_tick = coarse_ns();
         while !self.stop.load(Relaxed) {
             let snap = self.snapshot.load();
-            let now = Time::from_millis(self.clock.elapsed().as_millis() as u64);
+            let clock = coarse_ns();
+            let now = Time::from_millis(clock.saturating_sub(self.origin_ns) / 1_000_000);
             let fw = &mut self.fw;
             let got = match &mut self.forward_only {
                 Some(f) => self.io.poll_once(&mut |frames| f.handle(frames)),
@@ -151,21 +167,35 @@ impl Worker {
             self.fw.take_unresolved(|port, ip| {
                 let _ = tx.try_send((port, ip));
             });
+            if clock.wrapping_sub(last_tick) >= 1_000_000_000 {
+                last_tick = clock;
+                self.io.tick();
+            }
             if got > 0 {
                 idle = 0;
                 sleep_ms = 1;
                 continue;
             }
             idle = idle.saturating_add(1);
-            match self.mode {
-                PollMode::Busy => {
+            match self.polling.idle {
+                Idle::Spin => {
                     std::hint::spin_loop();
                     if idle % 4096 == 0 && self.io.tx_in_flight() {
                         self.io.kick_tx();
                     }
                 }
-                PollMode::Adaptive if idle < 64 => std::hint::spin_loop(),
-                PollMode::Adaptive => {
+                Idle::Sleep(d) => {
+                    if self.io.tx_in_flight() {
+                        self.io.kick_tx();
+                    }
+                    if idle < SLEEPS_BEFORE_BLOCKING {
+                        std::thread::sleep(d);
+                    } else if let Err(e) = self.io.wait(10) {
+                        tracing::warn!(worker = self.index, error = %e, "poll failed");
+                    }
+                }
+                Idle::Adaptive if idle < 64 => std::hint::spin_loop(),
+                Idle::Adaptive => {
                     if self.io.tx_in_flight() {
                         self.io.kick_tx();
                         std::thread::sleep(Duration::from_micros(50));

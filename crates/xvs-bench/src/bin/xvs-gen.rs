@@ -221,8 +221,11 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
         frame_size: 2048,
         frames_per_port: 8192,
         ring_size: 2048,
+        fill_size: 2048,
         bind: BindMode::Auto,
         need_wakeup: true,
+        busy_poll: None,
+        tx_budget: 2048,
     };
     let mut sockets = Vec::new();
     for q in 0..a.queues.max(1) {
@@ -306,10 +309,13 @@ fn sink(a: &SinkArgs) -> Result<SinkReport, String> {
     if a.latency {
         let cfg = XskConfig {
             frame_size: 2048,
-            frames_per_port: 4096,
+            frames_per_port: 8192,
             ring_size: 2048,
+            fill_size: 4096,
             bind: BindMode::Auto,
             need_wakeup: true,
+            busy_poll: None,
+            tx_budget: 2048,
         };
         for q in 0..a.queues {
             let mut programs: [&mut dyn SocketMap; 1] = [&mut prog];

@@ -161,6 +161,7 @@ pub fn start(
     workdir: &Path,
     dir_cores: &[usize],
     table_size: usize,
+    xvsd_args: &[String],
 ) -> Result<Running, String> {
     let mut r = Running {
         kind,
@@ -234,7 +235,8 @@ pub fn start(
                 .arg(&sock)
                 .args(["--cores", &cores.join(",")])
                 .args(["--conn-table-size", &table_size.to_string()])
-                .args(["--log-level", "warn"]);
+                .args(["--log-level", "warn"])
+                .args(xvsd_args);
             if let Some(f) = &fwd {
                 cmd.args(["--forward-only", f]);
             }

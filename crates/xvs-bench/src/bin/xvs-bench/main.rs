@@ -79,6 +79,10 @@ struct Cli {
     /// The xvsd binary (default: next to this one).
     #[arg(long, value_name = "PATH")]
     xvsd: Option<PathBuf>,
+    /// An extra argument for every xvsd the harness starts (repeatable; e.g.
+    /// `--xvsd-arg=--syn-budget=50000`).
+    #[arg(long = "xvsd-arg", value_name = "ARG", allow_hyphen_values = true)]
+    xvsd_args: Vec<String>,
     /// The xvs-gen binary (default: next to this one).
     #[arg(long, value_name = "PATH")]
     xvs_gen: Option<PathBuf>,
@@ -181,7 +185,15 @@ impl Runner<'_> {
         }
         let (cli, t) = (self.cli, self.t);
         let cores = [cli.dir_core, cli.gen_core];
-        let running = contender::start(kind, t, self.bins.0, self.workdir, &cores, table_size)?;
+        let running = contender::start(
+            kind,
+            t,
+            self.bins.0,
+            self.workdir,
+            &cores,
+            table_size,
+            &cli.xvsd_args,
+        )?;
         let control = running.control_socket();
         let s = measure::sample(
             t,
@@ -293,12 +305,14 @@ fn bench(cli: &Cli) -> Result<(), String> {
         let (flat, rate) = search_rate(&runner, o.kind, &load, cli.table_size)
             .map_err(|e| format!("{} (rate search): {e}", o.kind.id()))?;
         eprintln!(
-            "  search  {:<16} flat out {:.3} Mpps delivered of {:.3} offered; at most {:.0}% loss up to {:.3} Mpps",
+            "  search  {:<16} flat out {:.3} Mpps delivered of {:.3} offered; at most {:.0}% loss up to {:.3} Mpps\n          {:<16} flat-out drops/s: {}",
             o.kind.id(),
             flat.delivered_pps / 1e6,
             flat.offered_pps / 1e6,
             MAX_LOSS * 100.0,
-            rate / 1e6
+            rate / 1e6,
+            "",
+            flat.drops_line()
         );
         o.flat_out = Some(flat);
         o.rate = rate;
@@ -397,12 +411,13 @@ fn bench(cli: &Cli) -> Result<(), String> {
                     .run_one(*kind, load, table)
                     .map_err(|e| format!("{} ({what}): {e}", kind.id()))?;
                 eprintln!(
-                    "  {what:<8} {:<16} {:>8.3} Mpps delivered, {} new conns/s",
+                    "  {what:<8} {:<16} {:>8.3} Mpps delivered, {} new conns/s; drops/s: {}",
                     kind.id(),
                     s.delivered_pps / 1e6,
                     s.xvsd
                         .as_ref()
-                        .map_or("-".into(), |x| format!("{:.0}", x.conns_created_per_s))
+                        .map_or("-".into(), |x| format!("{:.0}", x.conns_created_per_s)),
+                    s.drops_line()
                 );
                 out.push(s);
             }

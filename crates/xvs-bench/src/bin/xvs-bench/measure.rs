@@ -46,6 +46,19 @@ pub struct XvsdWindow {
     pub table_capacity: u64,
     /// Frames that found a TX ring full, per second.
     pub tx_ring_full_per_s: f64,
+    /// Frames the kernel dropped at the AF_XDP sockets per second (XDP_STATISTICS: receive
+    /// ring full, fill ring empty, other).
+    pub xsk_rx_ring_full_per_s: f64,
+    /// See [`XvsdWindow::xsk_rx_ring_full_per_s`].
+    pub xsk_fill_ring_empty_per_s: f64,
+    /// See [`XvsdWindow::xsk_rx_ring_full_per_s`].
+    pub xsk_rx_dropped_per_s: f64,
+    /// Frames the steering program dropped because the worker said it was behind, per second.
+    pub steer_behind_per_s: f64,
+    /// SYNs the steering program dropped beyond the new-connection budget, per second.
+    pub steer_syn_over_budget_per_s: f64,
+    /// Frames the forwarding core dropped (every reason), per second.
+    pub forward_drops_per_s: f64,
 }
 
 /// One `stats` reply of xvsd.
@@ -70,7 +83,32 @@ fn xvsd_window(a: &serde_json::Value, b: &serde_json::Value, seconds: f64) -> Xv
             .map_or(0, |w| w.iter().map(|x| n(x, "tx_ring_full")).sum())
     };
     let rate = |k: &str| n(b, k).saturating_sub(n(a, k)) as f64 / seconds;
+    let sockets = |v: &serde_json::Value, k: &str| -> u64 {
+        v["workers"].as_array().map_or(0, |w| {
+            w.iter()
+                .flat_map(|x| x["sockets"].as_array().into_iter().flatten())
+                .map(|s| n(s, k))
+                .sum()
+        })
+    };
+    let steer = |v: &serde_json::Value, k: &str| -> u64 {
+        v["steering"]
+            .as_array()
+            .map_or(0, |w| w.iter().map(|x| n(x, k)).sum())
+    };
+    let drops = |v: &serde_json::Value| -> u64 {
+        v["drops"].as_object().map_or(0, |m| {
+            m.values().filter_map(serde_json::Value::as_u64).sum()
+        })
+    };
+    let per_s = |f: &dyn Fn(&serde_json::Value) -> u64| f(b).saturating_sub(f(a)) as f64 / seconds;
     XvsdWindow {
+        xsk_rx_ring_full_per_s: per_s(&|v| sockets(v, "rx_ring_full")),
+        xsk_fill_ring_empty_per_s: per_s(&|v| sockets(v, "rx_fill_ring_empty")),
+        xsk_rx_dropped_per_s: per_s(&|v| sockets(v, "rx_dropped")),
+        steer_behind_per_s: per_s(&|v| steer(v, "dropped_worker_behind")),
+        steer_syn_over_budget_per_s: per_s(&|v| steer(v, "dropped_syn_over_budget")),
+        forward_drops_per_s: per_s(&drops),
         conns_created_per_s: rate("conns_created"),
         conns_evicted_per_s: rate("conns_evicted"),
         table_entries: n(&b["conn_table"], "entries"),
@@ -102,6 +140,40 @@ pub struct Sample {
     pub udp_delivered_pps: f64,
     /// xvsd's counters over the window (xvs contenders).
     pub xvsd: Option<XvsdWindow>,
+    /// Frames the veth pair into the director dropped per second (the generator's g0
+    /// `tx_dropped` plus the director's d0 `rx_dropped`): what no contender ever saw.
+    pub device_drops_per_s: f64,
+}
+
+impl Sample {
+    /// Where frames were lost, per second, in one line.
+    pub fn drops_line(&self) -> String {
+        let mut s = format!("device {:.0}", self.device_drops_per_s);
+        if let Some(x) = &self.xvsd {
+            s.push_str(&format!(
+                ", xsk ring-full {:.0} fill-empty {:.0} other {:.0}, xdp behind {:.0} syn-budget {:.0}, forwarder {:.0}",
+                x.xsk_rx_ring_full_per_s,
+                x.xsk_fill_ring_empty_per_s,
+                x.xsk_rx_dropped_per_s,
+                x.steer_behind_per_s,
+                x.steer_syn_over_budget_per_s,
+                x.forward_drops_per_s
+            ));
+        }
+        s
+    }
+}
+
+/// The drop counters of the veth pair into the director (g0 transmit, d0 receive).
+fn device_drops(t: &Topology) -> u64 {
+    let read = |role: &str, path: &str| -> u64 {
+        t.exec(role, &["cat", path])
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(0)
+    };
+    read("gen", "/sys/class/net/g0/statistics/tx_dropped")
+        + read("dir", "/sys/class/net/d0/statistics/rx_dropped")
 }
 
 /// Busy and total jiffies of one CPU.
@@ -251,9 +323,11 @@ pub fn sample(
     sleep_until(open);
     let (d0, g0) = (cpu_times(dir_core)?, cpu_times(gen_core)?);
     let x0 = control.map(xvsd_stats).transpose()?;
+    let dev0 = device_drops(t);
     sleep_until(close);
     let (d1, g1) = (cpu_times(dir_core)?, cpu_times(gen_core)?);
     let x1 = control.map(xvsd_stats).transpose()?;
+    let dev1 = device_drops(t);
     let tx: TxReport = serde_json::from_str(&finish(generator, "the generator")?)
         .map_err(|e| format!("the generator's report: {e}"))?;
     let mut reports = Vec::new();
@@ -284,5 +358,6 @@ pub fn sample(
         background_offered_pps: tx.background_in_window as f64 / load.duration,
         udp_delivered_pps: reports.iter().map(|r| r.udp).sum::<u64>() as f64 / load.duration,
         xvsd: x0.zip(x1).map(|(a, b)| xvsd_window(&a, &b, load.duration)),
+        device_drops_per_s: dev1.saturating_sub(dev0) as f64 / load.duration,
     })
 }

@@ -2,29 +2,33 @@
 //! sharing one UMEM, so a frame received on one interface is transmitted on another without
 //! leaving the UMEM (the kernel copies it in copy mode, not in zero-copy mode).
 //!
+//! One [`WorkerIo::poll_once`]: collect transmit completions, top up every fill ring, then per
+//! socket take up to one batch from the receive ring, top its fill ring up again before the
+//! batch is processed (so the kernel never runs dry while the worker works), hand the batch to
+//! the handler, tell the XDP program whether the worker is behind, and finally put each
+//! port's frames on its transmit ring with one kick per port.
+//!
 //! Frame accounting: every UMEM frame is at all times either free (in the worker's pool), in a
 //! fill ring or owned by the kernel for reception, being processed, or in a TX ring awaiting
 //! completion. [`FrameAccount`] keeps the numbers; `free + in_fill_or_rx + in_tx == total`
 //! holds after every [`WorkerIo::poll_once`] (see [`WorkerIo::account`]).
 
+mod port;
+pub mod sockopt;
+
 use crate::xdp_prog::SocketMap;
-use std::ffi::CString;
+use port::{Port, QUIET_FILL, qsize};
 use std::io;
 use std::num::NonZeroU32;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
-};
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+use xsk_rs::config::{FrameSize, UmemConfig};
+use xsk_rs::{FrameDesc, Umem};
+
+pub use port::PortInfo;
 
 /// Frames handled per batch.
 pub const BATCH: usize = 64;
-
-/// Frames the kernel sends per wakeup of a copy-mode socket (its `TX_BATCH_SIZE`, the
-/// default `max_tx_budget`).
-const COPY_TX_BUDGET: usize = 32;
 
 /// How the sockets bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +41,15 @@ pub enum BindMode {
     ZeroCopy,
 }
 
+/// Preferred busy polling asked of every socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPoll {
+    /// `SO_BUSY_POLL`: microseconds a system call may poll the queue.
+    pub usecs: u32,
+    /// `SO_BUSY_POLL_BUDGET`: frames per poll.
+    pub budget: u32,
+}
+
 /// Sizes of the rings and the UMEM.
 #[derive(Debug, Clone, Copy)]
 pub struct XskConfig {
@@ -44,12 +57,20 @@ pub struct XskConfig {
     pub frame_size: u32,
     /// UMEM frames per (interface, queue).
     pub frames_per_port: u32,
-    /// RX, TX, fill and completion ring sizes (a power of two).
+    /// RX and TX ring sizes (a power of two).
     pub ring_size: u32,
+    /// Fill and completion ring sizes (a power of two; twice the RX ring, so that the fill
+    /// ring still has frames when the receive ring is full).
+    pub fill_size: u32,
     /// Copy or zero-copy.
     pub bind: BindMode,
     /// Use the need_wakeup protocol (fewer syscalls when busy).
     pub need_wakeup: bool,
+    /// Preferred busy polling (`None`: the options are not set).
+    pub busy_poll: Option<BusyPoll>,
+    /// Descriptors one transmit kick should send in copy mode (the kernel's default is 32;
+    /// Linux ≥ 6.17 takes up to the TX ring size).
+    pub tx_budget: u32,
 }
 
 impl Default for XskConfig {
@@ -57,9 +78,12 @@ impl Default for XskConfig {
         XskConfig {
             frame_size: 4096,
             frames_per_port: 4096,
-            ring_size: 2048,
+            ring_size: 1024,
+            fill_size: 2048,
             bind: BindMode::Auto,
             need_wakeup: true,
+            busy_poll: None,
+            tx_budget: 1024,
         }
     }
 }
@@ -90,6 +114,28 @@ pub struct IoFrame<'a> {
     pub fate: Fate,
 }
 
+/// The kernel's drop counters of one AF_XDP socket (`XDP_STATISTICS`), refreshed by the
+/// worker about once a second.
+#[derive(Debug, Default)]
+pub struct SocketStats {
+    /// Frames the kernel dropped for other reasons (e.g. too big for the frame).
+    pub rx_dropped: AtomicU64,
+    /// Frames dropped because the receive ring was full.
+    pub rx_ring_full: AtomicU64,
+    /// Frames dropped because the fill ring was empty.
+    pub rx_fill_ring_empty: AtomicU64,
+    /// Invalid descriptors on the fill ring.
+    pub rx_invalid_descs: AtomicU64,
+    /// Invalid descriptors on the transmit ring.
+    pub tx_invalid_descs: AtomicU64,
+    /// Times the kernel found the transmit ring empty when asked to send.
+    pub tx_ring_empty: AtomicU64,
+    /// The NAPI id the socket reports (0: none).
+    pub napi_id: AtomicU64,
+    /// 1 while the worker tells the XDP program it is behind.
+    pub behind: AtomicU64,
+}
+
 /// Frame and ring counters of one worker (written by the worker only).
 #[derive(Debug, Default)]
 pub struct IoCounters {
@@ -113,6 +159,12 @@ pub struct IoCounters {
     pub free: AtomicU64,
     /// UMEM frames in total (constant).
     pub total: AtomicU64,
+    /// Busy-poll receive calls made.
+    pub busy_polls: AtomicU64,
+    /// Times the worker told an XDP program it was behind.
+    pub behind_events: AtomicU64,
+    /// Per socket, in port order.
+    pub sockets: Vec<SocketStats>,
 }
 
 fn bump(c: &AtomicU64, v: u64) {
@@ -139,30 +191,6 @@ impl FrameAccount {
     }
 }
 
-struct Port {
-    ifname: String,
-    queue: u32,
-    tx: TxQueue,
-    rx: RxQueue,
-    fq: FillQueue,
-    cq: CompQueue,
-    zero_copy: bool,
-    pending: Vec<FrameDesc>,
-    in_fill: u64,
-    in_tx: u64,
-}
-
-/// What one socket ended up as, for the start-up report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortInfo {
-    /// Interface.
-    pub ifname: String,
-    /// Queue.
-    pub queue: u32,
-    /// True if bound zero-copy.
-    pub zero_copy: bool,
-}
-
 /// The AF_XDP sockets of one worker and their shared UMEM.
 pub struct WorkerIo {
     umem: Umem,
@@ -170,7 +198,9 @@ pub struct WorkerIo {
     free: Vec<FrameDesc>,
     counters: Arc<IoCounters>,
     ring_size: u32,
+    fill_size: u32,
     descs: [FrameDesc; BATCH],
+    pollfds: Vec<libc::pollfd>,
 }
 
 /// Why a worker's sockets could not be set up.
@@ -185,31 +215,6 @@ impl std::fmt::Display for XskError {
 
 impl std::error::Error for XskError {}
 
-fn qsize(n: u32) -> Result<QueueSize, XskError> {
-    QueueSize::new(n).map_err(|e| XskError(format!("ring size {n}: {e}")))
-}
-
-/// Asks the kernel whether a bound AF_XDP socket runs in zero-copy mode.
-fn bound_zero_copy(fd: i32) -> bool {
-    const SOL_XDP: i32 = 283;
-    const XDP_OPTIONS: i32 = 8;
-    const XDP_OPTIONS_ZEROCOPY: u32 = 1;
-    let mut flags: u32 = 0;
-    let mut len = size_of::<u32>() as libc::socklen_t;
-    // SAFETY: XDP_OPTIONS writes a `struct xdp_options { __u32 flags; }` into a buffer of the
-    // length we pass; `flags` and `len` are valid for the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            SOL_XDP,
-            XDP_OPTIONS,
-            (&raw mut flags).cast::<libc::c_void>(),
-            &mut len,
-        )
-    };
-    rc == 0 && flags & XDP_OPTIONS_ZEROCOPY != 0
-}
-
 impl WorkerIo {
     /// Creates the UMEM and one socket per `(ifname, queue)` in `ports` (the index is the port
     /// id the handler sees), registering each socket with its interface's XDP program
@@ -221,106 +226,52 @@ impl WorkerIo {
     ) -> Result<WorkerIo, XskError> {
         let umem_cfg = UmemConfig::builder()
             .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| XskError(format!("{e}")))?)
-            .fill_queue_size(qsize(cfg.ring_size)?)
-            .comp_queue_size(qsize(cfg.ring_size)?)
+            .fill_queue_size(qsize(cfg.fill_size)?)
+            .comp_queue_size(qsize(cfg.fill_size)?)
             .build()
             .map_err(|e| XskError(format!("UMEM config: {e}")))?;
         let frames = cfg.frames_per_port * ports.len().max(1) as u32;
         let count = NonZeroU32::new(frames).ok_or_else(|| XskError("no frames".into()))?;
         let (umem, descs) = Umem::new(umem_cfg, count, false)
             .map_err(|e| XskError(format!("creating the UMEM ({frames} frames): {e}")))?;
-        let counters = Arc::new(IoCounters::default());
+        let mut opened = Vec::new();
+        for (i, (ifname, queue)) in ports.iter().enumerate() {
+            let mut port = Port::open(&umem, cfg, ifname, *queue)?;
+            programs[i]
+                .register_socket(*queue, port.info.fd)
+                .map_err(|e| XskError(e.to_string()))?;
+            port.gate = programs[i].gate(*queue);
+            if let Some(g) = &port.gate {
+                g.set_behind(false);
+            }
+            opened.push(port);
+        }
+        let counters = Arc::new(IoCounters {
+            sockets: opened.iter().map(|_| SocketStats::default()).collect(),
+            ..IoCounters::default()
+        });
         counters.total.store(u64::from(frames), Relaxed);
+        let pollfds = opened
+            .iter()
+            .map(|p| libc::pollfd {
+                fd: p.info.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
         let mut out = WorkerIo {
             umem,
-            ports: Vec::new(),
+            ports: opened,
             free: descs,
             counters,
             ring_size: cfg.ring_size,
+            fill_size: cfg.fill_size,
             descs: [FrameDesc::default(); BATCH],
+            pollfds,
         };
-        for (i, (ifname, queue)) in ports.iter().enumerate() {
-            let port = out.open(cfg, ifname, *queue)?;
-            let fd = port.rx.fd().as_raw_fd();
-            programs[i]
-                .register_socket(*queue, fd)
-                .map_err(|e| XskError(e.to_string()))?;
-            out.ports.push(port);
-        }
         out.refill();
+        out.tick();
         Ok(out)
-    }
-
-    fn open(&self, cfg: &XskConfig, ifname: &str, queue: u32) -> Result<Port, XskError> {
-        let iface = Interface::new(
-            CString::new(ifname).map_err(|_| XskError(format!("bad interface name {ifname}")))?,
-        );
-        let wake = if cfg.need_wakeup {
-            BindFlags::XDP_USE_NEED_WAKEUP
-        } else {
-            BindFlags::empty()
-        };
-        let attempts: &[(BindFlags, bool)] = match cfg.bind {
-            BindMode::Auto => &[
-                (BindFlags::XDP_ZEROCOPY, true),
-                (BindFlags::XDP_COPY, false),
-            ],
-            BindMode::Copy => &[(BindFlags::XDP_COPY, false)],
-            BindMode::ZeroCopy => &[(BindFlags::XDP_ZEROCOPY, true)],
-        };
-        let mut last = None;
-        for (mode, zc) in attempts {
-            let sock_cfg = SocketConfig::builder()
-                .rx_queue_size(qsize(cfg.ring_size)?)
-                .tx_queue_size(qsize(cfg.ring_size)?)
-                .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-                .bind_flags(*mode | wake)
-                .build();
-            // SAFETY: the program-load inhibit flag is set (xvs attaches its own program), as
-            // required when a UMEM is shared; `self.umem` outlives the socket (the queues hold
-            // clones of it).
-            match unsafe { Socket::new(sock_cfg, &self.umem, &iface, queue) } {
-                Ok((tx, rx, Some((fq, cq)))) => {
-                    let zero_copy = bound_zero_copy(rx.fd().as_raw_fd());
-                    if *zc && !zero_copy {
-                        tracing::info!(
-                            interface = ifname,
-                            queue,
-                            "AF_XDP bound in copy mode (the UMEM is shared with a copy-mode socket)"
-                        );
-                    }
-                    return Ok(Port {
-                        ifname: ifname.into(),
-                        queue,
-                        tx,
-                        rx,
-                        fq,
-                        cq,
-                        zero_copy,
-                        pending: Vec::with_capacity(BATCH * 4),
-                        in_fill: 0,
-                        in_tx: 0,
-                    });
-                }
-                Ok((_, _, None)) => {
-                    return Err(XskError(format!(
-                        "{ifname} queue {queue} is already bound by this worker"
-                    )));
-                }
-                Err(e) => {
-                    if *zc && cfg.bind == BindMode::Auto {
-                        tracing::info!(interface = ifname, queue, error = %e,
-                            "zero-copy AF_XDP not available; using copy mode");
-                    }
-                    last = Some(e);
-                }
-            }
-        }
-        let e = last.map(|e| e.to_string()).unwrap_or_default();
-        Err(XskError(format!(
-            "cannot bind an AF_XDP socket to {ifname} queue {queue}: {e} \
-             (does the interface have that many queues? is xvsd root?)"
-        )))
     }
 
     /// The counters (shared with the control thread).
@@ -330,14 +281,7 @@ impl WorkerIo {
 
     /// The sockets, for the start-up report.
     pub fn ports(&self) -> Vec<PortInfo> {
-        self.ports
-            .iter()
-            .map(|p| PortInfo {
-                ifname: p.ifname.clone(),
-                queue: p.queue,
-                zero_copy: p.zero_copy,
-            })
-            .collect()
+        self.ports.iter().map(|p| p.info.clone()).collect()
     }
 
     /// Where every frame is now.
@@ -350,28 +294,33 @@ impl WorkerIo {
         }
     }
 
-    /// Tops up every fill ring from the pool (half the ring each, shared fairly).
+    /// Tops up the fill ring of port `pi` to its target from the pool.
+    #[inline]
+    fn refill_port(&mut self, pi: usize) {
+        let p = &mut self.ports[pi];
+        let want = p.fill_target.saturating_sub(p.in_fill) as usize;
+        let n = want.min(self.free.len());
+        if n == 0 {
+            return;
+        }
+        let start = self.free.len() - n;
+        // SAFETY: the descriptors come from the pool: they belong to this UMEM and nothing
+        // else uses their frames until the kernel hands them back through the RX ring.
+        let done = unsafe { p.fq.produce(&self.free[start..]) };
+        self.free.truncate(self.free.len() - done);
+        p.in_fill += done as u64;
+        bump(&self.counters.filled, done as u64);
+        if done > 0 && p.fq.needs_wakeup() {
+            // Zero-copy drivers wait for a wakeup once their fill ring ran dry.
+            sockopt::poll_rx(p.info.fd);
+            bump(&self.counters.wakeups, 1);
+        }
+    }
+
+    /// Tops up every fill ring.
     fn refill(&mut self) {
-        let target = u64::from(self.ring_size / 2);
-        let ports = self.ports.len();
-        for i in 0..ports {
-            let p = &mut self.ports[i];
-            let want = target.saturating_sub(p.in_fill) as usize;
-            let n = want.min(self.free.len());
-            if n == 0 {
-                continue;
-            }
-            let start = self.free.len() - n;
-            // SAFETY: the descriptors come from the pool: they belong to this UMEM and nothing
-            // else uses their frames until the kernel hands them back through the RX ring.
-            let done = unsafe { p.fq.produce(&self.free[start..]) };
-            self.free.truncate(self.free.len() - done);
-            p.in_fill += done as u64;
-            bump(&self.counters.filled, done as u64);
-            if done > 0 && p.fq.needs_wakeup() {
-                let _ = p.fq.wakeup(p.rx.fd_mut(), 0);
-                bump(&self.counters.wakeups, 1);
-            }
+        for pi in 0..self.ports.len() {
+            self.refill_port(pi);
         }
     }
 
@@ -394,6 +343,7 @@ impl WorkerIo {
     /// recycles. Returns the number of frames received.
     pub fn poll_once(&mut self, handler: &mut impl FnMut(&mut [IoFrame<'_>])) -> usize {
         self.complete();
+        self.refill();
         let mut received = 0;
         for pi in 0..self.ports.len() {
             let p = &mut self.ports[pi];
@@ -401,79 +351,102 @@ impl WorkerIo {
             // UMEM that the kernel has finished writing.
             let n = unsafe { p.rx.consume(&mut self.descs) };
             if n == 0 {
+                if p.info.busy_poll {
+                    // Preferred busy polling: this call runs the queue's receive here.
+                    sockopt::poll_rx(p.info.fd);
+                    bump(&self.counters.busy_polls, 1);
+                }
                 continue;
             }
             p.in_fill -= n as u64;
+            p.rx_since_tick += n as u64;
+            p.fill_target = u64::from(self.fill_size);
             received += n;
             bump(&self.counters.rx, n as u64);
-            let mut lens = [0usize; BATCH];
-            let mut fates = [Fate::Drop; BATCH];
-            {
-                let umem = &self.umem;
-                let mut datas: [Option<xsk_rs::umem::frame::DataMut<'_>>; BATCH] =
-                    std::array::from_fn(|_| None);
-                for (i, (slot, d)) in datas.iter_mut().zip(self.descs[..n].iter_mut()).enumerate() {
-                    // SAFETY: each descriptor names a distinct frame of this UMEM, received and
-                    // not shared with the kernel or any other live reference.
-                    let mut dm = unsafe { umem.data_mut(d) };
-                    lens[i] = dm.contents().len();
-                    let mut c = dm.cursor();
-                    let cap = c.buf_len();
-                    c.set_pos(cap);
-                    *slot = Some(dm);
-                }
-                let mut it = datas.iter_mut().take(n).enumerate();
-                let mut frames: [IoFrame<'_>; BATCH] = std::array::from_fn(|_| match it.next() {
-                    Some((i, Some(dm))) => IoFrame {
-                        data: dm.contents_mut(),
-                        len: lens[i],
-                        port: pi as u16,
-                        fate: Fate::Drop,
-                    },
-                    _ => IoFrame {
-                        data: &mut [],
-                        len: 0,
-                        port: pi as u16,
-                        fate: Fate::Drop,
-                    },
-                });
-                handler(&mut frames[..n]);
-                for (f, (len, fate)) in frames[..n]
-                    .iter()
-                    .zip(lens.iter_mut().zip(fates.iter_mut()))
-                {
-                    *len = f.len.min(f.data.len());
-                    *fate = f.fate;
-                }
-                // The frames' borrows of the data segments end here; set the lengths.
-                for (i, dm) in datas.iter_mut().take(n).enumerate() {
-                    if let Some(dm) = dm {
-                        dm.cursor().set_pos(lens[i]);
-                    }
-                }
-            }
-            for (i, fate) in fates.iter().enumerate().take(n) {
-                match *fate {
-                    Fate::Tx(q) if usize::from(q) < self.ports.len() => {
-                        self.ports[usize::from(q)].pending.push(self.descs[i]);
-                    }
-                    Fate::Pass => {
-                        bump(&self.counters.passed, 1);
-                        self.free.push(self.descs[i]);
-                    }
-                    _ => {
-                        bump(&self.counters.dropped, 1);
-                        self.free.push(self.descs[i]);
-                    }
-                }
+            // Before the batch is processed: the kernel keeps receiving meanwhile.
+            self.refill_port(pi);
+            self.process(pi, n, handler);
+            let behind = self.ports[pi].behind;
+            self.ports[pi].update_gate(self.ring_size);
+            if self.ports[pi].behind != behind {
+                let b = u64::from(self.ports[pi].behind);
+                self.counters.sockets[pi].behind.store(b, Relaxed);
+                bump(&self.counters.behind_events, b);
             }
         }
         self.transmit();
-        self.refill();
         self.counters.free.store(self.free.len() as u64, Relaxed);
         received
     }
 
+    /// Runs `handler` on the `n` frames in `self.descs` received on port `pi` and queues
+    /// them by fate.
+    fn process(&mut self, pi: usize, n: usize, handler: &mut impl FnMut(&mut [IoFrame<'_>])) {
+        let mut lens = [0usize; BATCH];
+        let mut fates = [Fate::Drop; BATCH];
+        {
+            let umem = &self.umem;
+            let mut datas: [Option<xsk_rs::umem::frame::DataMut<'_>>; BATCH] =
+                std::array::from_fn(|_| None);
+            for (i, (slot, d)) in datas.iter_mut().zip(self.descs[..n].iter_mut()).enumerate() {
+                // SAFETY: each descriptor names a distinct frame of this UMEM, received and
+                // not shared with the kernel or any other live reference.
+                let mut dm = unsafe { umem.data_mut(d) };
+                lens[i] = dm.contents().len();
+                let mut c = dm.cursor();
+                let cap = c.buf_len();
+                c.set_pos(cap);
+                *slot = Some(dm);
+            }
+            let mut it = datas.iter_mut().take(n).enumerate();
+            let mut frames: [IoFrame<'_>; BATCH] = std::array::from_fn(|_| match it.next() {
+                Some((i, Some(dm))) => IoFrame {
+                    data: dm.contents_mut(),
+                    len: lens[i],
+                    port: pi as u16,
+                    fate: Fate::Drop,
+                },
+                _ => IoFrame {
+                    data: &mut [],
+                    len: 0,
+                    port: pi as u16,
+                    fate: Fate::Drop,
+                },
+            });
+            handler(&mut frames[..n]);
+            for (f, (len, fate)) in frames[..n]
+                .iter()
+                .zip(lens.iter_mut().zip(fates.iter_mut()))
+            {
+                *len = f.len.min(f.data.len());
+                *fate = f.fate;
+            }
+            // The frames' borrows of the data segments end here; set the lengths.
+            for (i, dm) in datas.iter_mut().take(n).enumerate() {
+                if let Some(dm) = dm {
+                    dm.cursor().set_pos(lens[i]);
+                }
+            }
+        }
+        for (i, fate) in fates.iter().enumerate().take(n) {
+            match *fate {
+                Fate::Tx(q) if usize::from(q) < self.ports.len() => {
+                    self.ports[usize::from(q)].pending.push(self.descs[i]);
+                }
+                Fate::Pass => {
+                    bump(&self.counters.passed, 1);
+                    self.free.push(self.descs[i]);
+                }
+                _ => {
+                    bump(&self.counters.dropped, 1);
+                    self.free.push(self.descs[i]);
+                }
+            }
+        }
+    }
+
+    /// Puts every port's pending frames on its TX ring, with one kick per port (copy mode:
+    /// as many as the granted budget requires, normally one).
     fn transmit(&mut self) {
         for p in &mut self.ports {
             if p.pending.is_empty() {
@@ -490,12 +463,10 @@ impl WorkerIo {
             }
             p.pending.clear();
             if done > 0 && p.tx.needs_wakeup() {
-                // In copy mode each wakeup sends at most COPY_TX_BUDGET frames: ask as often
-                // as it takes to send the whole batch now rather than a part of it per batch.
-                let kicks = if p.zero_copy {
+                let kicks = if p.info.zero_copy {
                     1
                 } else {
-                    done.div_ceil(COPY_TX_BUDGET)
+                    done.div_ceil(p.info.tx_budget.max(1) as usize)
                 };
                 for _ in 0..kicks {
                     let _ = p.tx.wakeup();
@@ -503,6 +474,50 @@ impl WorkerIo {
                 bump(&self.counters.wakeups, kicks as u64);
             }
         }
+    }
+
+    /// Housekeeping about once a second (the caller's clock): reads every socket's
+    /// `XDP_STATISTICS` into the counters, and lets ports that received nothing since the last
+    /// tick fall back to a few fill frames (an interface that only transmits holds almost
+    /// none).
+    pub fn tick(&mut self) {
+        for (p, s) in self.ports.iter_mut().zip(&self.counters.sockets) {
+            if let Ok(x) = p.rx.fd().xdp_statistics() {
+                s.rx_dropped.store(x.rx_dropped(), Relaxed);
+                s.rx_ring_full.store(x.rx_ring_full(), Relaxed);
+                s.rx_fill_ring_empty
+                    .store(x.rx_fill_ring_empty_descs(), Relaxed);
+                s.rx_invalid_descs.store(x.rx_invalid_descs(), Relaxed);
+                s.tx_invalid_descs.store(x.tx_invalid_descs(), Relaxed);
+                s.tx_ring_empty.store(x.tx_ring_empty_descs(), Relaxed);
+            }
+            p.info.napi_id = sockopt::napi_id(p.info.fd);
+            s.napi_id.store(u64::from(p.info.napi_id), Relaxed);
+            if p.rx_since_tick == 0 {
+                p.fill_target = QUIET_FILL;
+            }
+            p.rx_since_tick = 0;
+        }
+    }
+
+    /// Turns preferred busy polling on for the socket of port `port`: from now on an empty
+    /// receive ring makes [`WorkerIo::poll_once`] poll the queue with `recvfrom`.
+    pub fn enable_busy_poll(&mut self, port: usize, bp: BusyPoll) -> io::Result<()> {
+        let p = self
+            .ports
+            .get_mut(port)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such port"))?;
+        sockopt::busy_poll(p.info.fd, bp.usecs, bp.budget)?;
+        p.info.busy_poll = true;
+        Ok(())
+    }
+
+    /// The NAPI id each socket reports now (0: none), in port order.
+    pub fn napi_ids(&self) -> Vec<u32> {
+        self.ports
+            .iter()
+            .map(|p| sockopt::napi_id(p.info.fd))
+            .collect()
     }
 
     /// Transmits up to `n` new frames (at most one batch) on port `port`, each written by `fill`
@@ -547,20 +562,16 @@ impl WorkerIo {
         sent
     }
 
-    /// Waits up to `timeout_ms` for a frame to arrive on any socket (adaptive mode), also
-    /// kicking the kernel for pending transmissions.
+    /// Waits up to `timeout_ms` for a frame to arrive on any socket.
     pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
-        let mut fds: Vec<libc::pollfd> = self
-            .ports
-            .iter()
-            .map(|p| libc::pollfd {
-                fd: p.rx.fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        // SAFETY: `pollfds` is a valid array of pollfd, one per socket, for the call.
+        let rc = unsafe {
+            libc::poll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
         if rc < 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
