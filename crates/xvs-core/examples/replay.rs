@@ -195,29 +195,34 @@ fn replay(
 
     let mut verdicts = [Verdict::Pass; BATCH];
     let batches = n.div_ceil(BATCH as u64);
-    let groups = flows / BATCH;
+    // The frames of every group, built once (as a worker's descriptors are): the loop below
+    // costs nothing but forwarding.
+    let mut groups: Vec<Vec<Frame<'_>>> = pool
+        .chunks_exact_mut(BATCH * SLOT)
+        .zip(lens.chunks_exact(BATCH))
+        .map(|(chunk, lens)| {
+            chunk
+                .chunks_exact_mut(SLOT)
+                .zip(lens)
+                .map(|(buf, &len)| Frame::new(buf, HEADROOM, len, EXT))
+                .collect()
+        })
+        .collect();
+    let count = groups.len();
     for b in 0..batches {
-        let g = (b as usize) % groups;
-        let chunk = &mut pool[g * BATCH * SLOT..(g + 1) * BATCH * SLOT];
+        let frames = &mut groups[(b as usize) % count];
         if new_conns {
             // A fresh 5-tuple per slot: advance the low word of the source address (slots
             // differ by port, so no two slots meet) and move the IP ID the other way so the
             // header checksum is unchanged.
-            for slot in chunk.chunks_exact_mut(SLOT) {
-                let f = &mut slot[HEADROOM..];
+            for f in frames.iter_mut() {
+                let f = f.data_mut();
                 let a = u16::from_be_bytes([f[28], f[29]]).wrapping_add(1);
                 f[28..30].copy_from_slice(&a.to_be_bytes());
                 let id = u16::from_be_bytes([f[18], f[19]]).wrapping_sub(1);
                 f[18..20].copy_from_slice(&id.to_be_bytes());
             }
         }
-        let mut frames: [Frame<'_>; BATCH] = {
-            let mut it = chunk.chunks_exact_mut(SLOT).enumerate();
-            std::array::from_fn(|_| {
-                let (k, buf) = it.next().expect("64 slots per group");
-                Frame::new(buf, HEADROOM, lens[g * BATCH + k], EXT)
-            })
-        };
-        fw.process(snap, &mut frames, &mut verdicts, now);
+        fw.process(snap, frames, &mut verdicts, now);
     }
 }

@@ -83,7 +83,11 @@ pub struct QueueGate {
 impl QueueGate {
     fn flag(&self) -> &AtomicU32 {
         // `offset` is a multiple of 64 below the mapping's length: in bounds, aligned for u32.
-        let p = self.region.ptr.wrapping_add(self.offset).cast::<AtomicU32>();
+        let p = self
+            .region
+            .ptr
+            .wrapping_add(self.offset)
+            .cast::<AtomicU32>();
         // SAFETY: `p` points into the live mapping (it lives as long as `region`), aligned;
         // the kernel side only reads it and every access from here is atomic.
         unsafe { &*p }

@@ -100,6 +100,23 @@ impl FlowKey {
         }
     }
 
+    /// An IPv4 flow key from the addresses as they lie in the header (network order): the
+    /// same key as [`FlowKey::flow`] with the IPv4-mapped addresses, built without them.
+    #[inline(always)]
+    pub fn v4(proto: u8, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> FlowKey {
+        // Bytes 8..16 of `::ffff:a.b.c.d` are 0, 0, ff, ff, a, b, c, d.
+        let low = |a: [u8; 4]| (u64::from(u32::from_le_bytes(a)) << 32) | 0xffff_0000;
+        FlowKey {
+            w: [
+                0,
+                low(src),
+                0,
+                low(dst),
+                tail(sport, dport, proto, 4, TAG_FLOW),
+            ],
+        }
+    }
+
     /// The all-zero key.
     pub const ZERO: FlowKey = FlowKey { w: [0; 5] };
 
@@ -221,6 +238,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn v4_is_the_mapped_flow_key(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, p: u8) {
+            let mapped = |a: [u8; 4]| {
+                let mut m = [0u8; 16];
+                m[10] = 0xff;
+                m[11] = 0xff;
+                m[12..].copy_from_slice(&a);
+                m
+            };
+            prop_assert_eq!(
+                FlowKey::v4(p, src, sp, dst, dp),
+                FlowKey::flow(4, p, mapped(src), sp, mapped(dst), dp)
+            );
+        }
+
         #[test]
         fn fields_roundtrip(src: [u8; 16], dst: [u8; 16], sp: u16, dp: u16, p: u8, v: u8, tag: u8) {
             let k = FlowKey::flow(v, p, src, sp, dst, dp).with_tag(tag);

@@ -133,9 +133,15 @@ pub fn summarize_into(frame: &[u8], out: &mut IpSummary) -> Result<Option<u16>> 
 }
 
 /// The common case on the wire, with one bounds check: untagged IPv4 without options, not a
-/// fragment, carrying a complete TCP or UDP header. Writes `out` and returns true, or returns
-/// false for "take the general path" (which then also produces the precise error); where it
-/// applies it never disagrees with the general path.
+/// fragment, carrying a complete TCP or UDP header, parsed straight into the flow key. Writes
+/// `out` and returns true, or returns false for "take the general path" ([`summarize_into`],
+/// which then also produces the precise error); where it applies it never disagrees with the
+/// general path.
+#[inline(always)]
+pub fn summarize_fast(frame: &[u8], out: &mut IpSummary) -> bool {
+    fast_ipv4(frame, out)
+}
+
 #[inline(always)]
 fn fast_ipv4(frame: &[u8], out: &mut IpSummary) -> bool {
     let Some(h) = frame.get(..54) else {
@@ -168,12 +174,11 @@ fn fast_ipv4(frame: &[u8], out: &mut IpSummary) -> bool {
         }
         _ => return false,
     };
-    out.key = FlowKey::flow(
-        4,
+    out.key = FlowKey::v4(
         h[23],
-        v4_mapped([h[26], h[27], h[28], h[29]]),
+        [h[26], h[27], h[28], h[29]],
         u16::from_be_bytes([h[34], h[35]]),
-        v4_mapped([h[30], h[31], h[32], h[33]]),
+        [h[30], h[31], h[32], h[33]],
         u16::from_be_bytes([h[36], h[37]]),
     );
     out.tcp_flags = tcp_flags;

@@ -7,7 +7,7 @@ mod table;
 
 pub use entry::{Entry, EntryKind};
 pub use state::Timeouts;
-pub use table::{ConnTable, Displaced, Insert, Lookup, SlotRef};
+pub use table::{ConnTable, Displaced, Insert, Lookup, SlotRef, Vacancy};
 pub use xvs_wire::flow::FlowKey;
 
 /// The key tag of persistence templates.

@@ -40,6 +40,17 @@ pub enum Lookup<R> {
     Expired(Entry),
 }
 
+/// Where a missing key would go, learnt by the lookup that missed it: a free slot of the
+/// two-choice bucket and the shard's insert count then. [`ConnTable::insert_at`] places an
+/// entry there without probing again if nothing was inserted into the shard since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vacancy {
+    shard: u16,
+    /// Flat slot index + 1 (0: no free slot was seen).
+    slot: u32,
+    serial: u32,
+}
+
 /// An entry that had to leave the table to make room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Displaced {
@@ -197,6 +208,55 @@ impl ConnTable {
         }
     }
 
+    /// [`ConnTable::lookup`], also noting where the key would be inserted if it is missing.
+    #[inline]
+    pub fn lookup_vacancy<R>(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        now: u32,
+        f: impl FnOnce(&mut Entry, SlotRef) -> R,
+    ) -> (Lookup<R>, Vacancy) {
+        let p = self.pos(hash);
+        let mut guard = self.lock(p.shard);
+        let shard = &mut *guard;
+        let Some((b, w)) = shard.find(&p, key) else {
+            let v = Vacancy {
+                shard: p.shard as u16,
+                slot: shard.free_slot(&p).map_or(0, |i| i as u32 + 1),
+                serial: shard.serial,
+            };
+            return (Lookup::Miss, v);
+        };
+        let slot = SlotRef {
+            shard: p.shard as u16,
+            index: (b * WAYS + w) as u32,
+        };
+        let r = match shard.entries.get_mut(b) {
+            Some(bucket) if !bucket[w].is_expired(now) => Lookup::Hit(f(&mut bucket[w], slot)),
+            Some(_) => Lookup::Expired(shard.clear(b * WAYS + w)),
+            None => Lookup::Miss,
+        };
+        (r, Vacancy::default())
+    }
+
+    /// Inserts `entry` (whose key hashes to `hash`) at the vacancy a missed lookup found, if
+    /// nothing was inserted into that shard since; otherwise as [`ConnTable::insert`] does.
+    pub fn insert_at(&self, v: Vacancy, hash: u64, mut entry: Entry, now: u32) -> Insert {
+        let p = self.pos(hash);
+        if v.slot != 0 && usize::from(v.shard) == p.shard {
+            let mut shard = self.lock(p.shard);
+            let i = (v.slot - 1) as usize;
+            if shard.serial == v.serial
+                && shard.tags.get(i / WAYS).is_some_and(|t| t[i % WAYS] == 0)
+            {
+                return shard.place(&p, i, &mut entry, None);
+            }
+            drop(shard);
+        }
+        self.insert(hash, entry, now)
+    }
+
     /// Runs `f` on the forward entry at `slot` if it still carries `serial` and is live.
     pub fn with_slot<R>(
         &self,
@@ -250,22 +310,7 @@ impl ConnTable {
                 }
             },
         };
-        shard.serial = shard.serial.wrapping_add(1).max(1);
-        if entry.kind != EntryKind::Reply {
-            entry.serial = shard.serial;
-        }
-        let serial = entry.serial;
-        shard.tags[i / WAYS][i % WAYS] = p.tag;
-        *shard.entry_mut(i) = entry;
-        shard.len += 1;
-        Insert::Inserted {
-            slot: SlotRef {
-                shard: p.shard as u16,
-                index: i as u32,
-            },
-            serial,
-            displaced,
-        }
+        shard.place(&p, i, &mut entry, displaced)
     }
 
     /// Removes the entry for `key` if `pred` accepts it; returns it.
@@ -415,6 +460,33 @@ impl Shard {
         best.map(|(i, (rank, _))| (i, rank == 0))
     }
 
+    /// Puts `entry` into the free slot `i` (the one `p` chose), giving it the next serial.
+    #[inline]
+    fn place(
+        &mut self,
+        p: &Pos,
+        i: usize,
+        entry: &mut Entry,
+        displaced: Option<Displaced>,
+    ) -> Insert {
+        self.serial = self.serial.wrapping_add(1).max(1);
+        if entry.kind != EntryKind::Reply {
+            entry.serial = self.serial;
+        }
+        let serial = entry.serial;
+        self.tags[i / WAYS][i % WAYS] = p.tag;
+        *self.entry_mut(i) = *entry;
+        self.len += 1;
+        Insert::Inserted {
+            slot: SlotRef {
+                shard: p.shard as u16,
+                index: i as u32,
+            },
+            serial,
+            displaced,
+        }
+    }
+
     fn clear(&mut self, i: usize) -> Entry {
         let e = *self.entry(i);
         *self.entry_mut(i) = Entry::EMPTY;
@@ -452,6 +524,43 @@ mod tests {
 
     fn put(t: &ConnTable, e: Entry, now: u32) -> Insert {
         t.insert(t.hash(&e.key), e, now)
+    }
+
+    #[test]
+    fn a_vacancy_is_used_only_while_the_shard_is_unchanged() {
+        let t = ConnTable::new(1024, 1);
+        let (k1, k2) = (key(1), key(2));
+        let (h1, h2) = (t.hash(&k1), t.hash(&k2));
+        let (l, v) = t.lookup_vacancy(&k1, h1, 0, |_, _| ());
+        assert_eq!(l, Lookup::Miss);
+        assert!(matches!(
+            t.insert_at(v, h1, fwd(1, tcp::SYN_RECV, 100), 0),
+            Insert::Inserted { .. }
+        ));
+        assert!(matches!(
+            t.lookup(&k1, h1, 0, |e, _| e.real),
+            Lookup::Hit(1)
+        ));
+        // The same vacancy again: the shard changed, so the insert probes and finds the key.
+        assert_eq!(
+            t.insert_at(v, h1, fwd(1, tcp::SYN_RECV, 100), 0),
+            Insert::Exists
+        );
+        // A vacancy for another key whose shard saw an insert since: still placed correctly.
+        let (_, v2) = t.lookup_vacancy(&k2, h2, 0, |_, _| ());
+        put(&t, fwd(3, tcp::SYN_RECV, 100), 0);
+        assert!(matches!(
+            t.insert_at(v2, h2, fwd(2, tcp::SYN_RECV, 100), 0),
+            Insert::Inserted { .. }
+        ));
+        assert!(matches!(
+            t.lookup(&k2, h2, 0, |e, _| e.real),
+            Lookup::Hit(2)
+        ));
+        assert_eq!(t.len(), 3);
+        // A hit carries no vacancy.
+        let (l, v) = t.lookup_vacancy(&k2, h2, 0, |e, _| e.real);
+        assert_eq!((l, v), (Lookup::Hit(2), Vacancy::default()));
     }
 
     #[test]

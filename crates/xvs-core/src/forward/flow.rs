@@ -1,9 +1,11 @@
 //! Connection handling for TCP, UDP and SCTP: lookup, state tracking, scheduling (with
 //! persistence templates and one-packet scheduling), entry creation and removal bookkeeping.
 
-use super::{Ctx, Forwarder, Verdict};
+use super::cache::Cached;
+use super::fast::STATE_FLAGS;
+use super::{Ctx, Lane, Verdict};
 use crate::conn::state::{self, Direction};
-use crate::conn::{Entry, EntryKind, FlowKey, Insert, Lookup, SlotRef};
+use crate::conn::{Entry, EntryKind, FlowKey, Insert, Lookup, SlotRef, Vacancy};
 use crate::drop_reason::DropReason;
 use crate::sched::{Dests, Request};
 use crate::service::{Method, Persistence, RealServer, Service, ServiceKey, addr16, mask_addr};
@@ -51,7 +53,7 @@ enum Hit {
 }
 
 /// The first SCTP chunk type of the packet, if SCTP.
-fn sctp_chunk(d: &[u8], s: &IpSummary) -> Option<u8> {
+pub(super) fn sctp_chunk(d: &[u8], s: &IpSummary) -> Option<u8> {
     if s.key.proto() == ip_proto::SCTP {
         d.get(s.l4_offset + xvs_wire::sctp::HEADER_LEN).copied()
     } else {
@@ -113,41 +115,79 @@ pub(super) fn reply_key(
     FlowKey::flow(fwd.version(), fwd.proto(), real.addr16(), rport, dst, dport)
 }
 
-impl Forwarder {
+/// True if a plain packet leaves a connection in this state as it is (what the flow cache
+/// may hold): TCP established, UDP after its second packet.
+fn steady(h: &FwdInfo) -> bool {
+    h.old_state == h.new_state
+        && match h.proto {
+            ip_proto::TCP => h.new_state == state::tcp::ESTABLISHED,
+            ip_proto::UDP => h.new_state == state::udp::SEEN,
+            _ => false,
+        }
+}
+
+impl Lane {
+    /// A TCP, UDP or SCTP packet (not a fragment): its connection from the worker's flow
+    /// cache, else from the shared table, else a new one. `chunk` is the first SCTP chunk type.
+    #[inline(always)]
     pub(super) fn flow(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut super::Frame<'_>,
         s: &IpSummary,
+        chunk: Option<u8>,
     ) -> Verdict {
         let key = s.key;
         let hash = cx.table.hash(&key);
-        let chunk = sctp_chunk(f.data(), s);
+        if s.tcp_flags & STATE_FLAGS == 0 {
+            if let Some(c) = self.cache.get(&key, self.cache.hash(&key), cx.now).copied() {
+                if let Some(v) = self.send_cached(cx, f, s, &c) {
+                    return v;
+                }
+            }
+        }
+        self.flow_shared(cx, f, s, chunk, key, hash)
+    }
+
+    /// The flow's shared entry: state advanced, expiry refreshed; the flow cache filled when
+    /// the connection is steady.
+    pub(super) fn flow_shared(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut super::Frame<'_>,
+        s: &IpSummary,
+        chunk: Option<u8>,
+        key: FlowKey,
+        hash: u64,
+    ) -> Verdict {
         let (now, timeouts) = (cx.now, &cx.snap.timeouts);
-        let lk = cx.table.lookup(&key, hash, now, |e, _| match e.kind {
-            EntryKind::Forward => {
-                let dir = if e.method().is_two_way() {
-                    Direction::Input
-                } else {
-                    Direction::InputOnly
-                };
-                let old = e.state;
-                e.state = advance(e.key.proto(), dir, old, s.tcp_flags, chunk);
-                e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
-                Hit::Fwd(FwdInfo::of(e, old))
-            }
-            EntryKind::Reply => {
-                e.expires = now.saturating_add(timeouts.of(e.key.proto(), state::tcp::ESTABLISHED));
-                if s.tcp_flags & flags::SYN == 0 {
-                    e.state = 1;
+        let (lk, vacancy) = cx
+            .table
+            .lookup_vacancy(&key, hash, now, |e, _| match e.kind {
+                EntryKind::Forward => {
+                    let dir = if e.method().is_two_way() {
+                        Direction::Input
+                    } else {
+                        Direction::InputOnly
+                    };
+                    let old = e.state;
+                    e.state = advance(e.key.proto(), dir, old, s.tcp_flags, chunk);
+                    e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
+                    Hit::Fwd(FwdInfo::of(e, old))
                 }
-                Hit::Reply {
-                    fwd: e.fwd_ref(),
-                    serial: e.serial,
+                EntryKind::Reply => {
+                    e.expires =
+                        now.saturating_add(timeouts.of(e.key.proto(), state::tcp::ESTABLISHED));
+                    if s.tcp_flags & flags::SYN == 0 {
+                        e.state = 1;
+                    }
+                    Hit::Reply {
+                        fwd: e.fwd_ref(),
+                        serial: e.serial,
+                    }
                 }
-            }
-            _ => Hit::Other,
-        });
+                _ => Hit::Other,
+            });
         match lk {
             Lookup::Hit(Hit::Fwd(h)) => {
                 self.state_moved(cx, &h);
@@ -155,40 +195,51 @@ impl Forwarder {
                     Some(real)
                         if !((real.removed || !real.up) && cx.snap.options.expire_nodest_conn) =>
                     {
+                        if steady(&h) && s.tcp_flags & STATE_FLAGS == 0 {
+                            self.cache
+                                .put(self.cache.hash(&key), Cached::of(key, now, &h));
+                        } else {
+                            // Moving (FIN, RST, …): later packets must see the new state.
+                            self.cache.forget(&key, self.cache.hash(&key));
+                        }
                         self.send_to_real(cx, f, s, &h, real)
                     }
                     _ => {
+                        self.cache.forget(&key, self.cache.hash(&key));
                         if let Some(e) = cx
                             .table
                             .remove(&key, hash, |e| e.kind == EntryKind::Forward)
                         {
                             self.removed(cx, &e);
                         }
-                        self.new_flow(cx, f, s, key, hash)
+                        self.new_flow(cx, f, s, chunk, key, hash, Vacancy::default())
                     }
                 }
             }
-            Lookup::Hit(Hit::Reply { fwd, serial }) => self.reply(cx, f, s, fwd, serial, &key),
+            Lookup::Hit(Hit::Reply { fwd, serial }) => {
+                self.reply(cx, f, s, chunk, fwd, serial, &key)
+            }
             Lookup::Hit(Hit::Other) => Verdict::Pass,
             Lookup::Expired(e) => {
                 bump(&cx.c.conns_expired, 1);
                 self.removed(cx, &e);
-                self.new_flow(cx, f, s, key, hash)
+                self.new_flow(cx, f, s, chunk, key, hash, Vacancy::default())
             }
-            Lookup::Miss => self.new_flow(cx, f, s, key, hash),
+            Lookup::Miss => self.new_flow(cx, f, s, chunk, key, hash, vacancy),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn reply(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut super::Frame<'_>,
         s: &IpSummary,
+        chunk: Option<u8>,
         fwd: SlotRef,
         serial: u32,
         rkey: &FlowKey,
     ) -> Verdict {
-        let chunk = sctp_chunk(f.data(), s);
         let (now, timeouts) = (cx.now, &cx.snap.timeouts);
         let lk = cx.table.with_slot(fwd, serial, now, |e| {
             let old = e.state;
@@ -286,13 +337,16 @@ impl Forwarder {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new_flow(
         &mut self,
         cx: &Ctx<'_>,
         f: &mut super::Frame<'_>,
         s: &IpSummary,
+        chunk: Option<u8>,
         key: FlowKey,
         hash: u64,
+        vacancy: Vacancy,
     ) -> Verdict {
         let svcs = &cx.snap.services;
         let family = if s.is_v6() {
@@ -300,10 +354,13 @@ impl Forwarder {
         } else {
             crate::service::Family::V4
         };
-        let Some(svc) = svcs.lookup(family, s.key.proto(), &s.key.dst(), s.key.dport()) else {
+        let Some(svc) = self
+            .services
+            .lookup(svcs, family, s.key.proto(), &s.key.dst(), s.key.dport())
+            .and_then(|id| svcs.service(id))
+        else {
             return Verdict::Pass;
         };
-        let chunk = sctp_chunk(f.data(), s);
         // Only a connection's opening packet may create it; anything else goes to the host
         // stack, as IPVS does (which answers a stray TCP segment with a reset).
         let opens = match s.key.proto() {
@@ -367,7 +424,7 @@ impl Forwarder {
             e.lport = lport;
             laddr = Some(la);
         }
-        let (slot, serial) = match cx.table.insert(hash, e, cx.now) {
+        let (slot, serial) = match cx.table.insert_at(vacancy, hash, e, cx.now) {
             Insert::Inserted {
                 slot,
                 serial,
@@ -482,7 +539,13 @@ impl Forwarder {
     /// Asks the service's scheduler for a real server.
     pub(super) fn pick(&mut self, cx: &Ctx<'_>, svc: &Service, s: &IpSummary) -> Option<RealId> {
         let slot = self.scheds.get_mut(usize::from(svc.id))?.as_mut()?;
-        let dests = Dests::new(&cx.snap.services, &svc.reals, cx.stats, &self.overload);
+        let dests = Dests::new(
+            &cx.snap.services,
+            &svc.reals,
+            &slot.info,
+            cx.stats,
+            &self.overload,
+        );
         let req = Request {
             src: &s.key.src(),
             dst: &s.key.dst(),

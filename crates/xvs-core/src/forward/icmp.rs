@@ -5,7 +5,7 @@
 
 use super::flow::FwdInfo;
 use super::rewrite::{Pkt, decrement_ttl, rewrite, set_macs, src_mac};
-use super::{Ctx, Forwarder, Frame, Verdict};
+use super::{Ctx, Frame, Lane, Verdict};
 use crate::conn::{EntryKind, FlowKey, Lookup};
 use crate::drop_reason::DropReason;
 use crate::service::{Method, addr16};
@@ -22,7 +22,7 @@ enum Related {
     Other,
 }
 
-impl Forwarder {
+impl Lane {
     pub(super) fn icmp(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
         let t = f.data()[s.l4_offset];
         let (echo, is_err) = if s.is_v6() {

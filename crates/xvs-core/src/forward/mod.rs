@@ -6,17 +6,20 @@
 //! transmission and the egress checks), `icmp` (echo, ICMP errors about tracked flows, errors
 //! xvs originates), `rewrite` (address/port/TTL rewrites with checksum updates).
 
+mod cache;
+mod fast;
 mod flow;
 mod icmp;
 mod rewrite;
+mod svcmemo;
 mod trace;
 
 pub use trace::Trace;
 mod xmit;
 
-use crate::conn::ConnTable;
+use crate::conn::{ConnTable, FlowKey};
 use crate::drop_reason::DropReason;
-use crate::sched::{Dests, Params, SchedFlags, Scheduler};
+use crate::sched::{DestInfo, Dests, Params, SchedFlags, Scheduler};
 use crate::snapshot::Snapshot;
 use crate::stats::{SlotCounters, Stats, bump};
 use crate::{PortId, Time};
@@ -133,6 +136,7 @@ pub enum Verdict {
 struct SchedSlot {
     version: u64,
     sched: Box<dyn Scheduler>,
+    info: Vec<DestInfo>,
 }
 
 /// First FullNAT local port (ports below are left to the director's own services).
@@ -143,31 +147,31 @@ const LOCAL_PORTS: u32 = 65536 - FIRST_LOCAL_PORT;
 /// Most next hops remembered for resolution between two [`Forwarder::take_unresolved`] calls.
 const MAX_UNRESOLVED: usize = 16;
 
-/// The forwarding state of one worker.
+/// The forwarding state of one worker: the shared table and counters, and the worker's own
+/// lane.
 pub struct Forwarder {
-    /// The table and counters every worker shares. `None` only while [`Forwarder::process`]
-    /// runs a batch: it moves them out to borrow them beside `&mut self`, because cloning the
-    /// `Arc`s instead would write their reference counts, one cache line shared by every
-    /// worker, four times per batch.
-    shared: Option<(Arc<ConnTable>, Arc<Stats>)>,
-    slot: usize,
+    table: Arc<ConnTable>,
+    stats: Arc<Stats>,
+    lane: Lane,
+}
+
+/// What belongs to one worker alone: its schedulers, overload flags, flow cache, egress
+/// records, the next hops it met unresolved. A batch borrows the forwarder's shared parts
+/// into a [`Ctx`] beside `&mut Lane` (disjoint fields: no reference count is touched).
+pub(crate) struct Lane {
+    pub(crate) slot: usize,
     seed: u64,
     generation: Option<u64>,
     scheds: Vec<Option<SchedSlot>>,
     overload: Vec<Cell<bool>>,
     unresolved: Vec<(PortId, [u8; 16])>,
     lport_cursor: u32,
+    cache: cache::FlowCache,
+    egress: Vec<cache::Egress>,
+    services: svcmemo::ServiceMemo,
 }
 
-/// Why the shared table and counters are always present outside a batch.
-const AWAY: &str = "the shared table is only away during a batch, which holds &mut self";
-
-/// The shared table and counters (present whenever `&self` can be had).
-fn present(shared: &Option<(Arc<ConnTable>, Arc<Stats>)>) -> &(Arc<ConnTable>, Arc<Stats>) {
-    shared.as_ref().expect(AWAY)
-}
-
-/// What one frame's processing needs besides the forwarder.
+/// What one frame's processing needs besides the lane.
 pub(crate) struct Ctx<'a> {
     pub snap: &'a Snapshot,
     pub now: u32,
@@ -181,29 +185,54 @@ impl Forwarder {
     /// seeds the randomised parts (twos scheduler, FullNAT ports) deterministically.
     pub fn new(table: Arc<ConnTable>, stats: Arc<Stats>, slot: usize, seed: u64) -> Forwarder {
         Forwarder {
-            shared: Some((table, stats)),
-            slot,
-            seed,
-            generation: None,
-            scheds: Vec::new(),
-            overload: Vec::new(),
-            unresolved: Vec::with_capacity(MAX_UNRESOLVED),
-            lport_cursor: (slot as u32).wrapping_mul(8191) % LOCAL_PORTS,
+            table,
+            stats,
+            lane: Lane {
+                slot,
+                seed,
+                generation: None,
+                scheds: Vec::new(),
+                overload: Vec::new(),
+                unresolved: Vec::with_capacity(MAX_UNRESOLVED),
+                lport_cursor: (slot as u32).wrapping_mul(8191) % LOCAL_PORTS,
+                cache: cache::FlowCache::new(seed ^ 0x5ca1_ab1e),
+                egress: Vec::new(),
+                services: svcmemo::ServiceMemo::new(),
+            },
         }
     }
 
     /// The shared connection table.
     pub fn table(&self) -> &Arc<ConnTable> {
-        &self.shared().0
+        &self.table
     }
 
     /// The shared counters.
     pub fn stats(&self) -> &Arc<Stats> {
-        &self.shared().1
+        &self.stats
     }
 
-    fn shared(&self) -> &(Arc<ConnTable>, Arc<Stats>) {
-        present(&self.shared)
+    /// Bytes of the worker's own structures (flow cache, egress records) beside the shared
+    /// table.
+    pub fn lane_memory_bytes(&self) -> usize {
+        self.lane.cache.memory_bytes() + self.lane.egress.capacity() * size_of::<cache::Egress>()
+    }
+
+    /// The context of a batch (or a sweep, or a trace) at `now`.
+    fn ctx<'a>(
+        table: &'a ConnTable,
+        stats: &'a Stats,
+        snap: &'a Snapshot,
+        slot: usize,
+        now: Time,
+    ) -> Ctx<'a> {
+        Ctx {
+            snap,
+            now: now.secs(),
+            c: stats.slot(slot),
+            table,
+            stats,
+        }
     }
 
     /// Expires idle connections in `count` shards starting at `first` (the control thread
@@ -211,19 +240,11 @@ impl Forwarder {
     /// the gauges right and removing the reply entries of expired NAT/FullNAT connections.
     /// Returns the number of entries removed.
     pub fn sweep(&mut self, snap: &Snapshot, first: usize, count: usize, now: Time) -> usize {
-        let table = Arc::clone(self.table());
-        let stats = Arc::clone(self.stats());
-        let cx = Ctx {
-            snap,
-            now: now.secs(),
-            c: stats.slot(self.slot),
-            table: &table,
-            stats: &stats,
-        };
+        let cx = Self::ctx(&self.table, &self.stats, snap, self.lane.slot, now);
         let mut gone = Vec::new();
-        let n = table.sweep(first, count, cx.now, |e| gone.push(*e));
+        let n = cx.table.sweep(first, count, cx.now, |e| gone.push(*e));
         for e in &gone {
-            self.removed(&cx, e);
+            self.lane.removed(&cx, e);
         }
         bump(&cx.c.conns_expired, n as u64);
         n
@@ -239,47 +260,49 @@ impl Forwarder {
         verdicts: &mut [Verdict],
         now: Time,
     ) {
-        self.sync(snap);
-        let (table, stats) = self.shared.take().expect(AWAY);
-        self.batch(snap, frames, verdicts, now, (&table, &stats));
-        self.shared = Some((table, stats));
-    }
-
-    fn batch(
-        &mut self,
-        snap: &Snapshot,
-        frames: &mut [Frame<'_>],
-        verdicts: &mut [Verdict],
-        now: Time,
-        (table, stats): (&ConnTable, &Stats),
-    ) {
-        let cx = Ctx {
-            snap,
-            now: now.secs(),
-            c: stats.slot(self.slot),
-            table,
-            stats,
-        };
-        let (mut tx, mut passed) = (0u64, 0u64);
-        for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
-            *v = self.one(&cx, f);
-            match *v {
-                Verdict::Tx { .. } => tx += 1,
-                Verdict::Pass => passed += 1,
-                Verdict::Drop(r) => cx.c.drop(r),
-            }
-        }
-        bump(&cx.c.rx_frames, frames.len().min(verdicts.len()) as u64);
-        bump(&cx.c.tx_frames, tx);
-        bump(&cx.c.passed, passed);
+        let cx = Self::ctx(&self.table, &self.stats, snap, self.lane.slot, now);
+        self.lane.sync(&cx);
+        self.lane.batch(&cx, frames, verdicts);
     }
 
     /// Hands over the next hops whose MAC was missing since the last call (at most 16), so
     /// the I/O layer can ask the kernel to resolve them.
     pub fn take_unresolved(&mut self, mut f: impl FnMut(PortId, [u8; 16])) {
-        for (p, ip) in self.unresolved.drain(..) {
+        for (p, ip) in self.lane.unresolved.drain(..) {
             f(p, ip);
         }
+    }
+
+    /// Traces a packet with flow `key` and `tcp_flags` (SCTP: `syn` stands for an INIT
+    /// chunk): use a forwarder of its own, such as the control thread's: a scheduler that
+    /// keeps state, like rr, advances in this forwarder's copy only, never in a worker's. An
+    /// expired entry met on the way is removed, as a worker would.
+    pub fn trace(&mut self, snap: &Snapshot, key: FlowKey, tcp_flags: u8, now: Time) -> Trace {
+        let cx = Self::ctx(&self.table, &self.stats, snap, self.lane.slot, now);
+        self.lane.sync(&cx);
+        self.lane.trace(&cx, key, tcp_flags)
+    }
+}
+
+impl Lane {
+    fn batch(&mut self, cx: &Ctx<'_>, frames: &mut [Frame<'_>], verdicts: &mut [Verdict]) {
+        // Transmitted = received − passed − dropped: the common verdict counts nothing.
+        let (mut other, mut passed) = (0u64, 0u64);
+        for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
+            *v = self.one(cx, f);
+            match *v {
+                Verdict::Tx { .. } => {}
+                Verdict::Pass => passed += 1,
+                Verdict::Drop(r) => {
+                    other += 1;
+                    cx.c.drop(r);
+                }
+            }
+        }
+        let n = frames.len().min(verdicts.len()) as u64;
+        bump(&cx.c.rx_frames, n);
+        bump(&cx.c.tx_frames, n - passed - other);
+        bump(&cx.c.passed, passed);
     }
 
     fn note_unresolved(&mut self, port: PortId, ip: [u8; 16]) {
@@ -290,11 +313,15 @@ impl Forwarder {
 
     /// Rebuilds scheduler state for services whose version moved (only when the snapshot
     /// changed; never per packet).
-    fn sync(&mut self, snap: &Snapshot) {
+    fn sync(&mut self, cx: &Ctx<'_>) {
+        let snap = cx.snap;
         if self.generation == Some(snap.generation) {
             return;
         }
         self.generation = Some(snap.generation);
+        self.cache.invalidate();
+        self.services.clear();
+        cache::egress_records(snap, &mut self.egress);
         let svcs = &snap.services;
         if self.overload.len() < svcs.max_reals() {
             self.overload
@@ -308,8 +335,7 @@ impl Forwarder {
         if self.scheds.len() < slots {
             self.scheds.resize_with(slots, || None);
         }
-        // The field, not `self.stats()`: `self.scheds` is borrowed mutably beside it.
-        let stats = &*present(&self.shared).1;
+        let stats = cx.stats;
         for (i, slot) in self.scheds.iter_mut().enumerate() {
             let Some(svc) = svcs.service(i as crate::ServiceId) else {
                 *slot = None;
@@ -322,19 +348,34 @@ impl Forwarder {
                 *slot = None;
                 continue;
             };
-            let dests = Dests::new(svcs, &svc.reals, stats, &self.overload);
+            let info = DestInfo::of(svcs, &svc.reals);
+            let dests = Dests::new(svcs, &svc.reals, &info, stats, &self.overload);
             let params = Params {
                 flags: SchedFlags(svc.options.flags.0),
                 seed: self.seed ^ u64::from(svc.id).rotate_left(32),
             };
+            let sched = factory(&dests, &params);
             *slot = Some(SchedSlot {
                 version: svc.version,
-                sched: factory(&dests, &params),
+                sched,
+                info,
             });
         }
     }
 
+    #[inline(always)]
     fn one(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>) -> Verdict {
+        match self.fast(cx, f) {
+            fast::Fast::Done(v) => v,
+            // Untagged IPv4 without options, TCP or UDP, not a fragment, not cached.
+            fast::Fast::Miss(s, hash) => self.flow_shared(cx, f, &s, None, s.key, hash),
+            fast::Fast::Other => self.one_general(cx, f),
+        }
+    }
+
+    /// Every other frame: VLAN tags, IPv4 options, IPv6, fragments, SCTP, ICMP, not IP.
+    #[inline(never)]
+    fn one_general(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>) -> Verdict {
         let mut s = IpSummary::EMPTY;
         match summarize_into(f.data(), &mut s) {
             Ok(None) => {}
@@ -355,7 +396,8 @@ impl Forwarder {
                         Verdict::Pass
                     };
                 }
-                self.flow(cx, f, &s)
+                let chunk = flow::sctp_chunk(f.data(), &s);
+                self.flow(cx, f, &s, chunk)
             }
             // A later fragment carries no ICMP header: it is the host's.
             p if p == icmp && s.frag != FragKind::Later => self.icmp(cx, f, &s),

@@ -3,13 +3,11 @@
 //! service's scheduler) on the live snapshot, without creating anything.
 
 use super::flow::template_key;
-use super::{Ctx, Forwarder};
+use super::{Ctx, Lane};
 use crate::conn::state::state_name;
 use crate::conn::{EntryKind, FlowKey, Lookup};
 use crate::service::Family;
-use crate::snapshot::Snapshot;
-use crate::{RealId, ServiceId, Time};
-use std::sync::Arc;
+use crate::{RealId, ServiceId};
 use xvs_wire::ip_proto;
 use xvs_wire::summary::IpSummary;
 use xvs_wire::tcp::flags;
@@ -86,22 +84,10 @@ enum Found {
     Other,
 }
 
-impl Forwarder {
-    /// Traces a packet with flow `key` and `tcp_flags` (use a forwarder of its own, such as the
-    /// control thread's: a scheduler that keeps state, like rr, advances in this forwarder's
-    /// copy only, never in a worker's). An expired entry met on the way is removed, as a worker
-    /// would.
-    pub fn trace(&mut self, snap: &Snapshot, key: FlowKey, tcp_flags: u8, now: Time) -> Trace {
-        self.sync(snap);
-        let table = Arc::clone(self.table());
-        let stats = Arc::clone(self.stats());
-        let cx = Ctx {
-            snap,
-            now: now.secs(),
-            c: stats.slot(self.slot),
-            table: &table,
-            stats: &stats,
-        };
+impl Lane {
+    /// See [`super::Forwarder::trace`].
+    pub(super) fn trace(&mut self, cx: &Ctx<'_>, key: FlowKey, tcp_flags: u8) -> Trace {
+        let (table, snap) = (cx.table, cx.snap);
         let hash = table.hash(&key);
         let found = table.lookup(&key, hash, cx.now, |e, _| match e.kind {
             EntryKind::Forward => Found::Fwd {
@@ -148,7 +134,7 @@ impl Forwarder {
                 }
             }
             Lookup::Hit(Found::Other) | Lookup::Miss => {}
-            Lookup::Expired(e) => self.removed(&cx, &e),
+            Lookup::Expired(e) => self.removed(cx, &e),
         }
         let family = if key.version() == 6 {
             Family::V6
@@ -188,7 +174,7 @@ impl Forwarder {
             tcp_flags,
             ..IpSummary::EMPTY
         };
-        match self.pick(&cx, svc, &s) {
+        match self.pick(cx, svc, &s) {
             Some(real) => Trace::Scheduled { svc: svc.id, real },
             None => Trace::NoRealServer { svc: svc.id },
         }

@@ -10,7 +10,7 @@
 
 use super::flow::FwdInfo;
 use super::rewrite::{Pkt, decrement_ttl, rewrite};
-use super::{Ctx, Forwarder, Frame, Verdict};
+use super::{Ctx, Frame, Lane, Verdict};
 use crate::conn::FlowKey;
 use crate::drop_reason::DropReason;
 use crate::net::{NextHop, Resolve};
@@ -29,7 +29,7 @@ enum Egress {
     Stop(Verdict),
 }
 
-impl Forwarder {
+impl Lane {
     /// Checks that the next hop is known and the packet, grown by `overhead` bytes, fits.
     fn egress(
         &mut self,
@@ -119,14 +119,16 @@ impl Forwarder {
             bump(&c.in_pkts, 1);
             bump(&c.in_bytes, s.l3_len as u64);
         }
-        let hop = cx.snap.real_hop(h.real);
         if h.method == Method::Dr {
-            if let Resolve::Hop(nh) = hop {
-                if s.l3_len <= usize::from(nh.mtu) {
-                    return Self::l2_out(f, nh);
-                }
+            if let Some(hop) = self
+                .egress
+                .get(h.real as usize)
+                .and_then(|e| e.usable(s.l3_len))
+            {
+                return Self::l2_out(f, hop);
             }
         }
+        let hop = cx.snap.real_hop(h.real);
         self.send_to_real_slow(cx, f, s, h, real, hop)
     }
 

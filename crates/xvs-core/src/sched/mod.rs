@@ -109,26 +109,57 @@ pub trait ConnCounts {
     fn conns(&self, real: RealId) -> (u32, u32);
 }
 
+/// What a scheduler reads of one destination on every pick, taken from the service table
+/// once per service version (so a pick does not look each server up again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestInfo {
+    /// Weight, 0 while its health check fails.
+    pub weight: u32,
+    /// Upper connection threshold (`-x`), 0 for none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 for none.
+    pub l_threshold: u32,
+}
+
+impl DestInfo {
+    /// The destinations `ids` of `table`, in order (a missing server counts as weight 0).
+    pub fn of(table: &ServiceTable, ids: &[RealId]) -> Vec<DestInfo> {
+        ids.iter()
+            .map(|&id| match table.real(id) {
+                Some(r) => DestInfo {
+                    weight: if r.up { r.options.weight } else { 0 },
+                    u_threshold: r.options.u_threshold,
+                    l_threshold: r.options.l_threshold,
+                },
+                None => DestInfo::default(),
+            })
+            .collect()
+    }
+}
+
 /// The destinations of one service as a scheduler sees them.
 pub struct Dests<'a> {
     table: &'a ServiceTable,
     ids: &'a [RealId],
+    info: &'a [DestInfo],
     counts: &'a dyn ConnCounts,
     overload: &'a [Cell<bool>],
 }
 
 impl<'a> Dests<'a> {
-    /// A view of `ids` (a service's real servers) with live counts and the worker's overload
-    /// flags (indexed by real id).
+    /// A view of `ids` (a service's real servers, `info` of them as [`DestInfo::of`] made it)
+    /// with live counts and the worker's overload flags (indexed by real id).
     pub fn new(
         table: &'a ServiceTable,
         ids: &'a [RealId],
+        info: &'a [DestInfo],
         counts: &'a dyn ConnCounts,
         overload: &'a [Cell<bool>],
     ) -> Self {
         Dests {
             table,
             ids,
+            info: &info[..ids.len().min(info.len())],
             counts,
             overload,
         }
@@ -137,13 +168,13 @@ impl<'a> Dests<'a> {
     /// Number of destinations.
     #[inline]
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.info.len()
     }
 
     /// True if the service has no destinations.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.info.is_empty()
     }
 
     /// Real-server id of destination `i`.
@@ -161,9 +192,7 @@ impl<'a> Dests<'a> {
     /// Weight of destination `i` (0 while its health check fails).
     #[inline]
     pub fn weight(&self, i: usize) -> u32 {
-        self.real(i)
-            .filter(|r| r.up)
-            .map_or(0, |r| r.options.weight)
+        self.info[i].weight
     }
 
     /// `(active, inactive)` connections of destination `i`.
@@ -189,8 +218,7 @@ impl<'a> Dests<'a> {
     /// connections reach the upper threshold, cleared below the lower one (or below 3/4 of the
     /// upper when no lower threshold is set).
     pub fn overloaded(&self, i: usize) -> bool {
-        let Some(r) = self.real(i) else { return true };
-        let (u, l) = (r.options.u_threshold, r.options.l_threshold);
+        let (u, l) = (self.info[i].u_threshold, self.info[i].l_threshold);
         let Some(flag) = self.overload.get(self.ids[i] as usize) else {
             return false;
         };
@@ -305,6 +333,7 @@ pub(crate) mod testutil {
     pub struct Fixture {
         pub table: ServiceTable,
         pub ids: Vec<RealId>,
+        pub info: Vec<DestInfo>,
         pub counts: Counts,
         pub overload: Vec<Cell<bool>>,
     }
@@ -347,6 +376,7 @@ pub(crate) mod testutil {
                 ids.push(table.add_real(&key, addr, None, o).unwrap());
             }
             Fixture {
+                info: DestInfo::of(&table, &ids),
                 table,
                 counts: Counts(RefCell::new(vec![(0, 0); ids.len()])),
                 overload: (0..ids.len()).map(|_| Cell::new(false)).collect(),
@@ -355,7 +385,13 @@ pub(crate) mod testutil {
         }
 
         pub fn dests(&self) -> Dests<'_> {
-            Dests::new(&self.table, &self.ids, &self.counts, &self.overload)
+            Dests::new(
+                &self.table,
+                &self.ids,
+                &self.info,
+                &self.counts,
+                &self.overload,
+            )
         }
 
         pub fn set_conns(&self, i: usize, active: u32, inactive: u32) {
