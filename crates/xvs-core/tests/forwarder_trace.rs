@@ -154,3 +154,35 @@ fn no_real_server() {
         Trace::NoRealServer { .. }
     ));
 }
+
+#[test]
+fn sctp_traces_say_what_the_forwarder_does() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let mut ctl = control_of(&fw);
+    let k = FlowKey::flow(
+        4,
+        ip_proto::SCTP,
+        addr16(&ip(CLIENT)),
+        5000,
+        addr16(&ip(VIP_SCTP)),
+        3868,
+    );
+    // A chunk other than INIT opens nothing: the host's, as `process` decides for DATA.
+    let t = ctl.trace(&snap, k, flags::ACK, Time::from_millis(1000));
+    assert!(matches!(t, Trace::NotOpening { .. }), "{t:?}");
+    // INIT (`syn` in a trace) is scheduled, and the forwarder sends it there.
+    let t = ctl.trace(&snap, k, flags::SYN, Time::from_millis(1000));
+    let real = real_of(&t);
+    assert!(matches!(t, Trace::Scheduled { .. }), "{t:?}");
+    let init = eth(
+        EXT_MAC,
+        ROUTER_MAC,
+        &sctp_init(CLIENT, 5000, VIP_SCTP, 3868),
+    );
+    let (v, _) = run(&mut fw, &snap, EXT, &init, 1);
+    assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
+    let t = ctl.trace(&snap, k, flags::ACK, Time::from_millis(1500));
+    assert!(matches!(t, Trace::Connection { .. }), "{t:?}");
+    assert_eq!(real_of(&t), real);
+}

@@ -46,6 +46,25 @@ impl FwdInfo {
     }
 }
 
+/// What [`Lane::admit`] decided for a packet without a connection.
+pub(super) enum Admit<'s> {
+    /// No virtual service: the host's.
+    NoService,
+    /// The service's, but not an opening packet: the host's.
+    NotOpening(&'s Service),
+    /// An IPv4 header with a wrong checksum.
+    BadChecksum,
+    /// No real server available.
+    NoReal(&'s Service),
+    /// A real server; `template` is the seconds left on the persistence template that chose
+    /// it, if one did.
+    Picked {
+        svc: &'s Service,
+        real: &'s RealServer,
+        template: Option<u32>,
+    },
+}
+
 enum Hit {
     Fwd(FwdInfo),
     Reply { fwd: SlotRef, serial: u32 },
@@ -348,42 +367,14 @@ impl Lane {
         hash: u64,
         vacancy: Vacancy,
     ) -> Verdict {
-        let svcs = &cx.snap.services;
-        let family = if s.is_v6() {
-            crate::service::Family::V6
-        } else {
-            crate::service::Family::V4
-        };
-        let Some(svc) = self
-            .services
-            .lookup(svcs, family, s.key.proto(), &s.key.dst(), s.key.dport())
-            .and_then(|id| svcs.service(id))
-        else {
-            return Verdict::Pass;
-        };
-        // Only a connection's opening packet may create it; anything else goes to the host
-        // stack, as IPVS does (which answers a stray TCP segment with a reset).
-        let opens = match s.key.proto() {
-            ip_proto::TCP => s.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
-            ip_proto::SCTP => chunk == Some(xvs_wire::sctp::chunk::INIT),
-            _ => true,
-        };
-        if !opens {
-            return Verdict::Pass;
-        }
-        if !s.is_v6()
-            && cx.snap.options.verify_ipv4_checksum
-            && !Ipv4Packet::new_unchecked(&f.data()[s.l3_offset..]).verify_checksum()
-        {
-            return Verdict::Drop(DropReason::BadChecksum);
-        }
-        let picked = match svc.options.persistence {
-            Some(p) => self.persistent_pick(cx, svc, s, p),
-            None => self.pick(cx, svc, s),
-        };
-        let Some(real) = picked.and_then(|r| svcs.real(r)) else {
-            cx.c.drop(DropReason::NoRealServer);
-            return self.unreachable(cx, f, s);
+        let (svc, real) = match self.admit(cx, s, chunk, Some(f.data()), false) {
+            Admit::Picked { svc, real, .. } => (svc, real),
+            Admit::NoService | Admit::NotOpening(_) => return Verdict::Pass,
+            Admit::BadChecksum => return Verdict::Drop(DropReason::BadChecksum),
+            Admit::NoReal(_) => {
+                cx.c.drop(DropReason::NoRealServer);
+                return self.unreachable(cx, f, s);
+            }
         };
         if svc.options.one_packet && s.key.proto() == ip_proto::UDP {
             self.count_new(cx, real.id, false);
@@ -480,6 +471,64 @@ impl Lane {
         self.send_to_real(cx, f, s, &h, real)
     }
 
+    /// Whether and where a packet without a connection opens one: its service, the opening
+    /// check (TCP SYN without ACK/RST, SCTP INIT, any UDP), the IPv4 header checksum (when
+    /// `frame` is given), then the persistence template or the scheduler. The one decision
+    /// both [`Lane::new_flow`] and `trace` take; `dry` (the trace) creates and refreshes
+    /// nothing.
+    pub(super) fn admit<'s>(
+        &mut self,
+        cx: &Ctx<'s>,
+        s: &IpSummary,
+        chunk: Option<u8>,
+        frame: Option<&[u8]>,
+        dry: bool,
+    ) -> Admit<'s> {
+        let svcs = &cx.snap.services;
+        let family = if s.is_v6() {
+            crate::service::Family::V6
+        } else {
+            crate::service::Family::V4
+        };
+        let Some(svc) = self
+            .services
+            .lookup(svcs, family, s.key.proto(), &s.key.dst(), s.key.dport())
+            .and_then(|id| svcs.service(id))
+        else {
+            return Admit::NoService;
+        };
+        // Only a connection's opening packet may create it; anything else goes to the host
+        // stack, as IPVS does (which answers a stray TCP segment with a reset).
+        let opens = match s.key.proto() {
+            ip_proto::TCP => s.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
+            ip_proto::SCTP => chunk == Some(xvs_wire::sctp::chunk::INIT),
+            _ => true,
+        };
+        if !opens {
+            return Admit::NotOpening(svc);
+        }
+        if let Some(d) = frame {
+            if !s.is_v6()
+                && cx.snap.options.verify_ipv4_checksum
+                && !Ipv4Packet::new_unchecked(&d[s.l3_offset..]).verify_checksum()
+            {
+                return Admit::BadChecksum;
+            }
+        }
+        let picked = match svc.options.persistence {
+            Some(p) => self.persistent_pick(cx, svc, s, p, dry),
+            None => self.pick(cx, svc, s).map(|r| (r, None)),
+        };
+        match picked.and_then(|(r, t)| svcs.real(r).map(|real| (real, t))) {
+            Some((real, template)) => Admit::Picked {
+                svc,
+                real,
+                template,
+            },
+            None => Admit::NoReal(svc),
+        }
+    }
+
     /// A client that reuses a source port towards the same real server port through another
     /// service (or after a restart) makes a NAT reply key that an older connection still holds.
     /// If that connection is closing (TIME_WAIT, CLOSE, FIN exchange) or gone, the new one takes
@@ -565,26 +614,33 @@ impl Lane {
 
     /// Persistence: the client network's template names the real server while it lives
     /// (refreshed by every new connection); otherwise schedule and create the template.
+    /// The real server of the client's persistence template, with the seconds it had left,
+    /// or a scheduled one (and, unless `dry`, a new template).
     fn persistent_pick(
         &mut self,
         cx: &Ctx<'_>,
         svc: &Service,
         s: &IpSummary,
         p: Persistence,
-    ) -> Option<RealId> {
+        dry: bool,
+    ) -> Option<(RealId, Option<u32>)> {
         let tkey = template_key(svc, &s.key, p);
         let th = cx.table.hash(&tkey);
         let expires = cx.now.saturating_add(p.timeout);
         let found = cx.table.lookup(&tkey, th, cx.now, |e, _| {
-            e.expires = expires;
-            e.real
+            let left = e.expires.saturating_sub(cx.now);
+            if !dry {
+                e.expires = expires;
+            }
+            (e.real, left)
         });
         match found {
-            Lookup::Hit(r)
+            Lookup::Hit((r, left))
                 if svc.reals.contains(&r) && cx.snap.services.real(r).is_some_and(|x| x.up) =>
             {
-                return Some(r);
+                return Some((r, Some(left)));
             }
+            Lookup::Hit(_) if dry => {}
             Lookup::Hit(_) => {
                 if let Some(e) = cx
                     .table
@@ -597,6 +653,9 @@ impl Lane {
             Lookup::Miss => {}
         }
         let real = self.pick(cx, svc, s)?;
+        if dry {
+            return Some((real, None));
+        }
         let mut t = Entry::template(tkey, svc.id, real);
         t.expires = expires;
         if let Insert::Inserted { displaced, .. } = cx.table.insert(th, t, cx.now) {
@@ -607,7 +666,7 @@ impl Lane {
                 bump(&c.persist, 1);
             }
         }
-        Some(real)
+        Some((real, None))
     }
 
     /// Picks a FullNAT local address and port whose reply key is free: ports are handed out

@@ -2,11 +2,10 @@
 //! lookups the workers run (connection table, persistence templates, service lookup, the
 //! service's scheduler) on the live snapshot, without creating anything.
 
-use super::flow::template_key;
+use super::flow::Admit;
 use super::{Ctx, Lane};
 use crate::conn::state::state_name;
 use crate::conn::{EntryKind, FlowKey, Lookup};
-use crate::service::Family;
 use crate::{RealId, ServiceId};
 use xvs_wire::ip_proto;
 use xvs_wire::summary::IpSummary;
@@ -136,47 +135,37 @@ impl Lane {
             Lookup::Hit(Found::Other) | Lookup::Miss => {}
             Lookup::Expired(e) => self.removed(cx, &e),
         }
-        let family = if key.version() == 6 {
-            Family::V6
-        } else {
-            Family::V4
-        };
-        let Some(svc) = snap
-            .services
-            .lookup(family, key.proto(), &key.dst(), key.dport())
-        else {
-            return Trace::NoService;
-        };
-        let opens = match key.proto() {
-            ip_proto::TCP => tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
-            _ => true,
-        };
-        if !opens {
-            return Trace::NotOpening { svc: svc.id };
-        }
-        if let Some(p) = svc.options.persistence {
-            let tkey = template_key(svc, &key, p);
-            let th = table.hash(&tkey);
-            if let Lookup::Hit((real, expires)) =
-                table.lookup(&tkey, th, cx.now, |e, _| (e.real, e.expires))
-            {
-                if svc.reals.contains(&real) && snap.services.real(real).is_some_and(|r| r.up) {
-                    return Trace::Persistent {
-                        svc: svc.id,
-                        real,
-                        expires_in: expires.saturating_sub(cx.now),
-                    };
-                }
-            }
-        }
         let s = IpSummary {
             key,
             tcp_flags,
             ..IpSummary::EMPTY
         };
-        match self.pick(cx, svc, &s) {
-            Some(real) => Trace::Scheduled { svc: svc.id, real },
-            None => Trace::NoRealServer { svc: svc.id },
+        // A trace names TCP flags; for SCTP, `syn` stands for an INIT chunk, anything else
+        // for a chunk of an association (DATA).
+        let chunk = (key.proto() == ip_proto::SCTP).then_some(if tcp_flags & flags::SYN != 0 {
+            xvs_wire::sctp::chunk::INIT
+        } else {
+            xvs_wire::sctp::chunk::DATA
+        });
+        match self.admit(cx, &s, chunk, None, true) {
+            Admit::NoService => Trace::NoService,
+            Admit::NotOpening(svc) => Trace::NotOpening { svc: svc.id },
+            Admit::NoReal(svc) => Trace::NoRealServer { svc: svc.id },
+            // Only a frame's checksum can be wrong, and a trace has no frame.
+            Admit::BadChecksum => Trace::NoService,
+            Admit::Picked {
+                svc,
+                real,
+                template: Some(left),
+            } => Trace::Persistent {
+                svc: svc.id,
+                real: real.id,
+                expires_in: left,
+            },
+            Admit::Picked { svc, real, .. } => Trace::Scheduled {
+                svc: svc.id,
+                real: real.id,
+            },
         }
     }
 }
