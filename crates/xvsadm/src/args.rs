@@ -228,6 +228,13 @@ pub enum Sub {
     },
     /// Set (or with --none remove) the health check of one real server, until the next reload.
     Check(Box<CheckArgs>),
+    /// Dataplane counters: polling per interface, steering and its drops, workers, the
+    /// kernel's AF_XDP drop counters per socket, forwarder drops by reason.
+    Stats {
+        /// JSON instead of the tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `xvsadm check -t VIP:PORT -r RIP[:PORT] --type tcp|http|https|udp|misc [options]`.
@@ -345,6 +352,11 @@ pub enum Action {
     Trace(TraceQuery),
     /// Show health.
     Health {
+        /// JSON.
+        json: bool,
+    },
+    /// Show the dataplane counters.
+    Stats {
         /// JSON.
         json: bool,
     },
@@ -595,6 +607,7 @@ impl Args {
                 }),
                 Sub::Trace(t) => trace_query(t).map(Action::Trace),
                 Sub::Health { json } => Ok(Action::Health { json: *json }),
+                Sub::Stats { json } => Ok(Action::Stats { json: *json }),
                 Sub::Check(c) => set_check(c),
             };
         }
@@ -1135,6 +1148,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(act("health"), Ok(Action::Health { json: false }));
+        assert_eq!(act("stats --json"), Ok(Action::Stats { json: true }));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod args;
 mod client;
+mod stats;
 mod top;
 
 use args::{Action, Args};
@@ -129,6 +130,17 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
                 );
             } else {
                 print!("{}", health_listing::render(&r));
+            }
+        }
+        Action::Stats { json } => {
+            let v = c.call(Request::Stats)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", stats::render(&v));
             }
         }
         Action::SetCheck {

@@ -5,6 +5,7 @@
 
 use crate::director::Director;
 use crate::metrics;
+use crate::polling::Mechanism;
 use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -265,10 +266,20 @@ pub fn stats(d: &Director<'_>) -> Value {
         .map(|((s, n), p)| {
             let [vip, laddr, rip] = s.steered();
             let drops = s.drops();
+            let threads: Vec<Value> = match &p.mechanism {
+                Mechanism::ThreadedYield { threads, .. } => threads
+                    .iter()
+                    .map(|(q, pid, core, pol)| {
+                        json!({"queue": q, "pid": pid, "core": core, "policy": pol.to_string()})
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             json!({"interface": n, "mode": s.mode_name(), "to_vip": vip, "to_local_addr": laddr,
                 "from_real": rip, "dropped_worker_behind": drops.behind,
                 "dropped_syn_over_budget": drops.syn_over_budget,
-                "polling": p.mechanism.name(), "polling_detail": p.detail})
+                "polling": p.mechanism.name(), "polling_detail": p.detail,
+                "napi_threads": threads})
         })
         .collect();
     json!({

@@ -258,7 +258,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    polling::restore::restore_leftover(&restore_file(s))?;
+    let leftover = polling::restore::restore_leftover(&restore_file(s))?;
     let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
 
     let reload = Arc::new(AtomicBool::new(false));
@@ -274,6 +274,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
     let result = serve(
         s,
         &place,
+        leftover,
         &mut nl,
         &mut view,
         ports,
@@ -307,6 +308,7 @@ fn placement_of(s: &Settings) -> Result<Placement, String> {
 fn serve(
     s: &Settings,
     place: &Placement,
+    leftover: Option<polling::restore::Leftover>,
     nl: &mut Netlink,
     view: &mut NetView,
     ports: Ports,
@@ -326,6 +328,9 @@ fn serve(
         st.set_syn_budget(s.syn_budget).map_err(|e| e.to_string())?;
         tracing::info!(interface = %name, mode = st.mode_name(), "XDP steering program attached");
         steering.push(st);
+    }
+    if let Some(l) = leftover {
+        l.retry();
     }
     if s.syn_budget.per_second > 0 {
         tracing::info!(

@@ -42,6 +42,80 @@ impl Out {
     }
 }
 
+/// The kernel's AF_XDP drop counters per socket, what the steering program dropped itself,
+/// and how each interface is polled.
+fn socket_metrics(o: &mut Out, d: &Director<'_>) {
+    o.head(
+        "xvs_xsk_drops_total",
+        "counter",
+        "Frames the kernel dropped at an AF_XDP socket (XDP_STATISTICS), by reason.",
+    );
+    for (w, c) in d.io.iter().enumerate() {
+        let w = w.to_string();
+        for (s, ifname) in c.sockets.iter().zip(&d.ports.names) {
+            for (reason, v) in [
+                ("rx_ring_full", &s.rx_ring_full),
+                ("rx_fill_ring_empty", &s.rx_fill_ring_empty),
+                ("rx_dropped", &s.rx_dropped),
+                ("rx_invalid_descs", &s.rx_invalid_descs),
+                ("tx_invalid_descs", &s.tx_invalid_descs),
+                ("tx_ring_empty", &s.tx_ring_empty),
+            ] {
+                o.val(
+                    "xvs_xsk_drops_total",
+                    &[("interface", ifname), ("queue", &w), ("reason", reason)],
+                    v.load(Relaxed),
+                );
+            }
+        }
+    }
+    o.head(
+        "xvs_xsk_behind",
+        "gauge",
+        "1 while the queue's worker tells the steering program it is behind.",
+    );
+    for (w, c) in d.io.iter().enumerate() {
+        let w = w.to_string();
+        for (s, ifname) in c.sockets.iter().zip(&d.ports.names) {
+            o.val(
+                "xvs_xsk_behind",
+                &[("interface", ifname), ("queue", &w)],
+                s.behind.load(Relaxed),
+            );
+        }
+    }
+    o.head(
+        "xvs_steering_drops_total",
+        "counter",
+        "Frames the XDP steering program dropped before any worker saw them, by reason.",
+    );
+    for (st, ifname) in d.steering.iter().zip(&d.ports.names) {
+        let x = st.drops();
+        for (reason, v) in [
+            ("worker_behind", x.behind),
+            ("syn_over_budget", x.syn_over_budget),
+        ] {
+            o.val(
+                "xvs_steering_drops_total",
+                &[("interface", ifname), ("reason", reason)],
+                v,
+            );
+        }
+    }
+    o.head(
+        "xvs_polling_info",
+        "gauge",
+        "How the interface's receive work is polled (1 for the mechanism in use).",
+    );
+    for p in &d.polling {
+        o.val(
+            "xvs_polling_info",
+            &[("interface", &p.ifname), ("mechanism", p.mechanism.name())],
+            1,
+        );
+    }
+}
+
 /// The exposition text.
 pub fn render(d: &Director<'_>) -> String {
     let mut o = Out(String::new());
@@ -158,6 +232,7 @@ pub fn render(d: &Director<'_>) -> String {
             }
         }
     }
+    socket_metrics(&mut o, d);
     let t = &d.services;
     let svc_metrics = [
         (

@@ -183,11 +183,22 @@ pub fn configure(
     for (port, (ifname, &ifindex)) in ifnames.iter().zip(ifindexes).enumerate() {
         let napi_ids: Vec<u32> = sockets.iter().map(|w| w[port].napi_id).collect();
         let has_napi_ids = napi_ids.iter().all(|&n| n != 0);
-        let want = match s.mode {
+        let mut want = match s.mode {
             PollMode::Auto if has_napi_ids => PollMode::PreferBusy,
             PollMode::Auto => PollMode::ThreadedYield,
             m => m,
         };
+        let mut fallback = None;
+        if want == PollMode::ThreadedYield && s.mode == PollMode::Auto {
+            // Some drivers have no threaded NAPI (or no NAPI at all in this mode): auto then
+            // leaves the kernel's receive as it is and says so.
+            if let Err(e) = restorer.set_knob(ifname, Knob::Threaded, 1) {
+                want = PollMode::Busy;
+                fallback = Some(format!(
+                    "auto: neither busy polling (no NAPI id on the sockets) nor threaded NAPI ({e}) is available; "
+                ));
+            }
+        }
         let ip = match want {
             PollMode::PreferBusy => {
                 let bp = BusyPoll {
@@ -274,7 +285,10 @@ pub fn configure(
             PollMode::Busy => InterfacePolling {
                 ifname: ifname.clone(),
                 mechanism: Mechanism::Busy,
-                detail: "the kernel's receive is left as it is; workers spin".into(),
+                detail: format!(
+                    "{}the kernel's receive is left as it is; workers spin",
+                    fallback.take().unwrap_or_default()
+                ),
             },
             PollMode::Adaptive | PollMode::Auto => InterfacePolling {
                 ifname: ifname.clone(),

@@ -140,7 +140,7 @@ impl Restorer {
         if self.is_empty() {
             return;
         }
-        for p in apply(&self.saved) {
+        for p in apply(&self.saved).0 {
             tracing::warn!("restoring receive settings: {p}");
         }
         tracing::info!(
@@ -161,9 +161,12 @@ impl Drop for Restorer {
 }
 
 /// Puts `s` back: threads first (while they still exist), then knobs in reverse order.
-/// Returns what could not be restored.
-fn apply(s: &Saved) -> Vec<String> {
+/// Returns what could not be restored, in words, and the knobs the interface refused for now
+/// (veth takes `threaded` only while it has NAPI instances, that is while an XDP program is
+/// attached).
+fn apply(s: &Saved) -> (Vec<String>, Vec<SavedKnob>) {
     let mut problems = Vec::new();
+    let mut refused = Vec::new();
     for t in &s.threads {
         if !napi::is_napi_thread(t.pid) {
             continue; // gone (the knob restore below ends the threads xvsd made)
@@ -190,18 +193,52 @@ fn apply(s: &Saved) -> Vec<String> {
             _ => continue, // the interface is gone (or is another one now)
         }
         if let Err(e) = napi::set(&k.ifname, knob, k.value) {
-            problems.push(format!("{} {}: {e}", k.ifname, k.knob));
+            if e.kind() == std::io::ErrorKind::Unsupported {
+                refused.push(k.clone());
+            } else {
+                problems.push(format!("{} {}: {e}", k.ifname, k.knob));
+            }
         }
     }
-    problems
+    (problems, refused)
+}
+
+/// Knobs a previous xvsd left changed that the interface refused before xvsd's XDP program
+/// was attached: [`Leftover::retry`] puts them back once it is.
+#[derive(Debug)]
+pub struct Leftover {
+    file: PathBuf,
+    knobs: Vec<SavedKnob>,
+}
+
+impl Leftover {
+    /// Tries the refused knobs again (call once the XDP programs are attached) and removes
+    /// the record.
+    pub fn retry(self) {
+        let s = Saved {
+            pid: std::process::id(),
+            knobs: self.knobs,
+            threads: Vec::new(),
+        };
+        let (problems, refused) = apply(&s);
+        for p in problems {
+            tracing::warn!("restoring receive settings: {p}");
+        }
+        for k in refused {
+            tracing::warn!(interface = %k.ifname, setting = %k.knob, value = k.value,
+                "a previous xvsd's receive setting could not be restored");
+        }
+        let _ = std::fs::remove_file(&self.file);
+    }
 }
 
 /// Restores what a previous xvsd recorded in `file` and did not put back (it crashed); a
-/// missing file means there is nothing to do.
-pub fn restore_leftover(file: &Path) -> Result<(), String> {
+/// missing file means there is nothing to do. What the interfaces refuse for now is returned
+/// for [`Leftover::retry`] (the file stays until then).
+pub fn restore_leftover(file: &Path) -> Result<Option<Leftover>, String> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", file.display())),
     };
     let s: Saved = serde_json::from_str(&text)
@@ -223,10 +260,18 @@ pub fn restore_leftover(file: &Path) -> Result<(), String> {
         file = %file.display(),
         "a previous xvsd did not restore its receive settings; restoring them now"
     );
-    for p in apply(&s) {
+    let (problems, refused) = apply(&s);
+    for p in problems {
         tracing::warn!("restoring receive settings: {p}");
     }
-    std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))
+    if !refused.is_empty() {
+        return Ok(Some(Leftover {
+            file: file.to_path_buf(),
+            knobs: refused,
+        }));
+    }
+    std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -266,9 +311,9 @@ mod tests {
         };
         std::fs::write(&f, serde_json::to_string(&s).unwrap()).unwrap();
         // The interface and the thread are gone: nothing to do but forget the record.
-        restore_leftover(&f).unwrap();
+        assert!(restore_leftover(&f).unwrap().is_none());
         assert!(!f.exists());
-        restore_leftover(&f).unwrap();
+        assert!(restore_leftover(&f).unwrap().is_none());
     }
 
     #[test]

@@ -313,6 +313,35 @@ print(json.dumps({"counts": counts, "errors": errors}))
     }
 }
 
+impl Lab {
+    /// Starts xvsd with this configuration expecting it to refuse: returns what it said
+    /// (standard error), failing the test if it started.
+    pub fn xvsd_fails(&self, yaml: &str, extra: &[&str]) -> String {
+        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let config = dir.join("refused.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let out = Command::new("timeout")
+            .args([
+                "30",
+                "ip",
+                "netns",
+                "exec",
+                &self.ns("dir"),
+                env!("CARGO_BIN_EXE_xvsd"),
+            ])
+            .arg("--config")
+            .arg(&config)
+            .arg("--control-socket")
+            .arg(dir.join("refused.sock"))
+            .args(extra)
+            .output()
+            .expect("run xvsd");
+        assert!(!out.status.success(), "xvsd started with {extra:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.script(&["down"]);
@@ -463,6 +492,19 @@ impl Xvsd {
                 "worker {i}: frames in != frames out: {w}"
             );
         }
+    }
+
+    /// Kills the daemon with SIGKILL (a crash: nothing of it runs afterwards).
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// One control-socket request, answered (fails the test otherwise).
+    pub fn request(&self, line: &str) -> serde_json::Value {
+        self.try_request(line)
+            .unwrap_or_else(|| panic!("no answer to {line}\n{}", self.log_text()))
     }
 
     /// Stops the daemon (SIGTERM) and returns its exit status.
