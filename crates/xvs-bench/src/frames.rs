@@ -2,19 +2,20 @@
 //! per-packet changes (which flow, TCP flags, the timestamp trailer, checksums) written in
 //! place into each transmit buffer.
 //!
-//! Flow `i` of `n` comes from `src_base + (i & 0xffff)`, port `1024 + (i >> 16)`: up to 65 536
-//! source addresses times 64 512 ports, so 10 million distinct 5-tuples need 153 ports per
-//! address. Frames cycle through the flows in order.
+//! Flow `i` of `n` comes from `src_base + (i & 0xffff)` (the address's last 32 bits, IPv4 or
+//! IPv6), port `1024 + (i >> 16)`: up to 65 536 source addresses times 64 512 ports, so 10
+//! million distinct 5-tuples need 153 ports per address. Frames cycle through the flows in
+//! order.
 
 use etherparse::PacketBuilder;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Frame check sequence: counted in a frame's wire size, never in the buffer.
 pub const FCS: usize = 4;
 /// The smallest Ethernet frame on the wire, FCS included.
 pub const MIN_FRAME: usize = 64;
-/// Ethernet + IPv4 header bytes.
-const L3: usize = 14 + 20;
+/// Ethernet header bytes.
+const L2: usize = 14;
 
 /// What the generator sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +51,10 @@ pub struct FrameSpec {
     pub src_mac: [u8; 6],
     /// Destination MAC (the director's interface).
     pub dst_mac: [u8; 6],
-    /// First source address.
-    pub src_base: Ipv4Addr,
+    /// First source address (the same family as `dst`).
+    pub src_base: IpAddr,
     /// Destination address (the VIP).
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// Destination port.
     pub dport: u16,
     /// Distinct flows (1 to 10 million and more).
@@ -98,7 +99,11 @@ pub struct Template {
     bytes: Vec<u8>,
     traffic: Traffic,
     flows: u32,
+    /// The last 32 bits of the first source address.
     src_base: u32,
+    v6: bool,
+    /// Offset of the transport header.
+    l4: usize,
     trailer_at: Option<usize>,
 }
 
@@ -134,7 +139,16 @@ impl Template {
             Traffic::Udp => 8,
             Traffic::TcpSyn | Traffic::TcpEstablished => 20,
         };
-        let room = spec.size - FCS - L3 - l4;
+        let (ip_hdr, v6) = match (spec.src_base, spec.dst) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => (20, false),
+            (IpAddr::V6(_), IpAddr::V6(_)) => (40, true),
+            _ => return Err("--src and --dst: one address family".into()),
+        };
+        let l3 = L2 + ip_hdr;
+        if spec.size - FCS < l3 + l4 {
+            return Err(format!("--size: {} cannot hold the headers", spec.size));
+        }
+        let room = spec.size - FCS - l3 - l4;
         // TCP carries a payload only when it has room for the trailer (a SYN has none);
         // UDP always fills the frame.
         let payload_len = match spec.traffic {
@@ -142,11 +156,19 @@ impl Template {
             _ if room >= trailer::LEN => room,
             _ => 0,
         };
-        let b = PacketBuilder::ethernet2(spec.src_mac, spec.dst_mac).ipv4(
-            spec.src_base.octets(),
-            spec.dst.octets(),
-            64,
-        );
+        let b = match (spec.src_base, spec.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => PacketBuilder::ethernet2(
+                spec.src_mac,
+                spec.dst_mac,
+            )
+            .ipv4(src.octets(), dst.octets(), 64),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => PacketBuilder::ethernet2(
+                spec.src_mac,
+                spec.dst_mac,
+            )
+            .ipv6(src.octets(), dst.octets(), 64),
+            _ => unreachable!("families checked above"),
+        };
         let payload = vec![0u8; payload_len];
         let mut bytes = Vec::with_capacity(spec.size);
         let written = match spec.traffic {
@@ -160,12 +182,18 @@ impl Template {
         // Ethernet padding up to the asked size (a TCP frame without room for the trailer
         // carries no payload, so its IP packet may end before the frame does).
         bytes.resize(bytes.len().max(spec.size - FCS), 0);
+        let src_base = match spec.src_base {
+            IpAddr::V4(a) => u32::from(a),
+            IpAddr::V6(a) => (u128::from(a) & 0xffff_ffff) as u32,
+        };
         Ok(Template {
-            trailer_at: (payload_len >= trailer::LEN).then(|| L3 + l4 + payload_len - trailer::LEN),
+            trailer_at: (payload_len >= trailer::LEN).then(|| l3 + l4 + payload_len - trailer::LEN),
             bytes,
             traffic: spec.traffic,
             flows: spec.flows,
-            src_base: u32::from(spec.src_base),
+            src_base,
+            v6,
+            l4: l3,
         })
     }
 
@@ -195,11 +223,14 @@ impl Template {
         let flow = (seq % u64::from(self.flows)) as u32;
         let src = self.src_base.wrapping_add(flow & 0xffff);
         let sport = 1024 + (flow >> 16) as u16;
-        out[26..30].copy_from_slice(&src.to_be_bytes());
-        out[L3..L3 + 2].copy_from_slice(&sport.to_be_bytes());
+        let l4 = self.l4;
+        // The source address's last 32 bits: IPv4 at 26..30, IPv6 at 34..38.
+        let src_at = if self.v6 { L2 + 8 + 12 } else { L2 + 12 };
+        out[src_at..src_at + 4].copy_from_slice(&src.to_be_bytes());
+        out[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
         if self.traffic == Traffic::TcpEstablished && seq >= u64::from(self.flows) {
-            out[L3 + 13] = 0x10; // ACK
-            out[L3 + 8..L3 + 12].copy_from_slice(&1u32.to_be_bytes());
+            out[l4 + 13] = 0x10; // ACK
+            out[l4 + 8..l4 + 12].copy_from_slice(&1u32.to_be_bytes());
         }
         if let Some(at) = self.trailer_at {
             let t: &mut [u8; trailer::LEN] = (&mut out[at..at + trailer::LEN])
@@ -207,22 +238,26 @@ impl Template {
                 .expect("trailer slice has the trailer's length");
             trailer::write(t, seq as u32, now_ns);
         }
-        // IPv4 header checksum.
-        out[24..26].fill(0);
-        let c = fold(sum16(&out[14..L3], 0));
-        out[24..26].copy_from_slice(&c.to_be_bytes());
-        // L4 checksum over the pseudo-header and the segment.
-        let ip_len = usize::from(u16::from_be_bytes([out[16], out[17]]));
-        let seg = L3..14 + ip_len;
+        // The transport segment's length and protocol, the pseudo-header's addresses, and
+        // (IPv4) the header checksum.
+        let (seg_len, proto, addrs) = if self.v6 {
+            let len = usize::from(u16::from_be_bytes([out[L2 + 4], out[L2 + 5]]));
+            (len, u32::from(out[L2 + 6]), L2 + 8..L2 + 40)
+        } else {
+            out[24..26].fill(0);
+            let c = fold(sum16(&out[L2..l4], 0));
+            out[24..26].copy_from_slice(&c.to_be_bytes());
+            let ip_len = usize::from(u16::from_be_bytes([out[16], out[17]]));
+            (ip_len - 20, u32::from(out[23]), 26..34)
+        };
         let at = if self.traffic == Traffic::Udp { 6 } else { 16 };
-        out[L3 + at..L3 + at + 2].fill(0);
-        let proto = u32::from(out[23]);
-        let pseudo = sum16(&out[26..34], proto + (ip_len as u32 - 20));
-        let mut c = fold(sum16(&out[seg], pseudo));
+        out[l4 + at..l4 + at + 2].fill(0);
+        let pseudo = sum16(&out[addrs], proto + seg_len as u32);
+        let mut c = fold(sum16(&out[l4..l4 + seg_len], pseudo));
         if c == 0 && self.traffic == Traffic::Udp {
             c = 0xffff;
         }
-        out[L3 + at..L3 + at + 2].copy_from_slice(&c.to_be_bytes());
+        out[l4 + at..l4 + at + 2].copy_from_slice(&c.to_be_bytes());
         n
     }
 }
@@ -232,6 +267,7 @@ mod tests {
     use super::*;
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn spec(traffic: Traffic, size: usize, flows: u32) -> FrameSpec {
         FrameSpec {
@@ -239,11 +275,80 @@ mod tests {
             size,
             src_mac: [2, 0, 0, 0, 0, 1],
             dst_mac: [2, 0, 0, 0, 0, 2],
-            src_base: Ipv4Addr::new(198, 19, 0, 0),
-            dst: Ipv4Addr::new(198, 18, 0, 10),
+            src_base: Ipv4Addr::new(198, 19, 0, 0).into(),
+            dst: Ipv4Addr::new(198, 18, 0, 10).into(),
             dport: 80,
             flows,
         }
+    }
+
+    fn spec6(traffic: Traffic, size: usize, flows: u32) -> FrameSpec {
+        FrameSpec {
+            src_base: "2001:db8:ff::".parse::<Ipv6Addr>().unwrap().into(),
+            dst: "2001:db8::10".parse::<Ipv6Addr>().unwrap().into(),
+            ..spec(traffic, size, flows)
+        }
+    }
+
+    /// An IPv6 frame: etherparse's checksums, the source address and port.
+    fn check6(buf: &[u8]) -> (Ipv6Addr, u16, bool) {
+        let p = SlicedPacket::from_ethernet(buf).expect("etherparse parses the frame");
+        let Some(NetSlice::Ipv6(ip)) = p.net else {
+            panic!("not IPv6")
+        };
+        let h = ip.header().to_header();
+        let src = ip.header().source_addr();
+        match p.transport {
+            Some(TransportSlice::Udp(u)) => {
+                let want = u
+                    .to_header()
+                    .calc_checksum_ipv6(&h, u.payload())
+                    .expect("checksum");
+                assert_eq!(u.checksum(), want, "UDP checksum");
+                (src, u.source_port(), false)
+            }
+            Some(TransportSlice::Tcp(t)) => {
+                let want = t
+                    .to_header()
+                    .calc_checksum_ipv6(&h, t.payload())
+                    .expect("checksum");
+                assert_eq!(t.checksum(), want, "TCP checksum");
+                (src, t.source_port(), t.syn())
+            }
+            other => panic!("unexpected transport {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_frames_are_valid_and_carry_the_trailer() {
+        for traffic in [Traffic::Udp, Traffic::TcpSyn, Traffic::TcpEstablished] {
+            let t = Template::new(&spec6(traffic, 128, 70_000)).unwrap();
+            let mut buf = [0u8; 256];
+            let n = t.write(&mut buf, 65_537, 555);
+            assert_eq!(n, 124);
+            let (src, sport, _) = check6(&buf[..n]);
+            assert_eq!(
+                src,
+                "2001:db8:ff::1".parse::<Ipv6Addr>().unwrap(),
+                "{traffic:?}"
+            );
+            assert_eq!(sport, 1025);
+            assert_eq!(trailer::read(&buf[..n]), Some(555));
+        }
+        // The smallest IPv6 UDP frame with the trailer: 14 + 40 + 8 + 16 bytes and the FCS.
+        let t = Template::new(&spec6(Traffic::Udp, 82, 1)).unwrap();
+        let mut buf = [0u8; 128];
+        let n = t.write(&mut buf, 0, 1);
+        assert_eq!(n, 78);
+        check6(&buf[..n]);
+        assert_eq!(trailer::read(&buf[..n]), Some(1));
+        assert!(
+            Template::new(&spec6(Traffic::Udp, 64, 1)).is_err(),
+            "64 bytes cannot hold IPv6 and UDP headers"
+        );
+        let mut mixed = spec(Traffic::Udp, 64, 1);
+        mixed.dst = "2001:db8::10".parse::<Ipv6Addr>().unwrap().into();
+        assert!(Template::new(&mixed).is_err());
     }
 
     /// Parses a written frame with etherparse and checks both checksums independently.

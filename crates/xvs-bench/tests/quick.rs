@@ -34,13 +34,20 @@ fn quick_mode_moves_traffic_through_every_contender() {
     );
     // The table names every contender and the ratios.
     for label in [
-        "kernel IPv4 forwarding",
+        "kernel forwarding",
         "nftables DNAT (numgen)",
         "kernel IPVS DR",
         "xvs forward-only",
         "xvs DR 1 worker",
         "xvs FullNAT 2 workers",
         "xvs DR 1 worker ÷ nftables DNAT",
+        "IPv4, receive thread at real-time priority",
+        "IPv4, receive thread at normal priority",
+        "IPv6, receive thread at real-time priority",
+        "flood over capacity: the same SYNs flat out",
+        "flood over capacity: the same SYNs at a fixed rate",
+        "summary: Mpps delivered",
+        "targets (this run)",
     ] {
         assert!(stdout.contains(label), "table lacks {label}:\n{stdout}");
     }
@@ -64,6 +71,21 @@ fn quick_mode_moves_traffic_through_every_contender() {
             "{} has no latency samples",
             c["id"]
         );
+    }
+    // Every phase (both placements, IPv6) moved traffic through every contender that ran.
+    let phases = v["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 3, "IPv4 rt, IPv4 normal, IPv6 rt");
+    for p in phases {
+        for c in p["contenders"].as_array().expect("contenders") {
+            if c["unavailable"].is_null() {
+                assert!(
+                    c["median_delivered_pps"].as_f64().unwrap() > 0.0,
+                    "{} delivered nothing in {}",
+                    c["id"],
+                    p["name"]
+                );
+            }
+        }
     }
     for svg in ["mpps.svg", "latency-cdf.svg", "workers.svg"] {
         let text = std::fs::read_to_string(plots.join(svg)).expect("plot written");

@@ -6,7 +6,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xvs_bench::frames::{FrameSpec, Template, Traffic, trailer};
 use xvs_bench::reports::{Latency, SinkReport, TxReport};
 use xvs_bench::sleep_until;
@@ -54,12 +54,12 @@ struct TxArgs {
     /// Destination MAC (the next hop: the director's interface).
     #[arg(long, value_parser = parse_mac)]
     dst_mac: [u8; 6],
-    /// First source address (flows take the next 65 535 too).
+    /// First source address (flows take the next 65 535 too; IPv4 or IPv6, as --dst).
     #[arg(long, default_value = "198.19.0.0")]
-    src: Ipv4Addr,
+    src: IpAddr,
     /// Destination address.
     #[arg(long, default_value = "198.18.0.10")]
-    dst: Ipv4Addr,
+    dst: IpAddr,
     /// Destination port.
     #[arg(long, default_value_t = 80)]
     dport: u16,
@@ -204,7 +204,13 @@ fn tx(a: &TxArgs) -> Result<TxReport, String> {
                 size: a.size,
                 src_mac: mac_of(&a.interface)?,
                 dst_mac: a.dst_mac,
-                src_base: Ipv4Addr::new(198, 19, 255, 0),
+                src_base: match a.dst {
+                    IpAddr::V4(_) => Ipv4Addr::new(198, 19, 255, 0).into(),
+                    IpAddr::V6(_) => "2001:db8:ff:ff::"
+                        .parse::<Ipv6Addr>()
+                        .expect("address")
+                        .into(),
+                },
                 dst: a.dst,
                 dport: a.dport,
                 flows: flows.min(256),

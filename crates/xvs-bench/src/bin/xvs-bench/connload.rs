@@ -27,13 +27,24 @@ pub fn kinds() -> [Kind; 4] {
     ]
 }
 
-/// What one contender did under both loads.
+/// What one contender did under the loads.
 #[derive(Default)]
 pub struct ConnOutcome {
-    /// Insert-rate samples.
+    /// Insert-rate samples (xvs without its new-connection budget).
     pub insert: Vec<Sample>,
-    /// Flood samples.
+    /// Flood samples, flat out.
     pub flood: Vec<Sample>,
+    /// Flood samples at a fixed rate beyond every contender's insert rate.
+    pub flood_fixed: Vec<Sample>,
+}
+
+/// The established stream's delivery in a flood sample (0 to 1).
+pub fn background_delivery(v: &Sample) -> f64 {
+    if v.background_offered_pps > 0.0 {
+        (v.udp_delivered_pps / v.background_offered_pps).min(1.0)
+    } else {
+        0.0
+    }
 }
 
 /// The two loads, from the throughput load's timing.
@@ -65,15 +76,15 @@ fn xvsd_med(v: &[Sample], f: impl Fn(&XvsdWindow) -> f64) -> String {
     format!("{:.0}", med(v, |s| s.xvsd.as_ref().map_or(0.0, &f)))
 }
 
-/// The phase's two tables.
-pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
+/// The phase's tables; `fixed` is the fixed flood's rate, if one ran.
+pub fn render(results: &[(Kind, Option<String>, ConnOutcome)], fixed: Option<f64>) -> String {
     let mut s = String::new();
     if results.is_empty() {
         return s;
     }
     let _ = writeln!(
         s,
-        "\nnew connections: TCP SYNs from {SYN_FLOWS} sources at the highest rate with at most 1% loss, xvsd table of {BIG_TABLE} entries\n"
+        "\nnew connections: TCP SYNs from {SYN_FLOWS} sources at the highest rate with at most 1% loss, xvsd table of {BIG_TABLE} entries, without its new-connection budget\n"
     );
     let _ = writeln!(
         s,
@@ -102,41 +113,54 @@ pub fn render(results: &[(Kind, Option<String>, ConnOutcome)]) -> String {
             med(&o.insert, |x| x.director_busy) * 100.0,
         );
     }
-    let _ = writeln!(
-        s,
-        "\nflood over capacity: the same SYNs flat out into a table of {SMALL_TABLE} entries, beside {} UDP flows at {} packets/s\n",
-        BACKGROUND.0, BACKGROUND.1
-    );
-    let _ = writeln!(
-        s,
-        "{:<26} {:>12} {:>16} {:>14} {:>11} {:>22}",
-        "contender", "SYN Mpps", "new conns/s", "evictions/s", "occupancy", "background delivered"
-    );
-    for (kind, why, o) in results {
-        if why.is_some() || o.flood.is_empty() {
+    let floods: [(&str, fn(&ConnOutcome) -> &Vec<Sample>); 2] = [
+        ("flat out", |o| &o.flood),
+        ("at a fixed rate", |o| &o.flood_fixed),
+    ];
+    for (how, pick) in floods {
+        if results.iter().all(|r| pick(&r.2).is_empty()) {
             continue;
         }
-        let x = o.flood.last().and_then(|l| l.xvsd.as_ref());
-        let bg = med(&o.flood, |v| {
-            if v.background_offered_pps > 0.0 {
-                (v.udp_delivered_pps / v.background_offered_pps).min(1.0)
-            } else {
-                0.0
-            }
-        });
+        let rate = if how == "flat out" {
+            String::new()
+        } else {
+            format!(" of {:.3} Mpps", fixed.unwrap_or(0.0) / 1e6)
+        };
         let _ = writeln!(
             s,
-            "{:<26} {:>12.3} {:>16} {:>14} {:>11} {:>21.1}%",
-            kind.label(),
-            med(&o.flood, |x| x.delivered_pps - x.udp_delivered_pps) / 1e6,
-            xvsd_med(&o.flood, |w| w.conns_created_per_s),
-            xvsd_med(&o.flood, |w| w.conns_evicted_per_s),
-            x.map_or("-".into(), |w| format!(
-                "{:.0}%",
-                100.0 * w.table_entries as f64 / w.table_capacity.max(1) as f64
-            )),
-            bg * 100.0,
+            "\nflood over capacity: the same SYNs {how}{rate} into a table of {SMALL_TABLE} entries (xvsd with its default new-connection budget), beside {} UDP flows at {} packets/s\n",
+            BACKGROUND.0, BACKGROUND.1
         );
+        let _ = writeln!(
+            s,
+            "{:<26} {:>12} {:>16} {:>14} {:>11} {:>22}",
+            "contender",
+            "SYN Mpps",
+            "new conns/s",
+            "evictions/s",
+            "occupancy",
+            "background delivered"
+        );
+        for (kind, why, o) in results {
+            let v = pick(o);
+            if why.is_some() || v.is_empty() {
+                continue;
+            }
+            let x = v.last().and_then(|l| l.xvsd.as_ref());
+            let _ = writeln!(
+                s,
+                "{:<26} {:>12.3} {:>16} {:>14} {:>11} {:>21.1}%",
+                kind.label(),
+                med(v, |x| x.delivered_pps - x.udp_delivered_pps) / 1e6,
+                xvsd_med(v, |w| w.conns_created_per_s),
+                xvsd_med(v, |w| w.conns_evicted_per_s),
+                x.map_or("-".into(), |w| format!(
+                    "{:.0}%",
+                    100.0 * w.table_entries as f64 / w.table_capacity.max(1) as f64
+                )),
+                med(v, background_delivery) * 100.0,
+            );
+        }
     }
     s
 }

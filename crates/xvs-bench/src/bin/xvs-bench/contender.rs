@@ -1,6 +1,6 @@
 //! The contenders: how each one is set up on the director namespace and torn down again.
 
-use crate::topology::{DIR_OUT, SINKS, Topology, VIP};
+use crate::topology::{DIR_OUT, SINKS, SINKS6, Topology, VIP, VIP6};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -80,7 +80,7 @@ impl Kind {
     /// What the table calls it.
     pub fn label(self) -> String {
         match self {
-            Kind::KernelForward => "kernel IPv4 forwarding".into(),
+            Kind::KernelForward => "kernel forwarding".into(),
             Kind::NftDnat => "nftables DNAT (numgen)".into(),
             Kind::IpvsDr => "kernel IPVS DR".into(),
             Kind::IpvsNat => "kernel IPVS NAT".into(),
@@ -137,20 +137,31 @@ pub struct Running {
     workdir: PathBuf,
 }
 
-/// The xvsd configuration for `method`.
+/// The xvsd configuration for `method`: UDP and TCP port 80 on the IPv4 and the IPv6 VIP,
+/// both sinks as real servers.
 fn xvs_config(method: Method, workers: u32) -> String {
-    let extra = match method {
-        Method::FullNat => "    local_addrs: [198.18.1.100, 198.18.2.100]\n",
-        _ => "",
-    };
-    format!(
-        "interfaces: [d0, d1, d2]\nqueues: {workers}\nservices:\n  - proto: udp\n    vip: {VIP}\n    port: 80\n    scheduler: rr\n{extra}    reals:\n      - {{ addr: {}, port: 80, method: {m} }}\n      - {{ addr: {}, port: 80, method: {m} }}\n  - proto: tcp\n    vip: {VIP}\n    port: 80\n    scheduler: rr\n{extra}    reals:\n      - {{ addr: {}, port: 80, method: {m} }}\n      - {{ addr: {}, port: 80, method: {m} }}\n",
-        SINKS[0],
-        SINKS[1],
-        SINKS[0],
-        SINKS[1],
-        m = method.name()
-    )
+    let mut c = format!("interfaces: [d0, d1, d2]\nqueues: {workers}\nservices:\n");
+    for (vip, sinks, laddrs) in [
+        (VIP, SINKS, "[198.18.1.100, 198.18.2.100]"),
+        (VIP6, SINKS6, "[\"2001:db8:1::100\", \"2001:db8:2::100\"]"),
+    ] {
+        for proto in ["udp", "tcp"] {
+            c.push_str(&format!(
+                "  - proto: {proto}\n    vip: \"{vip}\"\n    port: 80\n    scheduler: rr\n"
+            ));
+            if method == Method::FullNat {
+                c.push_str(&format!("    local_addrs: {laddrs}\n"));
+            }
+            c.push_str("    reals:\n");
+            for sink in sinks {
+                c.push_str(&format!(
+                    "      - {{ addr: \"{sink}\", port: 80, method: {} }}\n",
+                    method.name()
+                ));
+            }
+        }
+    }
+    c
 }
 
 /// Sets up `kind` on the director. `dir_cores` are the cores xvsd's workers take, in order.
@@ -161,7 +172,7 @@ pub fn start(
     workdir: &Path,
     dir_cores: &[usize],
     table_size: usize,
-    xvsd_args: &[String],
+    xvsd_args: &[&str],
 ) -> Result<Running, String> {
     let mut r = Running {
         kind,
@@ -173,8 +184,16 @@ pub fn start(
             t.sh(
                 "dir",
                 &format!(
-                    "ip route replace {VIP}/32 nexthop via {} dev {} nexthop via {} dev {}",
-                    SINKS[0], DIR_OUT[0], SINKS[1], DIR_OUT[1]
+                    "ip route replace {VIP}/32 nexthop via {} dev {} nexthop via {} dev {}; \
+                     ip -6 route replace {VIP6}/128 nexthop via {} dev {} nexthop via {} dev {}",
+                    SINKS[0],
+                    DIR_OUT[0],
+                    SINKS[1],
+                    DIR_OUT[1],
+                    SINKS6[0],
+                    DIR_OUT[0],
+                    SINKS6[1],
+                    DIR_OUT[1]
                 ),
             )?;
         }
@@ -183,20 +202,28 @@ pub fn start(
                 "dir",
                 &format!(
                     "nft -f - <<'EOF'\n\
-                     table ip xvsbench {{\n  chain pre {{\n    type nat hook prerouting priority -100;\n    ip daddr {VIP} dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n  }}\n}}\nEOF",
-                    SINKS[0], SINKS[1]
+                     table ip xvsbench {{\n  chain pre {{\n    type nat hook prerouting priority -100;\n    ip daddr {VIP} dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n  }}\n}}\n\
+                     table ip6 xvsbench6 {{\n  chain pre {{\n    type nat hook prerouting priority -100;\n    ip6 daddr {VIP6} dnat to numgen inc mod 2 map {{ 0 : {}, 1 : {} }}\n  }}\n}}\nEOF",
+                    SINKS[0], SINKS[1], SINKS6[0], SINKS6[1]
                 ),
             )?;
         }
         Kind::IpvsDr | Kind::IpvsNat => {
             let flag = if kind == Kind::IpvsDr { "-g" } else { "-m" };
             let mut line = format!(
-                "ip addr add {VIP}/32 dev d0; sysctl -qw net.ipv4.vs.conntrack=0 2>/dev/null; "
+                "ip addr add {VIP}/32 dev d0; ip -6 addr add {VIP6}/128 dev d0 nodad; \
+                 sysctl -qw net.ipv4.vs.conntrack=0 2>/dev/null; "
             );
             for proto in ["-u", "-t"] {
                 line.push_str(&format!("ipvsadm -A {proto} {VIP}:80 -s rr; "));
+                line.push_str(&format!("ipvsadm -A {proto} [{VIP6}]:80 -s rr; "));
                 for s in SINKS {
                     line.push_str(&format!("ipvsadm -a {proto} {VIP}:80 -r {s}:80 {flag}; "));
+                }
+                for s in SINKS6 {
+                    line.push_str(&format!(
+                        "ipvsadm -a {proto} [{VIP6}]:80 -r [{s}]:80 {flag}; "
+                    ));
                 }
             }
             t.sh("dir", &line)?;
@@ -286,13 +313,24 @@ impl Running {
     fn teardown(&mut self, t: &Topology) -> Result<(), String> {
         match self.kind {
             Kind::KernelForward => {
-                t.sh("dir", &format!("ip route del {VIP}/32"))?;
+                t.sh(
+                    "dir",
+                    &format!("ip route del {VIP}/32; ip -6 route del {VIP6}/128"),
+                )?;
             }
             Kind::NftDnat => {
-                t.sh("dir", "nft delete table ip xvsbench")?;
+                t.sh(
+                    "dir",
+                    "nft delete table ip xvsbench; nft delete table ip6 xvsbench6",
+                )?;
             }
             Kind::IpvsDr | Kind::IpvsNat => {
-                t.sh("dir", &format!("ipvsadm -C; ip addr del {VIP}/32 dev d0"))?;
+                t.sh(
+                    "dir",
+                    &format!(
+                        "ipvsadm -C; ip addr del {VIP}/32 dev d0; ip -6 addr del {VIP6}/128 dev d0"
+                    ),
+                )?;
             }
             Kind::XvsForwardOnly | Kind::Xvs(..) => {
                 if let Some(mut c) = self.xvsd.take() {

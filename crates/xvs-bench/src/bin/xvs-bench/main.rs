@@ -10,6 +10,7 @@ mod contender;
 mod measure;
 mod memory;
 mod plots;
+mod summary;
 mod table;
 mod topology;
 
@@ -19,6 +20,7 @@ use measure::{Load, Sample};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use topology::Placement;
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +81,21 @@ struct Cli {
     /// The xvsd binary (default: next to this one).
     #[arg(long, value_name = "PATH")]
     xvsd: Option<PathBuf>,
+    /// Placements of the director's ingress receive thread, each measured in turn: rt
+    /// (SCHED_FIFO 1, as a NIC's interrupt) and normal (SCHED_OTHER).
+    #[arg(long, value_delimiter = ',', default_value = "rt,normal")]
+    placements: Vec<String>,
+    /// Skip the IPv6 throughput phase (run with the first placement).
+    #[arg(long)]
+    no_ipv6: bool,
+    /// Frame size of the IPv6 phase, FCS included (82: the smallest IPv6 UDP frame with the
+    /// timestamp trailer).
+    #[arg(long, default_value_t = 82)]
+    size_v6: usize,
+    /// The second SYN flood's rate, as a multiple of the highest insert rate measured
+    /// (the first is flat out); 0 skips it.
+    #[arg(long, default_value_t = 1.5)]
+    flood_factor: f64,
     /// An extra argument for every xvsd the harness starts (repeatable; e.g.
     /// `--xvsd-arg=--syn-budget=50000`).
     #[arg(long = "xvsd-arg", value_name = "ARG", allow_hyphen_values = true)]
@@ -99,6 +116,29 @@ fn sibling(name: &str) -> Result<PathBuf, String> {
         ));
     }
     Ok(p)
+}
+
+/// One throughput phase: an address family under one placement of the receive thread.
+pub struct Phase {
+    /// IPv6 instead of IPv4.
+    pub ipv6: bool,
+    /// The receive thread's placement.
+    pub placement: Placement,
+    /// Frame size.
+    pub size: usize,
+    /// Every contender's outcome.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Phase {
+    /// Its name in tables.
+    pub fn name(&self) -> String {
+        format!(
+            "IPv{}, {}",
+            if self.ipv6 { 6 } else { 4 },
+            self.placement.describe()
+        )
+    }
 }
 
 /// What one contender produced.
@@ -133,6 +173,7 @@ fn search_rate(
     kind: Kind,
     load: &Load,
     table_size: usize,
+    extra: &[&str],
 ) -> Result<(Sample, f64), String> {
     let cli = r.cli;
     let probe = Load {
@@ -140,7 +181,7 @@ fn search_rate(
         warmup: load.warmup.min(0.5),
         ..load.clone()
     };
-    let flat = r.run_one(kind, &probe, table_size)?;
+    let flat = r.run_one(kind, &probe, table_size, extra)?;
     if let Some(rate) = load.rate {
         return Ok((flat, rate));
     }
@@ -155,7 +196,7 @@ fn search_rate(
             rate: Some(mid),
             ..probe.clone()
         };
-        let s = r.run_one(kind, &at, table_size)?;
+        let s = r.run_one(kind, &at, table_size, extra)?;
         if s.loss <= MAX_LOSS {
             lo = mid;
         } else {
@@ -178,13 +219,22 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Sets `kind` up, measures one sample of `load`, tears it down; refuses once interrupted.
-    fn run_one(&self, kind: Kind, load: &Load, table_size: usize) -> Result<Sample, String> {
+    /// Sets `kind` up (xvsd with `extra` arguments beside the harness's own), measures one
+    /// sample of `load`, tears it down; refuses once interrupted.
+    fn run_one(
+        &self,
+        kind: Kind,
+        load: &Load,
+        table_size: usize,
+        extra: &[&str],
+    ) -> Result<Sample, String> {
         if self.stop.load(Relaxed) {
             return Err("interrupted".into());
         }
         let (cli, t) = (self.cli, self.t);
         let cores = [cli.dir_core, cli.gen_core];
+        let mut args: Vec<&str> = cli.xvsd_args.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
         let running = contender::start(
             kind,
             t,
@@ -192,7 +242,7 @@ impl Runner<'_> {
             self.workdir,
             &cores,
             table_size,
-            &cli.xvsd_args,
+            &args,
         )?;
         let control = running.control_socket();
         let s = measure::sample(
@@ -209,6 +259,91 @@ impl Runner<'_> {
         stopped?;
         Ok(s)
     }
+}
+
+/// One throughput phase: every contender's rate search, the rounds at the rate found, then
+/// latency at a fraction of it.
+fn throughput(runner: &Runner<'_>, kinds: &[Kind], load: &Load) -> Result<Vec<Outcome>, String> {
+    let cli = runner.cli;
+    let mut outcomes: Vec<Outcome> = kinds
+        .iter()
+        .map(|&kind| Outcome {
+            kind,
+            unavailable: contender::unavailable(kind, runner.t),
+            flat_out: None,
+            rate: 0.0,
+            samples: Vec::new(),
+            latency: None,
+        })
+        .collect();
+    for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
+        let (flat, rate) = search_rate(runner, o.kind, load, cli.table_size, &[])
+            .map_err(|e| format!("{} (rate search): {e}", o.kind.id()))?;
+        eprintln!(
+            "  search  {:<16} flat out {:.3} Mpps delivered of {:.3} offered; at most {:.0}% loss up to {:.3} Mpps\n          {:<16} flat-out drops/s: {}",
+            o.kind.id(),
+            flat.delivered_pps / 1e6,
+            flat.offered_pps / 1e6,
+            MAX_LOSS * 100.0,
+            rate / 1e6,
+            "",
+            flat.drops_line()
+        );
+        o.flat_out = Some(flat);
+        o.rate = rate;
+    }
+    // Without a search (quick mode) the flat-out probe is the one round.
+    let rounds = if cli.search_steps == 0 && cli.rounds == 1 {
+        for o in &mut outcomes {
+            o.samples.extend(o.flat_out.clone());
+        }
+        0
+    } else {
+        cli.rounds
+    };
+    for round in 0..rounds {
+        for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
+            let at = Load {
+                rate: Some(o.rate),
+                ..load.clone()
+            };
+            let s = runner
+                .run_one(o.kind, &at, cli.table_size, &[])
+                .map_err(|e| format!("{}: {e}", o.kind.id()))?;
+            eprintln!(
+                "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
+                round + 1,
+                o.kind.id(),
+                s.delivered_pps / 1e6,
+                s.offered_pps / 1e6,
+                s.director_busy * 100.0
+            );
+            o.samples.push(s);
+        }
+    }
+    for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
+        let max = table::median(o.samples.iter().map(|s| s.delivered_pps));
+        if max <= 0.0 {
+            continue;
+        }
+        let l = Load {
+            rate: Some(max * cli.latency_fraction),
+            latency: true,
+            ..load.clone()
+        };
+        let s = runner
+            .run_one(o.kind, &l, cli.table_size, &[])
+            .map_err(|e| format!("{} (latency): {e}", o.kind.id()))?;
+        eprintln!(
+            "  latency {:<16} at {:.3} Mpps: p50 {} µs, p99 {} µs",
+            o.kind.id(),
+            max * cli.latency_fraction / 1e6,
+            s.latency.as_ref().map_or(0, |l| l.p50 / 1000),
+            s.latency.as_ref().map_or(0, |l| l.p99 / 1000)
+        );
+        o.latency = Some(s);
+    }
+    Ok(outcomes)
 }
 
 fn main() {
@@ -259,7 +394,19 @@ fn bench(cli: &Cli) -> Result<(), String> {
     }
     let workdir = std::env::temp_dir().join(format!("xvs-bench-{}", std::process::id()));
     std::fs::create_dir_all(&workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
-    let t = topology::Topology::build(2)?;
+    let placements: Vec<Placement> = cli
+        .placements
+        .iter()
+        .map(|p| match p.as_str() {
+            "rt" => Ok(Placement::RealTime),
+            "normal" => Ok(Placement::Normal),
+            other => Err(format!("--placements: no placement {other} (rt, normal)")),
+        })
+        .collect::<Result<_, _>>()?;
+    let first = *placements
+        .first()
+        .ok_or("--placements: give at least one")?;
+    let mut t = topology::Topology::build(2)?;
     t.pin_ingress(&[cli.dir_core, cli.gen_core])?;
     let load = Load {
         traffic: cli.traffic.clone(),
@@ -272,18 +419,8 @@ fn bench(cli: &Cli) -> Result<(), String> {
         lead: if cli.quick { 0.8 } else { 1.5 },
         // Quick mode checks the machinery, not the limits: a rate every contender carries.
         rate: cli.rate.or(cli.quick.then_some(QUICK_RATE)),
+        ipv6: false,
     };
-    let mut outcomes: Vec<Outcome> = kinds
-        .iter()
-        .map(|&kind| Outcome {
-            kind,
-            unavailable: contender::unavailable(kind, &t),
-            flat_out: None,
-            rate: 0.0,
-            samples: Vec::new(),
-            latency: None,
-        })
-        .collect();
     eprintln!(
         "xvs-bench: {} contenders, {} round(s) of {} s each, {}-byte {} over {} flows",
         kinds.len(),
@@ -301,73 +438,29 @@ fn bench(cli: &Cli) -> Result<(), String> {
         workdir: &workdir,
         stop: &stop,
     };
-    for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
-        let (flat, rate) = search_rate(&runner, o.kind, &load, cli.table_size)
-            .map_err(|e| format!("{} (rate search): {e}", o.kind.id()))?;
-        eprintln!(
-            "  search  {:<16} flat out {:.3} Mpps delivered of {:.3} offered; at most {:.0}% loss up to {:.3} Mpps\n          {:<16} flat-out drops/s: {}",
-            o.kind.id(),
-            flat.delivered_pps / 1e6,
-            flat.offered_pps / 1e6,
-            MAX_LOSS * 100.0,
-            rate / 1e6,
-            "",
-            flat.drops_line()
-        );
-        o.flat_out = Some(flat);
-        o.rate = rate;
+    let mut plan: Vec<(bool, Placement)> = placements.iter().map(|&p| (false, p)).collect();
+    if !cli.no_ipv6 {
+        plan.push((true, first));
     }
-    // Without a search (quick mode) the flat-out probe is the one round.
-    let rounds = if cli.search_steps == 0 && cli.rounds == 1 {
-        for o in &mut outcomes {
-            o.samples.extend(o.flat_out.clone());
-        }
-        0
-    } else {
-        cli.rounds
-    };
-    for round in 0..rounds {
-        for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
-            let at = Load {
-                rate: Some(o.rate),
-                ..load.clone()
-            };
-            let s = runner
-                .run_one(o.kind, &at, cli.table_size)
-                .map_err(|e| format!("{}: {e}", o.kind.id()))?;
-            eprintln!(
-                "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
-                round + 1,
-                o.kind.id(),
-                s.delivered_pps / 1e6,
-                s.offered_pps / 1e6,
-                s.director_busy * 100.0
-            );
-            o.samples.push(s);
-        }
-    }
-    for o in outcomes.iter_mut().filter(|o| o.unavailable.is_none()) {
-        let max = table::median(o.samples.iter().map(|s| s.delivered_pps));
-        if max <= 0.0 {
-            continue;
-        }
+    let mut phases = Vec::new();
+    for (ipv6, placement) in plan {
+        t.set_ingress_priority(placement)?;
         let l = Load {
-            rate: Some(max * cli.latency_fraction),
-            latency: true,
+            ipv6,
+            size: if ipv6 { cli.size_v6 } else { cli.size },
             ..load.clone()
         };
-        let s = runner
-            .run_one(o.kind, &l, cli.table_size)
-            .map_err(|e| format!("{} (latency): {e}", o.kind.id()))?;
-        eprintln!(
-            "  latency {:<16} at {:.3} Mpps: p50 {} µs, p99 {} µs",
-            o.kind.id(),
-            max * cli.latency_fraction / 1e6,
-            s.latency.as_ref().map_or(0, |l| l.p50 / 1000),
-            s.latency.as_ref().map_or(0, |l| l.p99 / 1000)
-        );
-        o.latency = Some(s);
+        let phase = Phase {
+            ipv6,
+            placement,
+            size: l.size,
+            outcomes: Vec::new(),
+        };
+        eprintln!("xvs-bench: phase {}", phase.name());
+        let outcomes = throughput(&runner, &kinds, &l)?;
+        phases.push(Phase { outcomes, ..phase });
     }
+    t.set_ingress_priority(first)?;
     let (insert, mut flood) = connload::loads(&load);
     if cli.quick {
         flood.rate = Some(QUICK_RATE);
@@ -383,16 +476,28 @@ fn bench(cli: &Cli) -> Result<(), String> {
             )
         })
         .collect();
+    // The insert rate is xvs's own, without the new-connection budget in front of it.
+    let no_budget: &[&str] = &["--syn-budget", "0"];
     let mut insert_rates = Vec::new();
     for (kind, _, _) in conns.iter().filter(|c| c.1.is_none()) {
         if cli.search_steps == 0 {
             insert_rates.push(load.rate);
             continue;
         }
-        let (_, rate) = search_rate(&runner, *kind, &insert, connload::BIG_TABLE)
+        let (_, rate) = search_rate(&runner, *kind, &insert, connload::BIG_TABLE, no_budget)
             .map_err(|e| format!("{} (SYN rate search): {e}", kind.id()))?;
         insert_rates.push(Some(rate));
     }
+    // The second flood: beyond what any contender inserts, below what the director receives.
+    let fixed = Load {
+        rate: if cli.quick {
+            Some(QUICK_RATE)
+        } else {
+            let top = insert_rates.iter().flatten().copied().fold(0.0, f64::max);
+            (cli.flood_factor > 0.0 && top > 0.0).then_some(top * cli.flood_factor)
+        },
+        ..flood.clone()
+    };
     for _ in 0..cli.rounds.min(3) {
         for ((kind, _, o), rate) in conns
             .iter_mut()
@@ -403,12 +508,28 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 rate: *rate,
                 ..insert.clone()
             };
-            for (load, table, out, what) in [
-                (&at, connload::BIG_TABLE, &mut o.insert, "SYNs"),
-                (&flood, connload::SMALL_TABLE, &mut o.flood, "flood"),
-            ] {
+            let mut runs = vec![
+                (&at, connload::BIG_TABLE, &mut o.insert, "SYNs", no_budget),
+                (
+                    &flood,
+                    connload::SMALL_TABLE,
+                    &mut o.flood,
+                    "flood",
+                    &[][..],
+                ),
+            ];
+            if fixed.rate.is_some() {
+                runs.push((
+                    &fixed,
+                    connload::SMALL_TABLE,
+                    &mut o.flood_fixed,
+                    "flood@",
+                    &[][..],
+                ));
+            }
+            for (load, table, out, what, extra) in runs {
                 let s = runner
-                    .run_one(*kind, load, table)
+                    .run_one(*kind, load, table, extra)
                     .map_err(|e| format!("{} ({what}): {e}", kind.id()))?;
                 eprintln!(
                     "  {what:<8} {:<16} {:>8.3} Mpps delivered, {} new conns/s; drops/s: {}",
@@ -450,28 +571,32 @@ fn bench(cli: &Cli) -> Result<(), String> {
     };
     drop(t);
     let _ = std::fs::remove_dir_all(&workdir);
-    print!("{}", table::render(cli, &outcomes));
-    print!("{}", connload::render(&conns));
+    for p in &phases {
+        print!("{}", table::render(cli, p));
+    }
+    print!("{}", connload::render(&conns, fixed.rate));
     print!("{}", memory::render(&mem));
+    print!("{}", summary::render(&phases, &conns, cli.quick));
     if let Some(path) = &cli.json {
-        std::fs::write(path, table::json(cli, &outcomes, &conns, &mem))
+        std::fs::write(path, table::json(cli, &phases, &conns, &mem))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(dir) = &cli.plots {
-        plots::draw(dir, &outcomes)?;
+        plots::draw(dir, &phases[0].outcomes)?;
     }
     if cli.quick {
-        let dry: Vec<String> = outcomes
+        let dry: Vec<String> = phases
             .iter()
-            .filter(|o| o.unavailable.is_none())
-            .filter(|o| {
+            .flat_map(|p| p.outcomes.iter().map(move |o| (p, o)))
+            .filter(|(_, o)| o.unavailable.is_none())
+            .filter(|(_, o)| {
                 o.samples.iter().any(|s| s.delivered_pps <= 0.0)
                     || o.latency
                         .as_ref()
                         .and_then(|s| s.latency.as_ref())
                         .is_none_or(|l| l.count == 0)
             })
-            .map(|o| o.kind.id())
+            .map(|(p, o)| format!("{} ({})", o.kind.id(), p.name()))
             .collect();
         let dry_conns = conns
             .iter()
@@ -480,8 +605,13 @@ fn bench(cli: &Cli) -> Result<(), String> {
                 c.2.insert
                     .iter()
                     .chain(&c.2.flood)
+                    .chain(&c.2.flood_fixed)
                     .any(|s| s.delivered_pps <= 0.0)
-                    || c.2.flood.iter().any(|s| s.udp_delivered_pps <= 0.0)
+                    || c.2
+                        .flood
+                        .iter()
+                        .chain(&c.2.flood_fixed)
+                        .any(|s| s.udp_delivered_pps <= 0.0)
             })
             .map(|c| format!("{} (new connections)", c.0.id()));
         let dry: Vec<String> = dry.into_iter().chain(dry_conns).collect();

@@ -31,6 +31,8 @@ pub struct Load {
     /// Seconds between starting the generator and sinks and the start of traffic (time for
     /// them to attach and bind).
     pub lead: f64,
+    /// IPv6 frames (clients 2001:db8:ff::/48 to the IPv6 VIP) instead of IPv4.
+    pub ipv6: bool,
 }
 
 /// xvsd's own account of the window (from its control socket).
@@ -307,6 +309,14 @@ pub fn sample(
     if let Some(r) = load.rate {
         g.push("--rate".into());
         g.push(format!("{r:.0}"));
+    }
+    if load.ipv6 {
+        g.extend([
+            "--src".into(),
+            crate::topology::CLIENTS6.into(),
+            "--dst".into(),
+            crate::topology::VIP6.into(),
+        ]);
     }
     if let Some((flows, rate)) = load.background {
         g.extend([

@@ -58,7 +58,16 @@ pub fn measure(
     let kind = Kind::Xvs(Method::Dr, 1);
     let cores = [dir_core, gen_core];
     let rss_at = |size: usize| -> Result<(u64, contender::Running), String> {
-        let r = contender::start(kind, t, bins.0, workdir, &cores, size, &[])?;
+        // The fill measures the table, not the new-connection budget in front of it.
+        let r = contender::start(
+            kind,
+            t,
+            bins.0,
+            workdir,
+            &cores,
+            size,
+            &["--syn-budget", "0"],
+        )?;
         let pid = r.pid().ok_or("xvsd has no pid")?;
         // Let the workers settle (their rings and UMEM are allocated before the socket opens).
         std::thread::sleep(std::time::Duration::from_millis(300));

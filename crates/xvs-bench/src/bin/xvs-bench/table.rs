@@ -1,7 +1,7 @@
 //! The results table (medians per contender, then ratios) and its JSON form.
 
 use crate::contender::{Kind, Method};
-use crate::{Cli, Outcome};
+use crate::{Cli, Outcome, Phase};
 use std::fmt::Write;
 
 /// The median of `v` (0 if empty).
@@ -19,11 +19,13 @@ pub fn median(v: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-fn med(o: &Outcome, f: impl Fn(&crate::measure::Sample) -> f64) -> f64 {
+/// The median of `f` over an outcome's samples.
+pub fn med(o: &Outcome, f: impl Fn(&crate::measure::Sample) -> f64) -> f64 {
     median(o.samples.iter().map(f))
 }
 
-fn find(outcomes: &[Outcome], kind: Kind) -> Option<f64> {
+/// The median delivered rate of `kind`, if it ran.
+pub fn find(outcomes: &[Outcome], kind: Kind) -> Option<f64> {
     outcomes
         .iter()
         .find(|o| o.kind == kind && !o.samples.is_empty())
@@ -73,16 +75,18 @@ fn us(ns: u64) -> String {
     format!("{:.1}", ns as f64 / 1000.0)
 }
 
-/// The table, as printed.
-pub fn render(cli: &Cli, outcomes: &[Outcome]) -> String {
+/// One phase's table, as printed.
+pub fn render(cli: &Cli, phase: &Phase) -> String {
     let mut s = String::new();
+    let outcomes = &phase.outcomes;
     if outcomes.is_empty() {
         return s;
     }
     let _ = writeln!(
         s,
-        "\n{}-byte {} frames, {} flows; medians of {} round(s) of {} s at the highest rate found with at most {:.0}% loss; generator on core {}, director on core {}; latency at {:.0}% of that rate\n",
-        cli.size,
+        "\n{}: {}-byte {} frames, {} flows; medians of {} round(s) of {} s at the highest rate found with at most {:.0}% loss; generator on core {}, director on core {}; latency at {:.0}% of that rate\n",
+        phase.name(),
+        phase.size,
         cli.traffic,
         cli.flows,
         cli.rounds,
@@ -145,25 +149,8 @@ pub fn render(cli: &Cli, outcomes: &[Outcome]) -> String {
     s
 }
 
-/// Every sample, the medians and the ratios, as JSON.
-pub fn json(
-    cli: &Cli,
-    outcomes: &[Outcome],
-    conns: &[(Kind, Option<String>, crate::connload::ConnOutcome)],
-    memory: &[crate::memory::MemResult],
-) -> String {
-    let new_connections: Vec<serde_json::Value> = conns
-        .iter()
-        .map(|(k, why, o)| {
-            serde_json::json!({
-                "id": k.id(),
-                "unavailable": why,
-                "insert": o.insert,
-                "flood": o.flood,
-            })
-        })
-        .collect();
-    let contenders: Vec<serde_json::Value> = outcomes
+fn contenders_json(outcomes: &[Outcome]) -> Vec<serde_json::Value> {
+    outcomes
         .iter()
         .map(|o| {
             serde_json::json!({
@@ -180,10 +167,49 @@ pub fn json(
                 "latency": o.latency,
             })
         })
-        .collect();
-    let ratios: Vec<serde_json::Value> = ratios(outcomes)
+        .collect()
+}
+
+fn ratios_json(outcomes: &[Outcome]) -> Vec<serde_json::Value> {
+    ratios(outcomes)
         .into_iter()
         .map(|(what, v)| serde_json::json!({ "ratio": what, "value": v }))
+        .collect()
+}
+
+/// Every sample, the medians and the ratios of every phase, as JSON (`contenders` and
+/// `ratios` are the first phase's).
+pub fn json(
+    cli: &Cli,
+    phases: &[Phase],
+    conns: &[(Kind, Option<String>, crate::connload::ConnOutcome)],
+    memory: &[crate::memory::MemResult],
+) -> String {
+    let new_connections: Vec<serde_json::Value> = conns
+        .iter()
+        .map(|(k, why, o)| {
+            serde_json::json!({
+                "id": k.id(),
+                "unavailable": why,
+                "insert": o.insert,
+                "flood": o.flood,
+                "flood_fixed": o.flood_fixed,
+            })
+        })
+        .collect();
+    let first: &[Outcome] = phases.first().map_or(&[], |p| &p.outcomes);
+    let phases_json: Vec<serde_json::Value> = phases
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name(),
+                "ipv6": p.ipv6,
+                "placement": p.placement.name(),
+                "size": p.size,
+                "contenders": contenders_json(&p.outcomes),
+                "ratios": ratios_json(&p.outcomes),
+            })
+        })
         .collect();
     let v = serde_json::json!({
         "traffic": cli.traffic,
@@ -192,8 +218,9 @@ pub fn json(
         "rounds": cli.rounds,
         "duration": cli.duration,
         "latency_fraction": cli.latency_fraction,
-        "contenders": contenders,
-        "ratios": ratios,
+        "contenders": contenders_json(first),
+        "ratios": ratios_json(first),
+        "phases": phases_json,
         "new_connections": new_connections,
         "memory": memory,
     });
