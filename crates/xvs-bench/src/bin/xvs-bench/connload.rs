@@ -38,6 +38,9 @@ pub struct ConnOutcome {
     pub flood_fixed: Vec<Sample>,
 }
 
+/// Which samples of an outcome a table shows.
+type Pick = fn(&ConnOutcome) -> &Vec<Sample>;
+
 /// The established stream's delivery in a flood sample (0 to 1).
 pub fn background_delivery(v: &Sample) -> f64 {
     if v.background_offered_pps > 0.0 {
@@ -113,7 +116,7 @@ pub fn render(results: &[(Kind, Option<String>, ConnOutcome)], fixed: Option<f64
             med(&o.insert, |x| x.director_busy) * 100.0,
         );
     }
-    let floods: [(&str, fn(&ConnOutcome) -> &Vec<Sample>); 2] = [
+    let floods: [(&str, Pick); 2] = [
         ("flat out", |o| &o.flood),
         ("at a fixed rate", |o| &o.flood_fixed),
     ];
