@@ -67,7 +67,8 @@ pub enum PollModeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PollingConfig {
-    /// threaded-yield: microseconds a worker with empty rings sleeps (default 50).
+    /// threaded-yield: microseconds a worker with empty rings sleeps; 0 (the default): it
+    /// blocks until the kernel has received a frame.
     pub sleep_us: Option<u32>,
     /// prefer-busy: `SO_BUSY_POLL` microseconds (default 20).
     pub busy_poll_us: Option<u32>,
@@ -77,6 +78,9 @@ pub struct PollingConfig {
     pub defer_hard_irqs: Option<u32>,
     /// prefer-busy: the interface's `gro_flush_timeout` in microseconds (default 200).
     pub gro_flush_timeout_us: Option<u32>,
+    /// threaded-yield: receive coalescing in microseconds (default 100; 0: the interface's own
+    /// settings).
+    pub coalesce_us: Option<u32>,
 }
 
 /// `timeouts:` — ipvsadm's `--set tcp tcpfin udp` (seconds).
@@ -431,7 +435,7 @@ impl Loaded {
         }
         let p = &c.polling;
         for (field, v, lo, hi, unit) in [
-            ("polling.sleep_us", p.sleep_us, 1, 10_000, "µs"),
+            ("polling.sleep_us", p.sleep_us, 0, 10_000, "µs"),
             ("polling.busy_poll_us", p.busy_poll_us, 1, 10_000, "µs"),
             (
                 "polling.busy_poll_budget",

@@ -78,6 +78,13 @@ pub struct Cli {
     /// Polling mode [default: auto].
     #[arg(long, value_enum)]
     pub poll_mode: Option<PollMode>,
+    /// threaded-yield: microseconds a worker with empty rings sleeps; 0 blocks until the
+    /// kernel has received a frame [default: 0].
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub poll_sleep_us: Option<u32>,
+    /// threaded-yield: receive coalescing in microseconds (0: off) [default: 100].
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub coalesce_us: Option<u32>,
     /// New TCP connections per second each receive queue admits (the XDP program drops SYNs
     /// beyond it; 0: no budget) [default: 100000].
     #[arg(long, value_name = "N")]

@@ -144,11 +144,12 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
     let fp = file_cfg.polling;
     let poll = PollSettings {
         mode,
-        sleep_us: fp.sleep_us.unwrap_or(d.sleep_us),
+        sleep_us: cli.poll_sleep_us.or(fp.sleep_us).unwrap_or(d.sleep_us),
         busy_poll_us: fp.busy_poll_us.unwrap_or(d.busy_poll_us),
         busy_poll_budget: fp.busy_poll_budget.unwrap_or(d.busy_poll_budget),
         defer_hard_irqs: fp.defer_hard_irqs.unwrap_or(d.defer_hard_irqs),
         gro_flush_timeout_us: fp.gro_flush_timeout_us.unwrap_or(d.gro_flush_timeout_us),
+        coalesce_us: cli.coalesce_us.or(fp.coalesce_us).unwrap_or(d.coalesce_us),
     };
     let syn_budget = SynBudget {
         per_second: cli

@@ -5,7 +5,8 @@
 //! the forwarding core, transmit), the clock read once per round (the coarse clock: the core
 //! counts seconds), a housekeeping tick once a second (the sockets' XDP statistics), and when
 //! nothing arrived, the idle policy of the polling plan: spin, sleep (threaded-yield: the
-//! NAPI threads below run only now), or spin-then-poll.
+//! NAPI threads below run only now: blocked in poll(2) until they have received, or for a
+//! fixed time), or spin-then-poll.
 
 use crate::polling::{Idle, WorkerPolling};
 use arc_swap::ArcSwap;
@@ -182,6 +183,16 @@ impl Worker {
                     std::hint::spin_loop();
                     if idle % 4096 == 0 && self.io.tx_in_flight() {
                         self.io.kick_tx();
+                    }
+                }
+                Idle::Block => {
+                    if self.io.tx_in_flight() {
+                        self.io.kick_tx();
+                    }
+                    // Until the kernel has received something: the NAPI threads below run
+                    // meanwhile, and the end of their poll wakes this one.
+                    if let Err(e) = self.io.wait(10) {
+                        tracing::warn!(worker = self.index, error = %e, "poll failed");
                     }
                 }
                 Idle::Sleep(d) => {

@@ -12,9 +12,12 @@
 //!   at a time.
 //! - **threaded-yield** (no NAPI id: veth, and drivers that do not link queues to NAPI):
 //!   threaded NAPI, each served queue's NAPI thread pinned to its worker's core, the worker
-//!   scheduled above it (SCHED_FIFO) and sleeping briefly only when its rings are empty, so the
-//!   kernel receives only while the worker has nothing else to do, and overload is shed at the
-//!   device's ring, where it costs least.
+//!   scheduled above it (SCHED_FIFO) and blocked only when its rings are empty, so the kernel
+//!   receives only while the worker has nothing else to do, and overload is shed at the
+//!   device's ring, where it costs least. Receive is coalesced (`napi_defer_hard_irqs`,
+//!   `gro_flush_timeout` = `coalesce_us`, 100 µs): once busy, the NAPI thread polls again on a
+//!   timer instead of being woken by every burst, so a worker wakes once per batch, not once
+//!   per frame.
 //!
 //! `auto` takes prefer-busy where every socket of the interface has a NAPI id, else
 //! threaded-yield. `busy` and `adaptive` leave the kernel's receive as it is (the worker spins,
@@ -63,7 +66,8 @@ impl PollMode {
 pub struct PollSettings {
     /// What was asked.
     pub mode: PollMode,
-    /// threaded-yield: microseconds a worker with empty rings sleeps.
+    /// threaded-yield: microseconds a worker with empty rings sleeps; 0: it blocks in
+    /// poll(2) until the kernel has received a frame (the default, and the faster).
     pub sleep_us: u32,
     /// prefer-busy: `SO_BUSY_POLL` microseconds.
     pub busy_poll_us: u32,
@@ -74,17 +78,22 @@ pub struct PollSettings {
     /// prefer-busy: `gro_flush_timeout` in microseconds (the kernel's watchdog when the
     /// worker stops polling).
     pub gro_flush_timeout_us: u32,
+    /// threaded-yield: receive coalescing in microseconds (`gro_flush_timeout`, with
+    /// `napi_defer_hard_irqs`): once busy, the NAPI thread polls again after this long
+    /// instead of being woken by every frame; 0 leaves the interface's own settings.
+    pub coalesce_us: u32,
 }
 
 impl Default for PollSettings {
     fn default() -> Self {
         PollSettings {
             mode: PollMode::Auto,
-            sleep_us: 50,
+            sleep_us: 0,
             busy_poll_us: 20,
             busy_poll_budget: 64,
             defer_hard_irqs: 2,
             gro_flush_timeout_us: 200,
+            coalesce_us: 100,
         }
     }
 }
@@ -138,7 +147,10 @@ pub struct InterfacePolling {
 pub enum Idle {
     /// Spin.
     Spin,
-    /// Sleep this long (threaded-yield: the NAPI threads below run meanwhile).
+    /// Block in poll(2) until a frame was received (threaded-yield: the NAPI threads below
+    /// run meanwhile, and the end of their poll wakes the worker).
+    Block,
+    /// Sleep this long (threaded-yield, with a fixed sleep).
     Sleep(Duration),
     /// Spin briefly, then poll(2) with a growing timeout.
     Adaptive,
@@ -241,6 +253,14 @@ pub fn configure(
                 restorer
                     .set_knob(ifname, Knob::Threaded, 1)
                     .map_err(|e| format!("{ifname}: cannot make NAPI threaded: {e}"))?;
+                if s.coalesce_us > 0 {
+                    restorer.set_knob(ifname, Knob::DeferHardIrqs, u64::from(s.defer_hard_irqs))?;
+                    restorer.set_knob(
+                        ifname,
+                        Knob::GroFlushTimeout,
+                        u64::from(s.coalesce_us) * 1000,
+                    )?;
+                }
                 let (queues, source) =
                     napi::wait_for_threads(nd, ifindex, workers as u32, Duration::from_secs(2))
                         .map_err(|e| format!("{ifname}: {e}"))?;
@@ -312,7 +332,11 @@ pub fn configure(
         }
         WorkerPolling {
             policy: Some(Policy::Fifo(napi_prio + 1)),
-            idle: Idle::Sleep(Duration::from_micros(u64::from(s.sleep_us.max(1)))),
+            idle: if s.sleep_us == 0 {
+                Idle::Block
+            } else {
+                Idle::Sleep(Duration::from_micros(u64::from(s.sleep_us)))
+            },
         }
     } else if s.mode == PollMode::Adaptive {
         WorkerPolling {

@@ -164,7 +164,8 @@ const QUICK_RATE: f64 = 100_000.0;
 pub const MAX_LOSS: f64 = 0.01;
 
 /// The highest offered rate a contender carries with at most [`MAX_LOSS`] loss (RFC 2544's
-/// throughput, with a tolerance): a flat-out probe, then, if it lost more, a bisection between
+/// throughput, with a tolerance; a rate that fails is tried once more): a flat-out probe,
+/// then, if it lost more, a bisection between
 /// 0 and what the generator offered flat out (a director that livelocks under overload, its
 /// receive work starving its forwarding on a shared core, carries more at a lower rate than
 /// flat out). Returns the flat-out sample and the rate.
@@ -196,7 +197,15 @@ fn search_rate(
             rate: Some(mid),
             ..probe.clone()
         };
-        let s = r.run_one(kind, &at, table_size, extra)?;
+        let mut s = r.run_one(kind, &at, table_size, extra)?;
+        if s.loss > MAX_LOSS {
+            // The VM's scheduling loses a burst now and then, kernel or xvs alike: a rate
+            // fails only if a second try fails too.
+            let again = r.run_one(kind, &at, table_size, extra)?;
+            if again.loss < s.loss {
+                s = again;
+            }
+        }
         if s.loss <= MAX_LOSS {
             lo = mid;
         } else {
@@ -311,12 +320,13 @@ fn throughput(runner: &Runner<'_>, kinds: &[Kind], load: &Load) -> Result<Vec<Ou
                 .run_one(o.kind, &at, cli.table_size, &[])
                 .map_err(|e| format!("{}: {e}", o.kind.id()))?;
             eprintln!(
-                "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy",
+                "  round {} {:<16} {:>8.3} Mpps delivered of {:.3} offered, director core {:>3.0}% busy; drops/s: {}",
                 round + 1,
                 o.kind.id(),
                 s.delivered_pps / 1e6,
                 s.offered_pps / 1e6,
-                s.director_busy * 100.0
+                s.director_busy * 100.0,
+                s.drops_line()
             );
             o.samples.push(s);
         }

@@ -145,12 +145,18 @@ pub struct Sample {
     /// Frames the veth pair into the director dropped per second (the generator's g0
     /// `tx_dropped` plus the director's d0 `rx_dropped`): what no contender ever saw.
     pub device_drops_per_s: f64,
+    /// Frames the veth pairs towards the sinks dropped per second (d1, d2 `tx_dropped`, the
+    /// sinks' e0 `rx_dropped`).
+    pub egress_drops_per_s: f64,
 }
 
 impl Sample {
     /// Where frames were lost, per second, in one line.
     pub fn drops_line(&self) -> String {
-        let mut s = format!("device {:.0}", self.device_drops_per_s);
+        let mut s = format!(
+            "device in {:.0} out {:.0}",
+            self.device_drops_per_s, self.egress_drops_per_s
+        );
         if let Some(x) = &self.xvsd {
             s.push_str(&format!(
                 ", xsk ring-full {:.0} fill-empty {:.0} other {:.0}, xdp behind {:.0} syn-budget {:.0}, forwarder {:.0}",
@@ -166,16 +172,24 @@ impl Sample {
     }
 }
 
-/// The drop counters of the veth pair into the director (g0 transmit, d0 receive).
-fn device_drops(t: &Topology) -> u64 {
-    let read = |role: &str, path: &str| -> u64 {
-        t.exec(role, &["cat", path])
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(0)
-    };
-    read("gen", "/sys/class/net/g0/statistics/tx_dropped")
-        + read("dir", "/sys/class/net/d0/statistics/rx_dropped")
+fn read_counter(t: &Topology, role: &str, path: &str) -> u64 {
+    t.exec(role, &["cat", path])
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The drop counters of the veth pair into the director (g0 transmit, d0 receive) and of
+/// the pairs out of it (d1/d2 transmit, the sinks' e0 receive).
+fn device_drops(t: &Topology) -> (u64, u64) {
+    let r = |role: &str, path: &str| read_counter(t, role, path);
+    let ingress = r("gen", "/sys/class/net/g0/statistics/tx_dropped")
+        + r("dir", "/sys/class/net/d0/statistics/rx_dropped");
+    let egress = r("dir", "/sys/class/net/d1/statistics/tx_dropped")
+        + r("dir", "/sys/class/net/d2/statistics/tx_dropped")
+        + r("s1", "/sys/class/net/e0/statistics/rx_dropped")
+        + r("s2", "/sys/class/net/e0/statistics/rx_dropped");
+    (ingress, egress)
 }
 
 /// Busy and total jiffies of one CPU.
@@ -368,6 +382,7 @@ pub fn sample(
         background_offered_pps: tx.background_in_window as f64 / load.duration,
         udp_delivered_pps: reports.iter().map(|r| r.udp).sum::<u64>() as f64 / load.duration,
         xvsd: x0.zip(x1).map(|(a, b)| xvsd_window(&a, &b, load.duration)),
-        device_drops_per_s: dev1.saturating_sub(dev0) as f64 / load.duration,
+        device_drops_per_s: dev1.0.saturating_sub(dev0.0) as f64 / load.duration,
+        egress_drops_per_s: dev1.1.saturating_sub(dev0.1) as f64 / load.duration,
     })
 }
