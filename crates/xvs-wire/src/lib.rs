@@ -22,6 +22,7 @@ pub mod ipv6;
 pub mod sctp;
 pub mod summary;
 pub mod tcp;
+pub mod transport;
 pub mod udp;
 
 pub use error::{Layer, WireError};

@@ -24,7 +24,12 @@ enum Related {
 
 impl Lane {
     pub(super) fn icmp(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>, s: &IpSummary) -> Verdict {
-        let t = f.data()[s.l4_offset];
+        let l4 = &f.data()[s.l4_offset..];
+        let t = if s.is_v6() {
+            icmpv6::Icmpv6Packet::new_unchecked(l4).msg_type()
+        } else {
+            icmpv4::Icmpv4Packet::new_unchecked(l4).msg_type()
+        };
         let (echo, is_err) = if s.is_v6() {
             (icmpv6::kind::ECHO_REQUEST, icmpv6::is_error(t))
         } else {
@@ -57,9 +62,10 @@ impl Lane {
         set_macs(d, client_mac, port.mac);
         // Swapping source and destination leaves every checksum unchanged.
         let reply = if s.is_v6() {
-            d[l3 + 8..l3 + 24].copy_from_slice(&s.key.dst());
-            d[l3 + 24..l3 + 40].copy_from_slice(&s.key.src());
-            d[l3 + 7] = emit::ORIGIN_TTL;
+            let mut ip = Ipv6Packet::new_unchecked(&mut d[l3..]);
+            ip.set_src(s.key.dst());
+            ip.set_dst(s.key.src());
+            ip.set_hop_limit(emit::ORIGIN_TTL);
             icmpv6::kind::ECHO_REPLY
         } else {
             let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
@@ -75,11 +81,25 @@ impl Lane {
             ip.set_checksum(c);
             icmpv4::kind::ECHO_REPLY
         };
-        let old = u16::from_be_bytes([d[l4], d[l4 + 1]]);
-        let new = u16::from_be_bytes([reply, d[l4 + 1]]);
-        let c = checksum::update16(u16::from_be_bytes([d[l4 + 2], d[l4 + 3]]), old, new);
-        d[l4] = reply;
-        d[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+        // Type and code are one 16-bit word of the checksum.
+        let fix = |old: u16, t: u8, code: u8| {
+            checksum::update16(
+                old,
+                u16::from_be_bytes([t, code]),
+                u16::from_be_bytes([reply, code]),
+            )
+        };
+        if s.is_v6() {
+            let mut icmp = icmpv6::Icmpv6Packet::new_unchecked(&mut d[l4..end]);
+            let c = fix(icmp.checksum(), icmp.msg_type(), icmp.msg_code());
+            icmp.set_msg_type(reply);
+            icmp.set_checksum(c);
+        } else {
+            let mut icmp = icmpv4::Icmpv4Packet::new_unchecked(&mut d[l4..end]);
+            let c = fix(icmp.checksum(), icmp.msg_type(), icmp.msg_code());
+            icmp.set_msg_type(reply);
+            icmp.set_checksum(c);
+        }
         bump(&cx.c.icmp_sent, 1);
         Verdict::Tx { port: f.ingress() }
     }
@@ -334,15 +354,11 @@ impl Lane {
 /// Recomputes the ICMP checksum of a translated error (its quotation changed).
 fn finish_icmp(d: &mut [u8], outer: Pkt) {
     let (l4, end) = (outer.l4, outer.end);
-    d[l4 + 2..l4 + 4].copy_from_slice(&[0, 0]);
-    let c = if outer.v6 {
-        let mut src = [0u8; 16];
-        let mut dst = [0u8; 16];
-        src.copy_from_slice(&d[outer.l3 + 8..outer.l3 + 24]);
-        dst.copy_from_slice(&d[outer.l3 + 24..outer.l3 + 40]);
-        checksum::l4_v6(src, dst, ip_proto::ICMPV6, &d[l4..end])
+    if outer.v6 {
+        let ip = Ipv6Packet::new_unchecked(&d[outer.l3..]);
+        let (src, dst) = (ip.src(), ip.dst());
+        icmpv6::Icmpv6Packet::new_unchecked(&mut d[l4..end]).fill_checksum(src, dst);
     } else {
-        checksum::checksum(&d[l4..end])
-    };
-    d[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+        icmpv4::Icmpv4Packet::new_unchecked(&mut d[l4..end]).fill_checksum();
+    }
 }

@@ -4,8 +4,10 @@
 use xvs_wire::checksum;
 use xvs_wire::ip_proto;
 use xvs_wire::ipv4::Ipv4Packet;
+use xvs_wire::ipv6::Ipv6Packet;
 use xvs_wire::sctp::SctpPacket;
 use xvs_wire::summary::{IpSummary, v4_of};
+use xvs_wire::transport::Transport;
 use xvs_wire::{MacAddr, ethernet};
 
 /// Where an IP packet lies in a frame.
@@ -40,59 +42,59 @@ impl Pkt {
 /// A new address (16-byte form) and port for one end of a flow.
 pub(super) type End = ([u8; 16], u16);
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-/// Rewrites the source and/or destination of a packet (ports only for TCP/UDP/SCTP), updating the IPv4 header checksum and
-/// the TCP/UDP checksum incrementally (SCTP: recomputed) where present in `d[..p.end]`.
+/// Rewrites the source and/or destination of a packet (ports only for TCP/UDP/SCTP), updating
+/// the IPv4 header checksum and the TCP/UDP checksum incrementally (SCTP: recomputed) where
+/// present in `d[..p.end]`.
 pub(super) fn rewrite(d: &mut [u8], p: Pkt, src: Option<End>, dst: Option<End>) {
-    let csum_at = match p.proto {
-        ip_proto::TCP => Some(p.l4 + 16),
-        ip_proto::UDP => Some(p.l4 + 6),
-        _ => None,
-    }
-    .filter(|&o| o + 2 <= p.end);
-    let mut l4c = csum_at.map(|o| be16(d, o));
+    let l4 = Transport::new(&d[p.l4.min(p.end)..p.end], p.proto);
+    let mut l4c = l4.checksum();
     let udp_none = p.proto == ip_proto::UDP && !p.v6 && l4c == Some(0);
-    let has_ports = matches!(p.proto, ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP);
-    for (end, addr_at_v4, addr_at_v6, port_at) in [(src, 12, 8, 0), (dst, 16, 24, 2)] {
+    for (end, is_src) in [(src, true), (dst, false)] {
         let Some((addr, port)) = end else { continue };
         if p.v6 {
-            let at = p.l3 + addr_at_v6;
+            let mut ip = Ipv6Packet::new_unchecked(&mut d[p.l3..]);
+            let old = if is_src { ip.src() } else { ip.dst() };
             if let Some(c) = l4c.as_mut() {
-                *c = checksum::update(*c, &d[at..at + 16], &addr);
+                *c = checksum::update(*c, &old, &addr);
             }
-            d[at..at + 16].copy_from_slice(&addr);
+            if is_src {
+                ip.set_src(addr);
+            } else {
+                ip.set_dst(addr);
+            }
         } else {
             let new = v4_of(&addr);
-            let at = p.l3 + addr_at_v4;
-            if let Some(c) = l4c.as_mut() {
-                *c = checksum::update(*c, &d[at..at + 4], &new);
-            }
             let mut ip = Ipv4Packet::new_unchecked(&mut d[p.l3..]);
-            if addr_at_v4 == 12 {
+            let old = if is_src { ip.src() } else { ip.dst() };
+            if let Some(c) = l4c.as_mut() {
+                *c = checksum::update(*c, &old, &new);
+            }
+            if is_src {
                 ip.rewrite_src(new);
             } else {
                 ip.rewrite_dst(new);
             }
         }
-        let at = p.l4 + port_at;
-        if has_ports && at + 2 <= p.end {
-            let old = be16(d, at);
+        let mut t = Transport::new(&mut d[p.l4.min(p.end)..p.end], p.proto);
+        let old = if is_src { t.src_port() } else { t.dst_port() };
+        if let Some(old) = old {
             if let Some(c) = l4c.as_mut() {
                 *c = checksum::update16(*c, old, port);
             }
-            d[at..at + 2].copy_from_slice(&port.to_be_bytes());
+            if is_src {
+                t.set_src_port(port);
+            } else {
+                t.set_dst_port(port);
+            }
         }
     }
-    if let (Some(o), Some(c)) = (csum_at, l4c) {
+    if let Some(c) = l4c {
         let c = if p.proto == ip_proto::UDP {
             if udp_none { 0 } else { checksum::udp_final(c) }
         } else {
             c
         };
-        d[o..o + 2].copy_from_slice(&c.to_be_bytes());
+        Transport::new(&mut d[p.l4.min(p.end)..p.end], p.proto).set_checksum(c);
     }
     if p.proto == ip_proto::SCTP && p.whole {
         SctpPacket::new_unchecked(&mut d[p.l4..p.end]).fill_checksum();
@@ -102,7 +104,9 @@ pub(super) fn rewrite(d: &mut [u8], p: Pkt, src: Option<End>, dst: Option<End>) 
 /// Decrements the TTL / hop limit (IPv4 checksum updated).
 pub(super) fn decrement_ttl(d: &mut [u8], p: Pkt) {
     if p.v6 {
-        d[p.l3 + 7] = d[p.l3 + 7].saturating_sub(1);
+        let mut ip = Ipv6Packet::new_unchecked(&mut d[p.l3..]);
+        let h = ip.hop_limit();
+        ip.set_hop_limit(h.saturating_sub(1));
     } else {
         Ipv4Packet::new_unchecked(&mut d[p.l3..]).decrement_ttl();
     }

@@ -244,8 +244,8 @@ impl Lane {
         d.copy_within(over..over + l3, 0);
         let inner = &d[l3 + over..];
         if v6 {
-            let tc = (inner[0] << 4) | (inner[1] >> 4);
-            let flow = u32::from_be_bytes([0, inner[1] & 0x0f, inner[2], inner[3]]);
+            let ip = xvs_wire::ipv6::Ipv6Packet::new_unchecked(inner);
+            let (tc, flow) = (ip.traffic_class(), ip.flow_label());
             Ipv6Header {
                 traffic_class: tc,
                 flow_label: flow,
@@ -257,7 +257,8 @@ impl Lane {
             }
             .emit(&mut d[l3..]);
         } else {
-            let (tos, ident) = (inner[1], u16::from_be_bytes([inner[4], inner[5]]));
+            let ip = xvs_wire::ipv4::Ipv4Packet::new_unchecked(inner);
+            let (tos, ident) = (ip.dscp_ecn(), ip.ident());
             Ipv4Header {
                 dscp_ecn: tos,
                 total_len: (s.l3_len + over) as u16,
