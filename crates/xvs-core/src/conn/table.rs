@@ -417,20 +417,27 @@ impl Shard {
         self.find(p, key).map(|(b, w)| b * WAYS + w)
     }
 
+    #[inline]
     fn free_slot(&self, p: &Pos) -> Option<usize> {
+        // A bit per free way of each bucket.
         let free = |b: usize| {
-            self.tags[b]
-                .iter()
-                .position(|&t| t == 0)
-                .map(|w| b * WAYS + w)
+            self.tags.get(b).map_or(0u32, |t| {
+                t.iter()
+                    .enumerate()
+                    .fold(0, |m, (w, &x)| m | (u32::from(x == 0) << w))
+            })
         };
-        // Two-choice: the emptier bucket.
-        let count = |b: usize| self.tags[b].iter().filter(|&&t| t == 0).count();
-        if count(p.b2) > count(p.b1) {
-            free(p.b2).or_else(|| free(p.b1))
+        let (m1, m2) = (free(p.b1), free(p.b2));
+        // Two-choice: the emptier bucket first.
+        let order = if m2.count_ones() > m1.count_ones() {
+            [(p.b2, m2), (p.b1, m1)]
         } else {
-            free(p.b1).or_else(|| free(p.b2))
-        }
+            [(p.b1, m1), (p.b2, m2)]
+        };
+        order
+            .into_iter()
+            .find(|&(_, m)| m != 0)
+            .map(|(b, m)| b * WAYS + m.trailing_zeros() as usize)
     }
 
     /// The entry to replace: an expired one (soonest expired first), else the embryonic entry

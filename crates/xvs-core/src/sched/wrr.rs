@@ -9,6 +9,9 @@ struct WeightedRoundRobin {
     cw: i64,
     mw: i64,
     di: i64,
+    /// Passes over the servers after which nothing is available (every weight level once,
+    /// plus one).
+    passes: usize,
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -29,6 +32,7 @@ pub(super) fn build(d: &Dests<'_>, _: &Params) -> Box<dyn Scheduler> {
         cw: mw,
         mw,
         di: i64::from(di),
+        passes: (mw / i64::from(di)).max(0) as usize + 2,
     })
 }
 
@@ -38,8 +42,7 @@ impl Scheduler for WeightedRoundRobin {
         if n == 0 || self.mw <= 0 {
             return None;
         }
-        // Every weight level once over every server, plus a pass: then nothing is available.
-        let bound = n * (self.mw / self.di + 2) as usize;
+        let bound = n * self.passes;
         for _ in 0..bound {
             let i = match self.cursor {
                 Some(c) if c + 1 < n => c + 1,
