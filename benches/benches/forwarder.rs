@@ -102,14 +102,14 @@ fn established_dr(c: &mut Criterion) {
 fn new_connection(c: &mut Criterion) {
     let mut g = c.benchmark_group("new_connection");
     g.throughput(Throughput::Elements(BATCH as u64));
-    for (sched, _) in xvs_core::sched::REGISTRY {
+    for sched in xvs_core::service::SCHEDULERS {
         let vip = "198.51.100.60";
         let key = svc(Protocol::Tcp, vip, 80);
         let mut t = ServiceTable::new(8, 64);
         t.add_service(
             key,
             ServiceOptions {
-                scheduler: (*sched).into(),
+                scheduler: sched.into(),
                 ..Default::default()
             },
         )
@@ -135,7 +135,7 @@ fn new_connection(c: &mut Criterion) {
             .map(|i| (EXT, from_client(&tcp(&client(i), 1024, vip, 80).syn())))
             .collect();
         let pool = Pool::new(frames);
-        g.bench_function(*sched, |b| {
+        g.bench_function(sched, |b| {
             b.iter_batched_ref(
                 || {
                     // The same 64 SYNs, new again: the table is emptied outside the timing.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use xvs_core::conn::Timeouts;
-use xvs_core::sched::SchedFlags;
+use xvs_core::service::SchedFlags;
 use xvs_core::service::{
     Family, Method, Persistence, Protocol, RealOptions, ServiceKey, ServiceOptions, ServiceTable,
     fmt_addr_port,

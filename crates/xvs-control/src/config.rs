@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 use xvs_core::conn::Timeouts;
-use xvs_core::sched::SchedFlags;
+use xvs_core::service::SchedFlags;
 use xvs_core::service::{
     Family, MarkRule, Persistence, Protocol, RealOptions, ServiceKey, ServiceOptions, ServiceTable,
 };

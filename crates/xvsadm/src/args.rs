@@ -494,7 +494,7 @@ fn service_spec(a: &Args, key: &Key) -> Result<ServiceSpec, String> {
         return Err("One-Packet Scheduling is only for UDP virtual services".into());
     }
     let given = a.sched_flags.clone().unwrap_or_default();
-    let flags = xvs_core::sched::SchedFlags::parse(&given)
+    let flags = xvs_core::service::SchedFlags::parse(&given)
         .map_err(|_| format!("invalid scheduler flag `{given}'"))?
         .to_string();
     Ok(ServiceSpec {

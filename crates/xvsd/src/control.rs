@@ -5,7 +5,7 @@
 
 use crate::director::Director;
 use crate::metrics;
-use crate::polling::Mechanism;
+use crate::views;
 use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -19,7 +19,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use xvs_control::proto::{Envelope, Request, VERSION};
-use xvs_core::DropReason;
 
 /// Most requests answered per connection before it is closed (a client cannot hold the
 /// socket forever).
@@ -127,7 +126,7 @@ fn converse(stream: &UnixStream, jobs: &Sender<Job>) -> std::io::Result<()> {
 }
 
 /// Answers one job (in the control loop).
-pub fn handle(job: Job, d: &mut Director<'_>) {
+pub fn handle(job: Job, d: &mut Director) {
     match job {
         Job::Request(line, reply) => {
             let _ = reply.send(answer(&line, d).to_string());
@@ -155,7 +154,7 @@ fn err(msg: impl Into<String>) -> Value {
 }
 
 /// Answers one request line.
-pub fn answer(line: &str, d: &mut Director<'_>) -> Value {
+pub fn answer(line: &str, d: &mut Director) -> Value {
     let raw: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return err(format!("bad request: {e}")),
@@ -175,9 +174,9 @@ pub fn answer(line: &str, d: &mut Director<'_>) -> Value {
     };
     match req {
         Request::Ping => ok(json!({})),
-        Request::Stats => ok(stats(d)),
-        Request::List => ok(d.list()),
-        Request::Conns { limit } => ok(d.conns(limit.unwrap_or(100_000))),
+        Request::Stats => ok(views::stats::stats(d)),
+        Request::List => ok(views::listing::list(d)),
+        Request::Conns { limit } => ok(views::listing::conns(d, limit.unwrap_or(100_000))),
         Request::Apply { changes } => match d.apply(&changes, "control socket") {
             Ok(r) => ok(r),
             Err(e) => err(e),
@@ -193,12 +192,12 @@ pub fn answer(line: &str, d: &mut Director<'_>) -> Value {
                 err(e)
             }
         },
-        Request::Trace(q) => match d.trace(&q) {
+        Request::Trace(q) => match views::trace::trace(d, &q) {
             Ok(r) => ok(r),
             Err(e) => err(e),
         },
         Request::Metrics => ok(json!({"text": metrics::render(d)})),
-        Request::Health => ok(d.health_view()),
+        Request::Health => ok(views::health::health(d)),
         Request::SetCheck {
             service,
             addr,
@@ -209,86 +208,4 @@ pub fn answer(line: &str, d: &mut Director<'_>) -> Value {
             Err(e) => err(e),
         },
     }
-}
-
-/// Daemon-wide counters.
-pub fn stats(d: &Director<'_>) -> Value {
-    let g = d.stats.global();
-    let drops: serde_json::Map<String, Value> = DropReason::ALL
-        .iter()
-        .map(|r| (r.label().to_string(), g.drops[*r as usize].into()))
-        .collect();
-    let workers: Vec<Value> = d
-        .io
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let s = d.stats.slot(i);
-            let wdrops: serde_json::Map<String, Value> = DropReason::ALL
-                .iter()
-                .map(|r| (r.label().to_string(), s.drops[*r as usize].load(Relaxed).into()))
-                .filter(|(_, v): &(String, Value)| v.as_u64() != Some(0))
-                .collect();
-            let sockets: Vec<Value> = c
-                .sockets
-                .iter()
-                .zip(&d.ports.names)
-                .map(|(k, n)| {
-                    json!({
-                        "interface": n, "queue": i,
-                        "napi_id": k.napi_id.load(Relaxed),
-                        "behind": k.behind.load(Relaxed) != 0,
-                        "rx_dropped": k.rx_dropped.load(Relaxed),
-                        "rx_ring_full": k.rx_ring_full.load(Relaxed),
-                        "rx_fill_ring_empty": k.rx_fill_ring_empty.load(Relaxed),
-                        "rx_invalid_descs": k.rx_invalid_descs.load(Relaxed),
-                        "tx_invalid_descs": k.tx_invalid_descs.load(Relaxed),
-                        "tx_ring_empty": k.tx_ring_empty.load(Relaxed),
-                    })
-                })
-                .collect();
-            json!({
-                "rx": c.rx.load(Relaxed), "tx": c.tx.load(Relaxed), "completed": c.completed.load(Relaxed),
-                "filled": c.filled.load(Relaxed), "dropped": c.dropped.load(Relaxed),
-                "passed": c.passed.load(Relaxed), "tx_ring_full": c.tx_ring_full.load(Relaxed),
-                "frames_free": c.free.load(Relaxed), "frames_total": c.total.load(Relaxed),
-                "wakeups": c.wakeups.load(Relaxed), "busy_polls": c.busy_polls.load(Relaxed),
-                "behind_events": c.behind_events.load(Relaxed),
-                "forward_drops": wdrops, "sockets": sockets,
-            })
-        })
-        .collect();
-    let steering: Vec<Value> = d
-        .steering
-        .iter()
-        .zip(&d.ports.names)
-        .zip(&d.polling)
-        .map(|((s, n), p)| {
-            let [vip, laddr, rip] = s.steered();
-            let drops = s.drops();
-            let threads: Vec<Value> = match &p.mechanism {
-                Mechanism::ThreadedYield { threads, .. } => threads
-                    .iter()
-                    .map(|(q, pid, core, pol)| {
-                        json!({"queue": q, "pid": pid, "core": core, "policy": pol.to_string()})
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            json!({"interface": n, "mode": s.mode_name(), "to_vip": vip, "to_local_addr": laddr,
-                "from_real": rip, "dropped_worker_behind": drops.behind,
-                "dropped_syn_over_budget": drops.syn_over_budget,
-                "polling": p.mechanism.name(), "polling_detail": p.detail,
-                "napi_threads": threads})
-        })
-        .collect();
-    json!({
-        "uptime_ms": d.clock.elapsed().as_millis() as u64,
-        "generation": d.generation,
-        "rx_frames": g.rx_frames, "tx_frames": g.tx_frames, "passed": g.passed, "icmp_sent": g.icmp_sent,
-        "conns_created": g.conns_created, "conns_evicted": g.conns_evicted, "conns_expired": g.conns_expired,
-        "cross_worker_replies": g.cross_worker_replies,
-        "conn_table": {"entries": d.table.len(), "capacity": d.table.capacity()},
-        "drops": drops, "workers": workers, "steering": steering,
-    })
 }

@@ -3,13 +3,16 @@
 mod accounting;
 mod cli;
 mod control;
-mod daemon;
+mod control_loop;
 mod director;
 mod health;
 mod metrics;
 mod netsync;
 mod placement;
 mod polling;
+mod settings;
+mod startup;
+mod views;
 mod vips;
 mod worker;
 
@@ -39,7 +42,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let settings = match daemon::settings(&cli) {
+    let settings = match settings::settings(&cli) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("xvsd: {e}");
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    match daemon::run(&settings) {
+    match startup::run(&settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -44,15 +44,15 @@ impl Out {
 
 /// The kernel's AF_XDP drop counters per socket, what the steering program dropped itself,
 /// and how each interface is polled.
-fn socket_metrics(o: &mut Out, d: &Director<'_>) {
+fn socket_metrics(o: &mut Out, d: &Director) {
     o.head(
         "xvs_xsk_drops_total",
         "counter",
         "Frames the kernel dropped at an AF_XDP socket (XDP_STATISTICS), by reason.",
     );
-    for (w, c) in d.io.iter().enumerate() {
+    for (w, c) in d.shared.io.iter().enumerate() {
         let w = w.to_string();
-        for (s, ifname) in c.sockets.iter().zip(&d.ports.names) {
+        for (s, ifname) in c.sockets.iter().zip(&d.shared.ports.names) {
             for (reason, v) in [
                 ("rx_ring_full", &s.rx_ring_full),
                 ("rx_fill_ring_empty", &s.rx_fill_ring_empty),
@@ -74,9 +74,9 @@ fn socket_metrics(o: &mut Out, d: &Director<'_>) {
         "gauge",
         "1 while the queue's worker tells the steering program it is behind.",
     );
-    for (w, c) in d.io.iter().enumerate() {
+    for (w, c) in d.shared.io.iter().enumerate() {
         let w = w.to_string();
-        for (s, ifname) in c.sockets.iter().zip(&d.ports.names) {
+        for (s, ifname) in c.sockets.iter().zip(&d.shared.ports.names) {
             o.val(
                 "xvs_xsk_behind",
                 &[("interface", ifname), ("queue", &w)],
@@ -89,8 +89,13 @@ fn socket_metrics(o: &mut Out, d: &Director<'_>) {
         "counter",
         "Frames the XDP steering program dropped before any worker saw them, by reason.",
     );
-    for (st, ifname) in d.steering.iter().zip(&d.ports.names) {
-        let x = st.drops();
+    for (st, ifname) in d
+        .kernel()
+        .steering_status()
+        .iter()
+        .zip(&d.shared.ports.names)
+    {
+        let x = st.drops;
         for (reason, v) in [
             ("worker_behind", x.behind),
             ("syn_over_budget", x.syn_over_budget),
@@ -107,7 +112,7 @@ fn socket_metrics(o: &mut Out, d: &Director<'_>) {
         "gauge",
         "How the interface's receive work is polled (1 for the mechanism in use).",
     );
-    for p in &d.polling {
+    for p in &d.shared.polling {
         o.val(
             "xvs_polling_info",
             &[("interface", &p.ifname), ("mechanism", p.mechanism.name())],
@@ -117,9 +122,9 @@ fn socket_metrics(o: &mut Out, d: &Director<'_>) {
 }
 
 /// The exposition text.
-pub fn render(d: &Director<'_>) -> String {
+pub fn render(d: &Director) -> String {
     let mut o = Out(String::new());
-    let g = d.stats.global();
+    let g = d.shared.stats.global();
     o.head("xvs_up", "gauge", "1 while xvsd runs.");
     o.val("xvs_up", &[], 1);
     o.head(
@@ -127,7 +132,7 @@ pub fn render(d: &Director<'_>) -> String {
         "gauge",
         "Generation of the running snapshot.",
     );
-    o.val("xvs_config_generation", &[], d.generation);
+    o.val("xvs_config_generation", &[], d.running.generation);
     for (name, help, v) in [
         (
             "xvs_rx_frames_total",
@@ -186,19 +191,23 @@ pub fn render(d: &Director<'_>) -> String {
         "gauge",
         "Connection-table entries in use.",
     );
-    o.val("xvs_conn_table_entries", &[], d.table.len() as u64);
+    o.val("xvs_conn_table_entries", &[], d.shared.table.len() as u64);
     o.head(
         "xvs_conn_table_capacity",
         "gauge",
         "Connection-table capacity.",
     );
-    o.val("xvs_conn_table_capacity", &[], d.table.capacity() as u64);
+    o.val(
+        "xvs_conn_table_capacity",
+        &[],
+        d.shared.table.capacity() as u64,
+    );
     o.head(
         "xvs_worker_frames_total",
         "counter",
         "AF_XDP frames per worker, by direction.",
     );
-    for (i, c) in d.io.iter().enumerate() {
+    for (i, c) in d.shared.io.iter().enumerate() {
         let w = i.to_string();
         for (dir, v) in [
             ("rx", c.rx.load(Relaxed)),
@@ -218,9 +227,9 @@ pub fn render(d: &Director<'_>) -> String {
         "counter",
         "Frames a worker dropped, by reason (non-zero ones).",
     );
-    for i in 0..d.io.len() {
+    for i in 0..d.shared.io.len() {
         let w = i.to_string();
-        let slot = d.stats.slot(i);
+        let slot = d.shared.stats.slot(i);
         for r in DropReason::ALL {
             let v = slot.drops[*r as usize].load(Relaxed);
             if v > 0 {
@@ -233,7 +242,7 @@ pub fn render(d: &Director<'_>) -> String {
         }
     }
     socket_metrics(&mut o, d);
-    let t = &d.services;
+    let t = &d.running.services;
     let svc_metrics = [
         (
             "xvs_service_connections_total",
@@ -298,7 +307,7 @@ pub fn render(d: &Director<'_>) -> String {
         for s in t.services() {
             let key = s.key.to_string();
             let l = [("service", key.as_str())];
-            let tot = d.stats.service_totals(t.reals_of(s.id));
+            let tot = d.shared.stats.service_totals(t.reals_of(s.id));
             let r = d.accounting.service_rates(&s.key);
             match name {
                 "xvs_service_connections_total" => o.val(name, &l, tot.conns),
@@ -365,7 +374,7 @@ pub fn render(d: &Director<'_>) -> String {
             for r in s.reals.iter().filter_map(|&id| t.real(id)) {
                 let real = fmt_addr_port(&r.addr, r.port);
                 let l = [("service", key.as_str()), ("real", real.as_str())];
-                let tot = d.stats.real_totals(r.id);
+                let tot = d.shared.stats.real_totals(r.id);
                 let rt = d.accounting.real_rates(r.id);
                 match name {
                     "xvs_real_connections_total" => o.val(name, &l, tot.conns),

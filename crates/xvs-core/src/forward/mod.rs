@@ -19,7 +19,8 @@ mod xmit;
 
 use crate::conn::{ConnTable, FlowKey};
 use crate::drop_reason::DropReason;
-use crate::sched::{DestInfo, Dests, Params, SchedFlags, Scheduler};
+use crate::sched::{DestInfo, Dests, Params, Scheduler};
+use crate::service::SchedFlags;
 use crate::snapshot::Snapshot;
 use crate::stats::{SlotCounters, Stats, bump};
 use crate::{PortId, Time};

@@ -6,7 +6,8 @@
 //! `ip_vs_*.c` schedulers: the same availability rules (weight > 0, not overloaded), the same
 //! connection overhead (`active × 256 + inactive`), the same tie-breaking order.
 //!
-//! Adding a scheduler is one file with a `build` function plus one line in [`REGISTRY`].
+//! Adding a scheduler is one file with a `build` function, its name in
+//! [`SCHEDULERS`](crate::service::SCHEDULERS) and its `build` at the same place in [`REGISTRY`].
 
 mod dh;
 mod fo;
@@ -25,66 +26,8 @@ mod wlc;
 mod wrr;
 
 use crate::RealId;
-use crate::service::{RealServer, ServiceTable};
+use crate::service::{RealServer, SCHEDULERS, SchedFlags, ServiceTable};
 use core::cell::Cell;
-use core::fmt;
-
-/// Scheduler flags (`ipvsadm -b`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SchedFlags(pub u8);
-
-impl SchedFlags {
-    /// `sh-fallback`: sh picks another server when the hashed one is unavailable.
-    pub const SH_FALLBACK: u8 = 1;
-    /// `sh-port`: sh hashes the source port too.
-    pub const SH_PORT: u8 = 2;
-    /// `mh-fallback`: mh picks another server when the hashed one is unavailable.
-    pub const MH_FALLBACK: u8 = 4;
-    /// `mh-port`: mh hashes the source port too.
-    pub const MH_PORT: u8 = 8;
-
-    const NAMES: [(&'static str, u8); 4] = [
-        ("sh-fallback", Self::SH_FALLBACK),
-        ("sh-port", Self::SH_PORT),
-        ("mh-fallback", Self::MH_FALLBACK),
-        ("mh-port", Self::MH_PORT),
-    ];
-
-    /// True if `bit` is set.
-    pub const fn has(self, bit: u8) -> bool {
-        self.0 & bit != 0
-    }
-
-    /// Parses ipvsadm's comma-separated list (`sh-fallback,sh-port`).
-    pub fn parse(s: &str) -> Result<SchedFlags, String> {
-        let mut f = 0;
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let bit = Self::NAMES
-                .iter()
-                .find(|(n, _)| *n == part)
-                .map(|(_, b)| *b)
-                .ok_or_else(|| format!("unknown scheduler flag '{part}'"))?;
-            f |= bit;
-        }
-        Ok(SchedFlags(f))
-    }
-}
-
-impl fmt::Display for SchedFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for (name, bit) in Self::NAMES {
-            if self.has(bit) {
-                if !first {
-                    f.write_str(",")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What a scheduler may know about the packet that opens a connection.
 #[derive(Debug, Clone, Copy)]
@@ -269,32 +212,30 @@ pub struct Params {
 /// Builds a scheduler for a service's current destinations.
 pub type Factory = fn(&Dests<'_>, &Params) -> Box<dyn Scheduler>;
 
-/// Every scheduler by its ipvsadm name.
-pub const REGISTRY: &[(&str, Factory)] = &[
-    ("rr", rr::build),
-    ("wrr", wrr::build),
-    ("lc", lc::build),
-    ("wlc", wlc::build),
-    ("sed", sed::build),
-    ("nq", nq::build),
-    ("sh", sh::build),
-    ("dh", dh::build),
-    ("lblc", lblc::build),
-    ("lblcr", lblcr::build),
-    ("mh", mh::build),
-    ("fo", fo::build),
-    ("ovf", ovf::build),
-    ("twos", twos::build),
+/// Every scheduler's build function, in the order of [`SCHEDULERS`].
+pub const REGISTRY: [Factory; SCHEDULERS.len()] = [
+    rr::build,
+    wrr::build,
+    lc::build,
+    wlc::build,
+    sed::build,
+    nq::build,
+    sh::build,
+    dh::build,
+    lblc::build,
+    lblcr::build,
+    mh::build,
+    fo::build,
+    ovf::build,
+    twos::build,
 ];
 
 /// The factory of a scheduler name.
 pub fn factory(name: &str) -> Option<Factory> {
-    REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-}
-
-/// True if `name` is a scheduler xvs has.
-pub fn is_known(name: &str) -> bool {
-    factory(name).is_some()
+    SCHEDULERS
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| REGISTRY[i])
 }
 
 /// Weighted-least-connection choice used by wlc, lblc and lblcr: the available destination
@@ -459,9 +400,10 @@ mod tests {
 
     #[test]
     fn all_fourteen_registered() {
-        let names: Vec<&str> = REGISTRY.iter().map(|(n, _)| *n).collect();
+        assert!(SCHEDULERS.iter().all(|n| factory(n).is_some()));
+        assert!(factory("bogus").is_none());
         assert_eq!(
-            names,
+            SCHEDULERS,
             [
                 "rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "lblc", "lblcr", "mh", "fo",
                 "ovf", "twos"
@@ -471,7 +413,7 @@ mod tests {
 
     #[test]
     fn every_scheduler_skips_quiesced_and_handles_empty() {
-        for (name, _) in REGISTRY {
+        for name in &SCHEDULERS {
             let fx = Fixture::new(&[0, 5, 0]);
             let mut s = fx.build(name, SchedFlags::SH_FALLBACK | SchedFlags::MH_FALLBACK);
             for k in 0..50 {

@@ -5,6 +5,7 @@
 //! successes in a row bring a server up, `fall` failures take it down. The control thread
 //! calls [`Monitor::run`] every tick and applies the transitions to the service table.
 
+pub mod apply;
 pub mod probe;
 
 use crossbeam_channel::{Receiver, Sender};

@@ -1,0 +1,177 @@
+//! A director over a stand-in kernel, for unit tests of the director, its views and the
+//! control loop: one served port, a network with one on-link prefix and no neighbours.
+
+use super::kernel::{Kernel, SteeringStatus};
+use super::{Director, Shared};
+use crate::netsync::{self, Ports};
+use arc_swap::ArcSwap;
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+use xvs_control::change::{Change, Key, RealSpec, ServiceSpec};
+use xvs_core::conn::{ConnTable, Timeouts};
+use xvs_core::service::ServiceTable;
+use xvs_core::stats::Stats;
+use xvs_core::{Options, Snapshot};
+use xvs_io::bpf::SteeringSets;
+use xvs_io::netlink::{Addr, Link, NetView, Route};
+
+/// The stand-in port's interface index.
+pub const IFINDEX: u32 = 7;
+
+/// What the stand-in kernel was asked to do.
+#[derive(Default)]
+pub struct Calls {
+    /// Neighbour resolutions, in order.
+    pub resolved: Vec<(u32, IpAddr)>,
+    /// Network re-reads.
+    pub refreshes: usize,
+    /// Steering sets written, in order.
+    pub steering: Vec<SteeringSets>,
+    /// VIP syncs (the number of services each time).
+    pub vip_syncs: Vec<usize>,
+}
+
+/// A handle on the calls the director's kernel received.
+#[derive(Clone, Default)]
+pub struct Recorder(Rc<RefCell<Calls>>);
+
+impl Recorder {
+    /// Neighbour resolutions so far.
+    pub fn resolved(&self) -> Vec<(u32, IpAddr)> {
+        self.0.borrow().resolved.clone()
+    }
+    /// Network re-reads so far.
+    pub fn refreshes(&self) -> usize {
+        self.0.borrow().refreshes
+    }
+    /// The last steering sets written.
+    pub fn last_steering(&self) -> Option<SteeringSets> {
+        self.0.borrow().steering.last().cloned()
+    }
+    /// VIP syncs so far.
+    pub fn vip_syncs(&self) -> usize {
+        self.0.borrow().vip_syncs.len()
+    }
+}
+
+struct Stand {
+    view: NetView,
+    calls: Recorder,
+}
+
+impl Kernel for Stand {
+    fn net(&self) -> &NetView {
+        &self.view
+    }
+    fn refresh(&mut self) -> Result<(), String> {
+        self.calls.0.borrow_mut().refreshes += 1;
+        Ok(())
+    }
+    fn resolve(&mut self, ifindex: u32, ip: IpAddr) -> Result<(), String> {
+        self.calls.0.borrow_mut().resolved.push((ifindex, ip));
+        Ok(())
+    }
+    fn sync_vips(&mut self, services: &ServiceTable) -> Result<(), String> {
+        let n = services.services().count();
+        self.calls.0.borrow_mut().vip_syncs.push(n);
+        Ok(())
+    }
+    fn sync_steering(&mut self, sets: &SteeringSets) -> Result<(), String> {
+        self.calls.0.borrow_mut().steering.push(sets.clone());
+        Ok(())
+    }
+    fn steering_status(&self) -> Vec<SteeringStatus> {
+        vec![SteeringStatus {
+            mode: "native",
+            ..SteeringStatus::default()
+        }]
+    }
+}
+
+/// The stand-in network: `ext0` with 198.18.0.2/24 and 198.18.1.1/24, no neighbours.
+pub fn view() -> NetView {
+    let addr = |a: &str| Addr {
+        ifindex: IFINDEX,
+        addr: a.parse().unwrap(),
+        prefix_len: 24,
+    };
+    let route = |a: &str| Route {
+        dst: a.parse().unwrap(),
+        prefix_len: 24,
+        oif: IFINDEX,
+        gateway: None,
+    };
+    NetView {
+        links: vec![Link {
+            index: IFINDEX,
+            name: "ext0".into(),
+            mac: vec![2, 0, 0, 0, 0, 1],
+            mtu: 1500,
+        }],
+        addrs: vec![addr("198.18.0.2"), addr("198.18.1.1")],
+        routes: vec![route("198.18.0.0"), route("198.18.1.0")],
+        neighbours: Vec::new(),
+    }
+}
+
+/// A director with no services over the stand-in kernel, and the handle on its calls.
+pub fn director() -> (Director, Recorder) {
+    let view = view();
+    let ports = Ports::find(&["ext0".to_string()], &view).unwrap();
+    let services = Arc::new(ServiceTable::new(16, 64));
+    let net = Arc::new(netsync::net_state(&ports, &view));
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
+        Arc::clone(&services),
+        net,
+        Timeouts::default(),
+        Options::default(),
+        1,
+    )));
+    let shared = Shared {
+        snapshot,
+        stats: Arc::new(Stats::new(1, services.max_reals())),
+        table: Arc::new(ConnTable::new(1024, 1)),
+        io: Vec::new(),
+        ports,
+        clock: Instant::now(),
+        polling: Vec::new(),
+    };
+    let calls = Recorder::default();
+    let kernel = Stand {
+        view,
+        calls: calls.clone(),
+    };
+    let d = Director::new(
+        shared,
+        Box::new(kernel),
+        SteeringSets::default(),
+        &Vec::new(),
+        None,
+    );
+    (d, calls)
+}
+
+/// `-A -t 198.18.0.10:80 -s rr` and `-a … -r RIP:80 -g`.
+pub fn service_with_real(rip: &str) -> Vec<Change> {
+    let service: Key = "tcp 198.18.0.10:80".parse().unwrap();
+    vec![
+        Change::AddService {
+            service,
+            spec: ServiceSpec::default(),
+        },
+        Change::AddReal {
+            service,
+            real: RealSpec {
+                addr: rip.parse().unwrap(),
+                port: Some(80),
+                method: Default::default(),
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+            },
+        },
+    ]
+}

@@ -1,0 +1,207 @@
+//! Everything the daemon runs with: the configuration file and the command line merged, with
+//! the defaults filled in.
+
+use crate::cli::{self, Cli};
+use crate::metrics;
+use crate::polling::{PollMode, PollSettings};
+use std::path::PathBuf;
+use xvs_control::config::{BindModeConfig, PollModeConfig, XdpModeConfig};
+use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
+use xvs_core::Options;
+use xvs_core::conn::Timeouts;
+use xvs_core::service::ServiceTable;
+use xvs_io::bpf::{SynBudget, XdpMode};
+use xvs_io::xsk::BindMode;
+
+/// Default control socket.
+pub const DEFAULT_SOCKET: &str = "/run/xvs/xvsd.sock";
+/// Default connection-table size.
+pub const DEFAULT_TABLE: usize = 1 << 20;
+/// Default budget of new TCP connections per receive queue and second: a quarter of what one
+/// worker inserted at most with its I/O on the lab machine (about 420 000 SYNs/s in DR mode),
+/// so that a SYN flood leaves a worker most of its time for established traffic.
+pub const DEFAULT_SYN_BUDGET: u64 = 100_000;
+/// Default burst above the SYN budget.
+pub const DEFAULT_SYN_BURST: u64 = 2048;
+
+/// Everything the daemon runs with, after merging the file and the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Served interfaces.
+    pub interfaces: Vec<String>,
+    /// Queues (= workers) if given; by default every receive queue.
+    pub queues: Option<u32>,
+    /// Cores to pin to.
+    pub cores: Vec<usize>,
+    /// XDP mode.
+    pub xdp_mode: XdpMode,
+    /// Bind mode.
+    pub bind_mode: BindMode,
+    /// Polling.
+    pub poll: PollSettings,
+    /// New-connection budget per receive queue.
+    pub syn_budget: SynBudget,
+    /// Connection-table size.
+    pub conn_table_size: usize,
+    /// Manage VIP addresses.
+    pub manage_vips: bool,
+    /// Control socket.
+    pub control_socket: PathBuf,
+    /// Services from the file.
+    pub services: ServiceTable,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Behaviour switches.
+    pub options: Options,
+    /// The configuration file (reloads read it again).
+    pub config_path: Option<PathBuf>,
+    /// Where the Prometheus endpoint listens (off if `None`).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Health checks and policies.
+    pub health: xvs_control::check::Health,
+    /// `--forward-only IF=MAC,…`: interfaces and destination MACs.
+    pub forward_only: Vec<(String, [u8; 6])>,
+}
+
+/// Parses `IF=MAC` (`--forward-only`), checking IF is one of the served interfaces.
+fn parse_forward_only(s: &str, interfaces: &[String]) -> Result<(String, [u8; 6]), String> {
+    let bad = || format!("--forward-only: '{s}' is not IF=MAC (ext1=02:00:00:00:00:11)");
+    let (ifname, mac) = s.split_once('=').ok_or_else(bad)?;
+    let mac = xvs_wire::MacAddr::parse(mac).ok_or_else(bad)?;
+    if !interfaces.iter().any(|i| i == ifname) {
+        return Err(format!(
+            "--forward-only: {ifname} is not one of the served interfaces ({})",
+            interfaces.join(", ")
+        ));
+    }
+    Ok((ifname.to_string(), mac.0))
+}
+
+/// Merges the configuration file (if any) and the command line.
+pub fn settings(cli: &Cli) -> Result<Settings, String> {
+    let loaded = match &cli.config {
+        Some(p) => Some(xvs_control::config::load(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let (file_cfg, applied) = match &loaded {
+        Some(l) => (
+            l.config.clone(),
+            Some(
+                l.apply(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS)
+                    .map_err(|e| e.to_string())?,
+            ),
+        ),
+        None => (xvs_control::Config::default(), None),
+    };
+    let interfaces = if cli.interfaces.is_empty() {
+        file_cfg.interfaces.clone()
+    } else {
+        cli.interfaces.clone()
+    };
+    if interfaces.is_empty() {
+        return Err("no interface to serve: give --interface IF (repeatable) or `interfaces:` in the configuration".into());
+    }
+    let xdp_mode = match (cli.xdp_mode, file_cfg.xdp_mode) {
+        (Some(cli::XdpMode::Native), _) | (None, Some(XdpModeConfig::Native)) => XdpMode::Native,
+        (Some(cli::XdpMode::Generic), _) | (None, Some(XdpModeConfig::Generic)) => XdpMode::Generic,
+        _ => XdpMode::Auto,
+    };
+    let bind_mode = match (cli.bind_mode, file_cfg.bind_mode) {
+        (Some(cli::BindMode::Copy), _) | (None, Some(BindModeConfig::Copy)) => BindMode::Copy,
+        (Some(cli::BindMode::Zerocopy), _) | (None, Some(BindModeConfig::Zerocopy)) => {
+            BindMode::ZeroCopy
+        }
+        _ => BindMode::Auto,
+    };
+    let mode = match cli.poll_mode {
+        Some(cli::PollMode::Auto) => PollMode::Auto,
+        Some(cli::PollMode::PreferBusy) => PollMode::PreferBusy,
+        Some(cli::PollMode::ThreadedYield) => PollMode::ThreadedYield,
+        Some(cli::PollMode::Busy) => PollMode::Busy,
+        Some(cli::PollMode::Adaptive) => PollMode::Adaptive,
+        None => match file_cfg.poll_mode.unwrap_or_default() {
+            PollModeConfig::Auto => PollMode::Auto,
+            PollModeConfig::PreferBusy => PollMode::PreferBusy,
+            PollModeConfig::ThreadedYield => PollMode::ThreadedYield,
+            PollModeConfig::Busy => PollMode::Busy,
+            PollModeConfig::Adaptive => PollMode::Adaptive,
+        },
+    };
+    let d = PollSettings::default();
+    let fp = file_cfg.polling;
+    let poll = PollSettings {
+        mode,
+        sleep_us: cli.poll_sleep_us.or(fp.sleep_us).unwrap_or(d.sleep_us),
+        busy_poll_us: fp.busy_poll_us.unwrap_or(d.busy_poll_us),
+        busy_poll_budget: fp.busy_poll_budget.unwrap_or(d.busy_poll_budget),
+        defer_hard_irqs: fp.defer_hard_irqs.unwrap_or(d.defer_hard_irqs),
+        gro_flush_timeout_us: fp.gro_flush_timeout_us.unwrap_or(d.gro_flush_timeout_us),
+        coalesce_us: cli.coalesce_us.or(fp.coalesce_us).unwrap_or(d.coalesce_us),
+    };
+    let syn_budget = SynBudget {
+        per_second: cli
+            .syn_budget
+            .or(file_cfg.syn_budget)
+            .unwrap_or(DEFAULT_SYN_BUDGET),
+        burst: file_cfg.syn_burst.unwrap_or(DEFAULT_SYN_BURST),
+    };
+    let forward_only = cli
+        .forward_only
+        .iter()
+        .map(|f| parse_forward_only(f, &interfaces))
+        .collect::<Result<Vec<_>, String>>()?;
+    let queues = cli.queues.or(file_cfg.queues);
+    if queues == Some(0) {
+        return Err("--queues must be at least 1".into());
+    }
+    let (services, timeouts, health) = match applied {
+        Some(a) => (a.services, a.timeouts, a.health),
+        None => (
+            ServiceTable::new(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS),
+            Timeouts::default(),
+            Vec::new(),
+        ),
+    };
+    Ok(Settings {
+        interfaces,
+        queues,
+        cores: if cli.cores.is_empty() {
+            file_cfg.cores.clone()
+        } else {
+            cli.cores.clone()
+        },
+        xdp_mode,
+        bind_mode,
+        poll,
+        syn_budget,
+        conn_table_size: cli
+            .conn_table_size
+            .or(file_cfg.conn_table_size)
+            .unwrap_or(DEFAULT_TABLE)
+            .max(64),
+        manage_vips: cli.manage_vips || file_cfg.manage_vips,
+        control_socket: cli
+            .control_socket
+            .clone()
+            .or(file_cfg.control_socket.map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
+        services,
+        timeouts,
+        options: Options {
+            expire_nodest_conn: file_cfg.expire_nodest_conn,
+            ..Options::default()
+        },
+        config_path: cli.config.clone(),
+        health,
+        forward_only,
+        metrics: match cli.metrics.as_deref().or(file_cfg.metrics.as_deref()) {
+            Some(a) => Some(a.parse().map_err(|_| {
+                format!(
+                    "metrics address '{a}' is not ADDR:PORT (e.g. {})",
+                    metrics::DEFAULT_ADDR
+                )
+            })?),
+            None => None,
+        },
+    })
+}

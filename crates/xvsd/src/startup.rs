@@ -1,0 +1,323 @@
+//! Start-up and shutdown: everything is checked before anything is allocated, the kernel side
+//! is set up (XDP programs, AF_XDP sockets, receive polling, VIP addresses), the workers are
+//! started, and the control loop runs until SIGTERM or SIGINT; then everything is undone in
+//! the reverse order.
+
+use crate::control;
+use crate::control_loop::{ControlLoop, Events};
+use crate::director::kernel::{Kernel, Live};
+use crate::director::{Director, Shared};
+use crate::metrics;
+use crate::netsync::{self, Ports};
+use crate::placement::{self, Placement};
+use crate::polling::{self, Plan};
+use crate::settings::Settings;
+use crate::worker::{ForwardOnly, Worker};
+use arc_swap::ArcSwap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use xvs_core::conn::ConnTable;
+use xvs_core::stats::Stats;
+use xvs_core::{Forwarder, PortId, Snapshot};
+use xvs_io::bpf::Steering;
+use xvs_io::netlink::Watch;
+use xvs_io::xdp_prog::SocketMap;
+use xvs_io::xsk::{WorkerIo, XskConfig};
+
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// Where the receive settings to restore are recorded: beside the control socket.
+fn restore_file(s: &Settings) -> PathBuf {
+    s.control_socket.with_extension("restore")
+}
+
+/// Workers and cores for the served interfaces, checked before anything is allocated.
+fn placement_of(s: &Settings) -> Result<Placement, String> {
+    let mut ifaces = Vec::new();
+    for name in &s.interfaces {
+        let q = xvs_io::ethtool::rx_queues(name)
+            .map_err(|e| format!("cannot read the receive queues of {name}: {e}"))?;
+        ifaces.push((name.clone(), q));
+    }
+    let allowed = xvs_io::sched::allowed_cpus()
+        .map_err(|e| format!("cannot read the CPUs this process may use: {e}"))?;
+    placement::decide(s.queues, &ifaces, &allowed, &s.cores)
+}
+
+/// The signals the daemon answers: SIGTERM/SIGINT stop it, SIGHUP reloads.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn register() -> Result<Signals, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        let register = |sig, flag: &Arc<AtomicBool>| {
+            signal_hook::flag::register(sig, Arc::clone(flag))
+                .map(drop)
+                .map_err(|e| format!("signal handler: {e}"))
+        };
+        register(signal_hook::consts::SIGTERM, &stop)?;
+        register(signal_hook::consts::SIGINT, &stop)?;
+        register(signal_hook::consts::SIGHUP, &reload)?;
+        Ok(Signals { stop, reload })
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(s: &Settings) -> Result<(), String> {
+    let signals = Signals::register()?;
+    let mut ports = None;
+    let mut live = Live::open(|view| {
+        let p = Ports::find(&s.interfaces, view)?;
+        let vip_ifindex = s.manage_vips.then(|| p.ifindex[0]);
+        ports = Some(p);
+        Ok(vip_ifindex)
+    })?;
+    let ports = ports.expect("set by Live::open");
+    let place = placement_of(s)?;
+    for w in &place.warnings {
+        tracing::warn!("{w}");
+    }
+    // A previous xvsd that crashed may have left receive settings changed: put them back.
+    if let Some(dir) = s.control_socket.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let leftover = polling::restore::restore_leftover(&restore_file(s))?;
+    let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
+    // The VIP addresses first: steering needs them among the local addresses.
+    live.sync_vips(&s.services)?;
+    attach_steering(s, &ports, &mut live)?;
+    if let Some(l) = leftover {
+        l.retry();
+    }
+    let (sets, warnings) = netsync::steering_sets(&s.services, live.net());
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    live.sync_steering(&sets)?;
+
+    let clock = Instant::now();
+    let services = Arc::new(s.services.clone());
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
+        Arc::clone(&services),
+        Arc::new(netsync::net_state(&ports, live.net())),
+        s.timeouts,
+        s.options,
+        1,
+    )));
+    let table = Arc::new(ConnTable::new(s.conn_table_size, random_seed()));
+    tracing::info!(
+        entries = table.capacity(),
+        mib = table.memory_bytes() >> 20,
+        "connection table ready"
+    );
+    let stats = Arc::new(Stats::new(place.workers as usize, services.max_reals()));
+    let mut ios = open_sockets(s, &ports, &place, &mut live)?;
+    let mut plan = plan_polling(s, &ports, &place, &mut ios)?;
+    let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<(PortId, [u8; 16])>(1024);
+    let io_counters = ios.iter().map(WorkerIo::counters).collect();
+    let forward_only = forward_only(s, &ports, &live)?;
+    let workers = Workers::start(ios, &place, &plan, |q, io, stop| Worker {
+        index: q,
+        core: place.cores[q],
+        io,
+        fw: Forwarder::new(Arc::clone(&table), Arc::clone(&stats), q, random_seed()),
+        snapshot: Arc::clone(&snapshot),
+        stop,
+        polling: plan.workers[q],
+        origin_ns: xvs_io::clock::monotonic_ns().saturating_sub(clock.elapsed().as_nanos() as u64),
+        resolve: resolve_tx.clone(),
+        forward_only: forward_only.clone(),
+    })?;
+    let (job_tx, jobs) = crossbeam_channel::bounded::<control::Job>(64);
+    let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
+    if let Some(a) = s.metrics {
+        metrics::Endpoint::start(a, job_tx)?;
+    }
+    let shared = Shared {
+        snapshot,
+        stats,
+        table,
+        io: io_counters,
+        ports,
+        clock,
+        polling: std::mem::take(&mut plan.interfaces),
+    };
+    let mut d = Director::new(
+        shared,
+        Box::new(live),
+        sets,
+        &s.health,
+        s.config_path.clone(),
+    );
+    tracing::info!(
+        interfaces = ?d.shared.ports.names, workers = place.workers, socket = %s.control_socket.display(),
+        services = services.services().count(), "xvsd running"
+    );
+
+    let mut control_loop = ControlLoop::new(Instant::now());
+    while !signals.stop.load(Relaxed) {
+        let events = Events {
+            reload: signals.reload.swap(false, Relaxed),
+            network_changed: watch.changed(),
+        };
+        control_loop.serve_tick(&mut d, &jobs, events, resolve_rx.try_iter());
+    }
+    tracing::info!("stopping");
+    workers.stop();
+    // Receive settings back before the XDP programs go (veth's NAPI instances go with them).
+    plan.restorer.restore();
+    // The director's kernel side: steering programs detached, managed VIPs removed.
+    drop(d);
+    server.close();
+    tracing::info!("XDP programs detached, sockets closed; bye");
+    Ok(())
+}
+
+/// One XDP steering program per interface, with the new-connection budget.
+fn attach_steering(s: &Settings, ports: &Ports, live: &mut Live) -> Result<(), String> {
+    for name in &ports.names {
+        let mut st = Steering::attach(name, s.xdp_mode).map_err(|e| e.to_string())?;
+        st.set_syn_budget(s.syn_budget).map_err(|e| e.to_string())?;
+        tracing::info!(interface = %name, mode = st.mode_name(), "XDP steering program attached");
+        live.add_steering(st);
+    }
+    if s.syn_budget.per_second > 0 {
+        tracing::info!(
+            per_queue_per_second = s.syn_budget.per_second,
+            burst = s.syn_budget.burst,
+            "new-connection budget: SYNs beyond it are dropped in the XDP program"
+        );
+    }
+    Ok(())
+}
+
+/// Sockets: worker q serves queue q of every interface, on one shared UMEM.
+fn open_sockets(
+    s: &Settings,
+    ports: &Ports,
+    place: &Placement,
+    live: &mut Live,
+) -> Result<Vec<WorkerIo>, String> {
+    let xcfg = XskConfig {
+        bind: s.bind_mode,
+        ..XskConfig::default()
+    };
+    let mut ios = Vec::new();
+    for q in 0..place.workers {
+        let pairs: Vec<(String, u32)> = ports.names.iter().map(|n| (n.clone(), q)).collect();
+        let mut refs: Vec<&mut dyn SocketMap> = live
+            .steering_mut()
+            .iter_mut()
+            .map(|s| s as &mut dyn SocketMap)
+            .collect();
+        let io = WorkerIo::new(&xcfg, &pairs, &mut refs).map_err(|e| e.to_string())?;
+        for p in io.ports() {
+            tracing::info!(worker = q, interface = %p.ifname, queue = p.queue,
+                mode = if p.zero_copy { "zero-copy" } else { "copy" }, napi_id = p.napi_id,
+                tx_budget = p.tx_budget, "AF_XDP socket bound");
+        }
+        ios.push(io);
+    }
+    Ok(ios)
+}
+
+/// Who runs each queue's receive work (recorded for restoring before anything changes).
+fn plan_polling(
+    s: &Settings,
+    ports: &Ports,
+    place: &Placement,
+    ios: &mut [WorkerIo],
+) -> Result<Plan, String> {
+    let sockets: Vec<Vec<_>> = ios.iter().map(WorkerIo::ports).collect();
+    let plan = polling::configure(
+        &s.poll,
+        &ports.names,
+        &ports.ifindex,
+        &sockets,
+        &place.cores,
+        restore_file(s),
+        &mut |w, port, bp| {
+            ios[w]
+                .enable_busy_poll(port, bp)
+                .map_err(|e| format!("busy polling on {}: {e}", ports.names[port]))
+        },
+    )?;
+    for i in &plan.interfaces {
+        tracing::info!(interface = %i.ifname, polling = i.mechanism.name(), asked = s.poll.mode.name(),
+            "{}", i.detail);
+    }
+    Ok(plan)
+}
+
+/// `--forward-only`: the benchmark's I/O ceiling.
+fn forward_only(s: &Settings, ports: &Ports, live: &Live) -> Result<Option<ForwardOnly>, String> {
+    if s.forward_only.is_empty() {
+        return Ok(None);
+    }
+    let f = ForwardOnly::new(&ports.names, &live.net().links, &s.forward_only)?;
+    tracing::warn!(to = ?f, "forward-only benchmark mode: every steered frame leaves unparsed, no services are applied");
+    Ok(Some(f))
+}
+
+/// The running worker threads.
+struct Workers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// One thread per socket set, its worker built by `worker(q, sockets, stop flag)`.
+    fn start(
+        ios: Vec<WorkerIo>,
+        place: &Placement,
+        plan: &Plan,
+        mut worker: impl FnMut(usize, WorkerIo, Arc<AtomicBool>) -> Worker,
+    ) -> Result<Workers, String> {
+        let mut w = Workers {
+            stop: Arc::new(AtomicBool::new(false)),
+            handles: Vec::new(),
+        };
+        for (q, io) in ios.into_iter().enumerate() {
+            let one = worker(q, io, Arc::clone(&w.stop));
+            match std::thread::Builder::new()
+                .name(format!("xvs-worker-{q}"))
+                .spawn(move || one.run())
+            {
+                Ok(h) => w.handles.push(h),
+                Err(e) => {
+                    w.stop();
+                    return Err(format!("cannot start worker {q}: {e}"));
+                }
+            }
+        }
+        if let Some(p) = plan.workers.first().and_then(|w| w.policy) {
+            tracing::info!(policy = %p, cores = ?place.cores, "workers scheduled above their NAPI threads");
+        }
+        Ok(w)
+    }
+
+    /// Stops the workers and waits for them.
+    fn stop(self) {
+        self.stop.store(true, Relaxed);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
