@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn tcp(addr: &str, port: u16) -> ServiceKey {
