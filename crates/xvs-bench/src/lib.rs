@@ -8,7 +8,7 @@ pub mod reports;
 /// Sleeps until CLOCK_MONOTONIC reads `t_ns` (at once if it has passed): how the generator,
 /// the sinks and the harness keep one schedule across processes.
 pub fn sleep_until(t_ns: u64) {
-    let now = xvs_io::xdp_prog::monotonic_ns();
+    let now = xvs_io::clock::monotonic_ns();
     if t_ns > now {
         std::thread::sleep(std::time::Duration::from_nanos(t_ns - now));
     }

@@ -2,18 +2,22 @@
 //! programs (over libbpf: xvsd's steering, the benchmark sink), and the kernel's network state
 //! (rtnetlink).
 //!
-//! This crate moves frames; it knows nothing about services or connections. Every `unsafe`
+//! This crate moves frames; it knows nothing about services or connections. What only the
+//! benchmark harness needs (the sink program, transmit-only sockets, `WorkerIo::send`) is
+//! behind the `bench` feature. Every `unsafe`
 //! block carries a `// SAFETY:` note saying why it is sound.
 #![allow(unsafe_code)]
 
-pub mod bpf;
 pub mod clock;
 pub mod ethtool;
 pub mod gate;
 pub mod genl;
+mod map;
 pub mod napi;
 pub mod netlink;
 pub mod sched;
+#[cfg(feature = "bench")]
 pub mod sink;
-pub mod xdp_prog;
+pub mod steering;
+pub mod xdp_loader;
 pub mod xsk;

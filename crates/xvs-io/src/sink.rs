@@ -2,7 +2,8 @@
 //! arriving on an interface, or hands it to an AF_XDP socket so its timestamp can be read.
 //! ARP, neighbour discovery and ICMP pass to the host stack.
 
-use crate::xdp_prog::{BpfError, SocketMap, XdpMode, XdpProgram, percpu_sum, update};
+use crate::map::Map;
+use crate::xdp_loader::{BpfError, SocketMap, XdpMode, XdpProgram};
 
 /// The compiled sink program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sink.o"));
@@ -36,9 +37,9 @@ impl std::ops::Sub for SinkCounts {
 #[derive(Debug)]
 pub struct Sink {
     prog: XdpProgram,
-    xsks_fd: i32,
-    cfg_fd: i32,
-    stats_fd: i32,
+    xsks: Map,
+    cfg: Map,
+    stats: Map,
 }
 
 impl Sink {
@@ -46,16 +47,16 @@ impl Sink {
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<Sink, BpfError> {
         let prog = XdpProgram::attach(OBJECT, c"xvs_sink", "sink program", ifname, mode)?;
         Ok(Sink {
-            xsks_fd: prog.map_fd(c"sink_xsks")?,
-            cfg_fd: prog.map_fd(c"sink_cfg")?,
-            stats_fd: prog.map_fd(c"sink_stats")?,
+            xsks: prog.map(c"sink_xsks")?,
+            cfg: prog.map(c"sink_cfg")?,
+            stats: prog.map(c"sink_stats")?,
             prog,
         })
     }
 
     /// What was counted since the program was attached.
     pub fn counts(&self) -> SinkCounts {
-        let [packets, bytes, udp, tcp] = [0, 1, 2, 3].map(|k| percpu_sum(self.stats_fd, k));
+        let [packets, bytes, udp, tcp] = [0, 1, 2, 3].map(|k| self.stats.percpu_sum(k));
         SinkCounts {
             packets,
             bytes,
@@ -67,7 +68,7 @@ impl Sink {
     /// From now on, counted packets go to the registered AF_XDP sockets instead of being
     /// dropped (those of a queue without a socket are dropped).
     pub fn redirect_to_sockets(&mut self) -> Result<(), BpfError> {
-        update(self.cfg_fd, &0u32, &1u32).map_err(|e| BpfError {
+        self.cfg.update(&0u32, &1u32).map_err(|e| BpfError {
             what: format!("switching the sink on {} to AF_XDP", self.prog.ifname()),
             err: e,
         })
@@ -76,6 +77,6 @@ impl Sink {
 
 impl SocketMap for Sink {
     fn register_socket(&mut self, queue: u32, xsk_fd: i32) -> Result<(), BpfError> {
-        self.prog.register_socket(self.xsks_fd, queue, xsk_fd)
+        self.prog.register_socket(self.xsks, queue, xsk_fd)
     }
 }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use xvs_core::PortId;
 use xvs_core::net::{NetState, Port, Route};
 use xvs_core::service::{Method, ServiceKey, ServiceTable, addr16};
-use xvs_io::bpf::{SteeringSets, SvcKey};
 use xvs_io::netlink::NetView;
+use xvs_io::steering::{SteeringSets, SvcKey};
 use xvs_wire::{MacAddr, ip_proto};
 
 /// The served interfaces, in port order, with their kernel indexes.

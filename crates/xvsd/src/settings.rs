@@ -10,7 +10,7 @@ use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
 use xvs_core::Options;
 use xvs_core::conn::Timeouts;
 use xvs_core::service::ServiceTable;
-use xvs_io::bpf::{SynBudget, XdpMode};
+use xvs_io::steering::{SynBudget, XdpMode};
 use xvs_io::xsk::BindMode;
 
 /// Default control socket.

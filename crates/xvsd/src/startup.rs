@@ -23,9 +23,9 @@ use std::time::Instant;
 use xvs_core::conn::ConnTable;
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, PortId, Snapshot};
-use xvs_io::bpf::Steering;
 use xvs_io::netlink::Watch;
-use xvs_io::xdp_prog::SocketMap;
+use xvs_io::steering::Steering;
+use xvs_io::xdp_loader::SocketMap;
 use xvs_io::xsk::{WorkerIo, XskConfig};
 
 fn random_seed() -> u64 {

@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xvs_bench::frames::{FrameSpec, Template, Traffic, trailer};
 use xvs_bench::reports::{Latency, SinkReport, TxReport};
 use xvs_bench::sleep_until;
+use xvs_io::clock::monotonic_ns;
 use xvs_io::sink::Sink;
-use xvs_io::xdp_prog::{SocketMap, TxOnly, XdpMode, monotonic_ns};
+use xvs_io::xdp_loader::{SocketMap, TxOnly, XdpMode};
 use xvs_io::xsk::{BindMode, Fate, WorkerIo, XskConfig};
 
 #[derive(Parser)]

@@ -1,4 +1,3 @@
-
 use super::*;
 use xvs_core::conn::Timeouts;
 use xvs_core::service::ServiceTable;

@@ -16,7 +16,7 @@
 mod port;
 pub mod sockopt;
 
-use crate::xdp_prog::SocketMap;
+use crate::xdp_loader::SocketMap;
 use port::{Port, QUIET_FILL, qsize};
 use std::io;
 use std::num::NonZeroU32;
@@ -524,6 +524,7 @@ impl WorkerIo {
     /// into a free frame's buffer, which returns the frame's length. Returns how many were put
     /// on the TX ring: fewer when frames or ring space run short (completions free them; a
     /// frame that found the ring full goes back to the pool and is counted in `tx_ring_full`).
+    #[cfg(feature = "bench")]
     pub fn send(
         &mut self,
         port: usize,

@@ -5,8 +5,8 @@
 use crate::vips;
 use std::net::IpAddr;
 use xvs_core::service::ServiceTable;
-use xvs_io::bpf::{SteerDrops, Steering, SteeringSets};
 use xvs_io::netlink::{NetView, Netlink};
+use xvs_io::steering::{SteerDrops, Steering, SteeringSets};
 
 /// One interface's steering program as the statistics show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -32,7 +32,7 @@ use xvs_core::conn::{ConnTable, FlowKey, Timeouts};
 use xvs_core::service::{ServiceKey, ServiceTable, fmt_addr_port};
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, RealId, Snapshot, Time, Trace};
-use xvs_io::bpf::SteeringSets;
+use xvs_io::steering::SteeringSets;
 use xvs_io::xsk::IoCounters;
 
 /// How long a removed real server stays in the table after its last connection is gone

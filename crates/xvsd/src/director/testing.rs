@@ -15,8 +15,8 @@ use xvs_core::conn::{ConnTable, Timeouts};
 use xvs_core::service::ServiceTable;
 use xvs_core::stats::Stats;
 use xvs_core::{Options, Snapshot};
-use xvs_io::bpf::SteeringSets;
 use xvs_io::netlink::{Addr, Link, NetView, Route};
+use xvs_io::steering::SteeringSets;
 
 /// The stand-in port's interface index.
 pub const IFINDEX: u32 = 7;

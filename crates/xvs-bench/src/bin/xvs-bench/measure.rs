@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use xvs_bench::reports::{Latency, SinkReport, TxReport};
 use xvs_bench::sleep_until;
-use xvs_io::xdp_prog::monotonic_ns;
+use xvs_io::clock::monotonic_ns;
 
 /// What the generator sends and for how long.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! (native mode with automatic fallback to generic/SKB mode, or as asked), its maps found by
 //! name, and detached when dropped. The steering program and the benchmark sink both use it.
 
+use crate::map::Map;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::raw::c_void;
@@ -174,14 +175,16 @@ impl XdpProgram {
         Ok(p)
     }
 
-    /// The descriptor of map `name`.
-    pub(crate) fn map_fd(&self, name: &CStr) -> Result<i32, BpfError> {
-        // SAFETY: `obj` is a loaded object owned by `self`; `name` is NUL-terminated.
-        let fd = unsafe { libbpf_sys::bpf_object__find_map_fd_by_name(self.obj, name.as_ptr()) };
-        if fd < 0 {
-            return Err(err(format!("the XDP program has no map {name:?}"), fd));
-        }
-        Ok(fd)
+    /// The map `name` (valid while `self` is).
+    pub(crate) fn map(&self, name: &CStr) -> Result<Map, BpfError> {
+        // SAFETY: `obj` is a loaded object owned by `self`, and the maps are only used by the
+        // owners of `self` (the steering program and the sink keep both together).
+        unsafe { Map::of(self.obj, name) }.ok_or_else(|| {
+            err(
+                format!("the XDP program has no map {name:?}"),
+                -libc::ENOENT,
+            )
+        })
     }
 
     /// The interface index.
@@ -199,14 +202,14 @@ impl XdpProgram {
         self.attach_flags == XDP_FLAGS_DRV_MODE
     }
 
-    /// Points queue `queue` of the program's `XSKMAP` `map_fd` at the AF_XDP socket `xsk_fd`.
+    /// Points queue `queue` of the program's `XSKMAP` `map` at the AF_XDP socket `xsk_fd`.
     pub(crate) fn register_socket(
         &self,
-        map_fd: i32,
+        map: Map,
         queue: u32,
         xsk_fd: i32,
     ) -> Result<(), BpfError> {
-        update(map_fd, &queue, &xsk_fd).map_err(|e| BpfError {
+        map.update(&queue, &xsk_fd).map_err(|e| BpfError {
             what: format!(
                 "registering the AF_XDP socket of {} queue {queue}",
                 self.ifname
@@ -250,47 +253,15 @@ pub trait SocketMap {
 }
 
 /// No program: sockets that only transmit (a traffic generator's) register nowhere.
+#[cfg(feature = "bench")]
 #[derive(Debug, Default)]
 pub struct TxOnly;
 
+#[cfg(feature = "bench")]
 impl SocketMap for TxOnly {
     fn register_socket(&mut self, _queue: u32, _xsk_fd: i32) -> Result<(), BpfError> {
         Ok(())
     }
-}
-
-/// Sets `key` to `value` in map `fd`.
-pub(crate) fn update<K, V>(fd: i32, key: &K, value: &V) -> io::Result<()> {
-    // SAFETY: key and value point to initialised values of the map's key and value sizes
-    // (the callers pass the `#[repr(C)]` or integer types the program declares).
-    let rc = unsafe {
-        libbpf_sys::bpf_map_update_elem(
-            fd,
-            (key as *const K).cast::<c_void>(),
-            (value as *const V).cast::<c_void>(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(-rc));
-    }
-    Ok(())
-}
-
-/// The sum over CPUs of entry `key` of the per-CPU `u64` array `fd` (0 if unreadable).
-pub(crate) fn percpu_sum(fd: i32, key: u32) -> u64 {
-    // SAFETY: no preconditions.
-    let cpus = unsafe { libbpf_sys::libbpf_num_possible_cpus() }.max(1) as usize;
-    let mut vals = vec![0u64; cpus];
-    // SAFETY: `vals` holds one u64 per possible CPU, the size of a per-CPU array value.
-    let rc = unsafe {
-        libbpf_sys::bpf_map_lookup_elem(
-            fd,
-            (&raw const key).cast::<c_void>(),
-            vals.as_mut_ptr().cast::<c_void>(),
-        )
-    };
-    if rc == 0 { vals.iter().sum() } else { 0 }
 }
 
 /// Detaches whatever XDP program is attached to `ifname` (both modes). For cleaning up after a
@@ -303,5 +274,3 @@ pub fn detach_any(ifname: &str) -> io::Result<()> {
     }
     Ok(())
 }
-
-pub use crate::clock::monotonic_ns;

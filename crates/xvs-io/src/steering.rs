@@ -1,13 +1,13 @@
-//! The XDP steering program: attached to an interface (see [`crate::xdp_prog`]), its maps kept
+//! The XDP steering program: attached to an interface (see [`crate::xdp_loader`]), its maps kept
 //! in step with the services, detached when dropped.
 
 use crate::gate::{Gates, QueueGate};
-use crate::xdp_prog::{SocketMap, XdpProgram, percpu_sum, update};
+use crate::map::Map;
+use crate::xdp_loader::{SocketMap, XdpProgram};
 use std::collections::HashSet;
 use std::io;
-use std::os::raw::c_void;
 
-pub use crate::xdp_prog::{BpfError, XdpMode, detach_any};
+pub use crate::xdp_loader::{BpfError, XdpMode, detach_any};
 
 /// The compiled steering program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.o"));
@@ -43,13 +43,13 @@ pub struct SteeringSets {
 #[derive(Debug)]
 pub struct Steering {
     prog: XdpProgram,
-    xsks_fd: i32,
-    vip_fd: i32,
-    rip_fd: i32,
-    laddr_fd: i32,
-    local_fd: i32,
-    stats_fd: i32,
-    cfg_fd: i32,
+    xsks: Map,
+    vip: Map,
+    rip: Map,
+    laddr: Map,
+    local: Map,
+    stats: Map,
+    cfg: Map,
     gates: Gates,
     current: SteeringSets,
 }
@@ -88,14 +88,14 @@ impl Steering {
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<Steering, BpfError> {
         let prog = XdpProgram::attach(OBJECT, c"xvs_steer", "steering program", ifname, mode)?;
         Ok(Steering {
-            xsks_fd: prog.map_fd(c"xsks_map")?,
-            vip_fd: prog.map_fd(c"vip_map")?,
-            rip_fd: prog.map_fd(c"rip_map")?,
-            laddr_fd: prog.map_fd(c"laddr_map")?,
-            local_fd: prog.map_fd(c"local_map")?,
-            stats_fd: prog.map_fd(c"steer_stats")?,
-            cfg_fd: prog.map_fd(c"steer_cfg")?,
-            gates: Gates::map(prog.map_fd(c"gate_map")?).map_err(|e| BpfError {
+            xsks: prog.map(c"xsks_map")?,
+            vip: prog.map(c"vip_map")?,
+            rip: prog.map(c"rip_map")?,
+            laddr: prog.map(c"laddr_map")?,
+            local: prog.map(c"local_map")?,
+            stats: prog.map(c"steer_stats")?,
+            cfg: prog.map(c"steer_cfg")?,
+            gates: Gates::map(prog.map(c"gate_map")?.fd()).map_err(|e| BpfError {
                 what: format!("mapping the gate map of {ifname}"),
                 err: e,
             })?,
@@ -106,7 +106,7 @@ impl Steering {
 
     /// Sets the budget of new TCP connections per receive queue.
     pub fn set_syn_budget(&mut self, b: SynBudget) -> Result<(), BpfError> {
-        update(self.cfg_fd, &0u32, &b.gcra()).map_err(|e| BpfError {
+        self.cfg.update(&0u32, &b.gcra()).map_err(|e| BpfError {
             what: format!("setting the SYN budget on {}", self.prog.ifname()),
             err: e,
         })
@@ -115,8 +115,8 @@ impl Steering {
     /// What the program dropped by itself so far.
     pub fn drops(&self) -> SteerDrops {
         SteerDrops {
-            behind: percpu_sum(self.stats_fd, 3),
-            syn_over_budget: percpu_sum(self.stats_fd, 4),
+            behind: self.stats.percpu_sum(3),
+            syn_over_budget: self.stats.percpu_sum(4),
         }
     }
 
@@ -151,42 +151,40 @@ impl Steering {
             what: "updating the steering maps".into(),
             err: e,
         };
-        sync_set(self.vip_fd, &self.current.vips, &want.vips, &one).map_err(map_err)?;
-        sync_set(self.rip_fd, &self.current.rips, &want.rips, &one).map_err(map_err)?;
-        sync_set(self.laddr_fd, &self.current.laddrs, &want.laddrs, &one).map_err(map_err)?;
-        sync_set(self.local_fd, &self.current.locals, &want.locals, &one).map_err(map_err)?;
+        sync_set(self.vip, &self.current.vips, &want.vips, &one).map_err(map_err)?;
+        sync_set(self.rip, &self.current.rips, &want.rips, &one).map_err(map_err)?;
+        sync_set(self.laddr, &self.current.laddrs, &want.laddrs, &one).map_err(map_err)?;
+        sync_set(self.local, &self.current.locals, &want.locals, &one).map_err(map_err)?;
         self.current = want.clone();
         Ok(())
     }
 
     /// Packets steered so far, by rule: to a service, to a local address, from a real server.
     pub fn steered(&self) -> [u64; 3] {
-        [0, 1, 2].map(|rule| percpu_sum(self.stats_fd, rule))
+        [0, 1, 2].map(|rule| self.stats.percpu_sum(rule))
     }
 }
 
-fn sync_set<K: Eq + std::hash::Hash>(
-    fd: i32,
+/// Makes the set `map` holds (`have`) the set `want`: keys added with `value`, keys gone
+/// deleted.
+fn sync_set<K: Eq + std::hash::Hash + Copy>(
+    map: Map,
     have: &HashSet<K>,
     want: &HashSet<K>,
     value: &u32,
 ) -> io::Result<()> {
     for k in want.difference(have) {
-        update(fd, k, value)?;
+        map.update(k, value)?;
     }
     for k in have.difference(want) {
-        // SAFETY: `k` points to an initialised key of the map's key size.
-        let rc = unsafe { libbpf_sys::bpf_map_delete_elem(fd, (k as *const K).cast::<c_void>()) };
-        if rc != 0 && rc != -libc::ENOENT {
-            return Err(io::Error::from_raw_os_error(-rc));
-        }
+        map.delete(k)?;
     }
     Ok(())
 }
 
 impl SocketMap for Steering {
     fn register_socket(&mut self, queue: u32, xsk_fd: i32) -> Result<(), BpfError> {
-        self.prog.register_socket(self.xsks_fd, queue, xsk_fd)
+        self.prog.register_socket(self.xsks, queue, xsk_fd)
     }
 
     fn gate(&self, queue: u32) -> Option<QueueGate> {
