@@ -50,7 +50,7 @@ fn lookup(c: &mut Criterion) {
                 let k = &keys[i];
                 i = (i + 1) % keys.len();
                 let h = t.hash(k);
-                match t.lookup(k, h, 1, |e, _| e.real) {
+                match t.lookup(k, h, 1, |e, _| e.real()) {
                     Lookup::Hit(r) => black_box(r),
                     _ => panic!("a live connection was not found"),
                 }

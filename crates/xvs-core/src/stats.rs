@@ -18,7 +18,7 @@ pub fn bump(c: &AtomicU64, v: u64) {
 
 /// Subtracts one from a delta counter (wrapping; the sum over slots is the gauge).
 #[inline(always)]
-pub fn drop_one(c: &AtomicU64) {
+pub fn decrement(c: &AtomicU64) {
     bump(c, u64::MAX);
 }
 
@@ -291,14 +291,14 @@ mod tests {
         let s = Stats::new(2, 4);
         bump(&s.slot(0).reals[1].active, 1);
         bump(&s.slot(0).reals[1].active, 1);
-        drop_one(&s.slot(1).reals[1].active);
+        decrement(&s.slot(1).reals[1].active);
         bump(&s.slot(1).reals[1].inactive, 3);
-        drop_one(&s.control_slot().reals[1].inactive);
+        decrement(&s.control_slot().reals[1].inactive);
         assert_eq!(s.conns(1), (1, 2));
         let t = s.real_totals(1);
         assert_eq!((t.active, t.inactive), (1, 2));
         // A transiently negative sum reads as zero.
-        drop_one(&s.slot(0).reals[2].active);
+        decrement(&s.slot(0).reals[2].active);
         assert_eq!(s.conns(2), (0, 0));
     }
 

@@ -27,13 +27,11 @@ impl Map {
             return None;
         }
         // SAFETY: `m` is a map of the loaded object.
-        let (fd, key_size, value_size) = unsafe {
-            (
-                libbpf_sys::bpf_map__fd(m),
-                libbpf_sys::bpf_map__key_size(m),
-                libbpf_sys::bpf_map__value_size(m),
-            )
-        };
+        let fd = unsafe { libbpf_sys::bpf_map__fd(m) };
+        // SAFETY: as above.
+        let key_size = unsafe { libbpf_sys::bpf_map__key_size(m) };
+        // SAFETY: as above.
+        let value_size = unsafe { libbpf_sys::bpf_map__value_size(m) };
         (fd >= 0).then_some(Map {
             fd,
             key_size: key_size as usize,

@@ -34,13 +34,17 @@ pub struct Entry {
     pub expires: u32,
     /// Forward: this entry's serial. Reply: the forward entry's serial.
     pub serial: u32,
-    /// Forward/template: the real server. Reply: the forward entry's index in its shard.
-    pub real: RealId,
-    /// Forward/template: the service. Reply: the forward entry's shard.
-    pub svc: ServiceId,
+    /// What the entry leads to: forward and template entries their real server, reply
+    /// entries the forward entry's index in its shard (read through [`Entry::real`] and
+    /// [`Entry::fwd_ref`]).
+    to_id: u32,
+    /// With `to_id`: forward and template entries their service, reply entries the forward
+    /// entry's shard.
+    to_group: u16,
     /// What this entry is.
     pub kind: EntryKind,
-    /// Protocol state (see [`state`]); for reply entries 1 once replies flowed.
+    /// Protocol state (see [`state`]); for reply entries [`Entry::REPLIED`] once a reply
+    /// other than a SYN-ACK came back.
     pub state: u8,
     /// Forwarding method code.
     method: u8,
@@ -53,13 +57,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The state of a reply entry whose connection has seen a reply beyond the handshake.
+    pub const REPLIED: u8 = 1;
+
     /// A free slot.
     pub const EMPTY: Entry = Entry {
         key: FlowKey::ZERO,
         expires: 0,
         serial: 0,
-        real: 0,
-        svc: 0,
+        to_id: 0,
+        to_group: 0,
         kind: EntryKind::Empty,
         state: 0,
         method: 0,
@@ -72,8 +79,8 @@ impl Entry {
     pub const fn forward(key: FlowKey, svc: ServiceId, real: RealId, method: Method) -> Entry {
         Entry {
             key,
-            svc,
-            real,
+            to_group: svc,
+            to_id: real,
             kind: EntryKind::Forward,
             method: method.code(),
             ..Entry::EMPTY
@@ -84,8 +91,8 @@ impl Entry {
     pub const fn template(key: FlowKey, svc: ServiceId, real: RealId) -> Entry {
         Entry {
             key,
-            svc,
-            real,
+            to_group: svc,
+            to_id: real,
             kind: EntryKind::Template,
             ..Entry::EMPTY
         }
@@ -96,8 +103,8 @@ impl Entry {
         Entry {
             key,
             serial: fwd_serial,
-            real: fwd.index,
-            svc: fwd.shard,
+            to_id: fwd.index,
+            to_group: fwd.shard,
             kind: EntryKind::Reply,
             ..Entry::EMPTY
         }
@@ -113,9 +120,21 @@ impl Entry {
     #[inline]
     pub const fn fwd_ref(&self) -> super::SlotRef {
         super::SlotRef {
-            shard: self.svc,
-            index: self.real,
+            shard: self.to_group,
+            index: self.to_id,
         }
+    }
+
+    /// The real server of a forward or template entry.
+    #[inline]
+    pub const fn real(&self) -> RealId {
+        self.to_id
+    }
+
+    /// The service of a forward or template entry.
+    #[inline]
+    pub const fn svc(&self) -> ServiceId {
+        self.to_group
     }
 
     /// True if the entry's time is up at `now` (seconds).
@@ -129,7 +148,7 @@ impl Entry {
     pub fn is_established_class(&self) -> bool {
         match self.kind {
             EntryKind::Template => true,
-            EntryKind::Reply => self.state != 0,
+            EntryKind::Reply => self.state == Entry::REPLIED,
             EntryKind::Forward => state::is_established_class(self.key.proto(), self.state),
             EntryKind::Empty => false,
         }

@@ -545,7 +545,7 @@ mod tests {
             Insert::Inserted { .. }
         ));
         assert!(matches!(
-            t.lookup(&k1, h1, 0, |e, _| e.real),
+            t.lookup(&k1, h1, 0, |e, _| e.real()),
             Lookup::Hit(1)
         ));
         // The same vacancy again: the shard changed, so the insert probes and finds the key.
@@ -561,12 +561,12 @@ mod tests {
             Insert::Inserted { .. }
         ));
         assert!(matches!(
-            t.lookup(&k2, h2, 0, |e, _| e.real),
+            t.lookup(&k2, h2, 0, |e, _| e.real()),
             Lookup::Hit(2)
         ));
         assert_eq!(t.len(), 3);
         // A hit carries no vacancy.
-        let (l, v) = t.lookup_vacancy(&k2, h2, 0, |e, _| e.real);
+        let (l, v) = t.lookup_vacancy(&k2, h2, 0, |e, _| e.real());
         assert_eq!((l, v), (Lookup::Hit(2), Vacancy::default()));
     }
 
@@ -583,7 +583,7 @@ mod tests {
         let got = t.lookup(&k, h, 50, |e, _| {
             e.state = tcp::ESTABLISHED;
             e.expires = 950;
-            e.real
+            e.real()
         });
         assert_eq!(got, Lookup::Hit(1));
         assert_eq!(
@@ -595,8 +595,8 @@ mod tests {
             Lookup::Miss
         );
         assert_eq!(t.len(), 1);
-        assert!(t.remove(&k, h, |e| e.real == 2).is_none());
-        assert_eq!(t.remove(&k, h, |_| true).unwrap().real, 1);
+        assert!(t.remove(&k, h, |e| e.real() == 2).is_none());
+        assert_eq!(t.remove(&k, h, |_| true).unwrap().real(), 1);
         assert!(t.is_empty());
     }
 
@@ -610,7 +610,7 @@ mod tests {
             Lookup::Hit(())
         ));
         assert!(
-            matches!(t.lookup(&k, t.hash(&k), 10, |_, _| ()), Lookup::Expired(e) if e.real == 7)
+            matches!(t.lookup(&k, t.hash(&k), 10, |_, _| ()), Lookup::Expired(e) if e.real() == 7)
         );
         assert!(t.is_empty());
     }
@@ -622,10 +622,10 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(t.with_slot(slot, serial, 5, |e| e.real), Lookup::Hit(3));
-        assert_eq!(t.with_slot(slot, serial + 1, 5, |e| e.real), Lookup::Miss);
+        assert_eq!(t.with_slot(slot, serial, 5, |e| e.real()), Lookup::Hit(3));
+        assert_eq!(t.with_slot(slot, serial + 1, 5, |e| e.real()), Lookup::Miss);
         t.remove(&key(3), t.hash(&key(3)), |_| true);
-        assert_eq!(t.with_slot(slot, serial, 5, |e| e.real), Lookup::Miss);
+        assert_eq!(t.with_slot(slot, serial, 5, |e| e.real()), Lookup::Miss);
     }
 
     #[test]
@@ -721,7 +721,7 @@ mod tests {
                         model.insert(n, ());
                     }
                     1 => {
-                        let hit = matches!(t.lookup(&k, h, 0, |e, _| e.real), Lookup::Hit(r) if r == n);
+                        let hit = matches!(t.lookup(&k, h, 0, |e, _| e.real()), Lookup::Hit(r) if r == n);
                         prop_assert_eq!(hit, model.contains_key(&n));
                     }
                     _ => {

@@ -53,16 +53,16 @@ pub(super) struct Cached {
 
 impl Cached {
     /// What the shared visit at second `now` decided for `key`.
-    pub fn of(key: FlowKey, now: u32, h: &super::flow::FwdInfo) -> Cached {
+    pub fn of(key: FlowKey, now: u32, info: &super::flow::FwdInfo) -> Cached {
         Cached {
             key,
             second: now,
-            real: h.real,
-            svc: h.svc,
-            laddr: h.laddr,
-            lport: h.lport,
-            method: h.method,
-            state: h.new_state,
+            real: info.real,
+            svc: info.svc,
+            laddr: info.laddr,
+            lport: info.lport,
+            method: info.method,
+            state: info.new_state,
             tag: 0,
             _pad: 0,
         }
@@ -266,52 +266,52 @@ mod tests {
     #[test]
     fn valid_in_its_second_and_snapshot_only() {
         let mut c = FlowCache::new(3);
-        let (k, h) = (key(1), 0x1234_5678_0000_0000);
-        assert!(c.get(&k, h, 5).is_none(), "empty");
-        c.put(h, cached(k, 5));
-        assert_eq!(c.get(&k, h, 5).map(|e| e.real), Some(7));
+        let (k, hash) = (key(1), 0x1234_5678_0000_0000);
+        assert!(c.get(&k, hash, 5).is_none(), "empty");
+        c.put(hash, cached(k, 5));
+        assert_eq!(c.get(&k, hash, 5).map(|e| e.real), Some(7));
         assert!(
-            c.get(&k, h, 6).is_none(),
+            c.get(&k, hash, 6).is_none(),
             "a new second visits the shared entry"
         );
         assert!(
-            c.get(&key(2), h, 5).is_none(),
+            c.get(&key(2), hash, 5).is_none(),
             "another key in the same slot"
         );
         c.invalidate();
         assert!(
-            c.get(&k, h, 5).is_none(),
+            c.get(&k, hash, 5).is_none(),
             "a new snapshot empties the cache"
         );
-        c.put(h, cached(k, 5));
-        c.forget(&key(2), h);
+        c.put(hash, cached(k, 5));
+        c.forget(&key(2), hash);
         assert!(
-            c.get(&k, h, 5).is_some(),
+            c.get(&k, hash, 5).is_some(),
             "forgetting another key leaves it"
         );
-        c.forget(&k, h);
-        assert!(c.get(&k, h, 5).is_none());
+        c.forget(&k, hash);
+        assert!(c.get(&k, hash, 5).is_none());
         assert_eq!(c.memory_bytes(), ENTRIES * 64);
     }
 
     #[test]
     fn four_flows_share_a_set_and_a_fifth_replaces_the_oldest() {
         let mut c = FlowCache::new(3);
-        let h = 0x0000_0042_0000_0000;
+        let hash = 0x0000_0042_0000_0000;
         for n in 1..=4 {
-            c.put(h, cached(key(n), 5 + u32::from(n)));
+            c.put(hash, cached(key(n), 5 + u32::from(n)));
         }
         for n in 1..=4 {
-            assert!(c.get(&key(n), h, 5 + u32::from(n)).is_some());
+            assert!(c.get(&key(n), hash, 5 + u32::from(n)).is_some());
         }
-        c.put(h, cached(key(5), 10));
-        assert!(c.get(&key(1), h, 6).is_none(), "the oldest one went");
+        c.put(hash, cached(key(5), 10));
+        assert!(c.get(&key(1), hash, 6).is_none(), "the oldest one went");
         for n in 2..=5 {
-            assert!(c.get(&key(n), h, 5 + u32::from(n)).is_some());
+            assert!(c.get(&key(n), hash, 5 + u32::from(n)).is_some());
         }
         // Refilling a key reuses its own entry.
-        c.put(h, cached(key(5), 11));
-        assert!(c.get(&key(2), h, 7).is_some());
-        assert!(c.get(&key(5), h, 11).is_some());
+        c.put(hash, cached(key(5), 11));
+        assert!(c.get(&key(2), hash, 7).is_some());
+        assert!(c.get(&key(5), hash, 11).is_some());
     }
 }

@@ -40,27 +40,27 @@ impl Lane {
     #[inline(always)]
     fn fast_parse(&mut self, cx: &Ctx<'_>, f: &mut Frame<'_>) -> Option<Fast> {
         let d = f.data();
-        let h: &[u8; 54] = d.first_chunk()?;
+        let hdr: &[u8; 54] = d.first_chunk()?;
         // EtherType IPv4, version 4 with a 20-byte header (any TOS).
-        if u32::from_be_bytes([h[12], h[13], h[14], h[15]]) & 0xffff_ff00 != 0x0800_4500 {
+        if u32::from_be_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]) & 0xffff_ff00 != 0x0800_4500 {
             return None;
         }
-        let total = usize::from(u16::from_be_bytes([h[16], h[17]]));
-        let frag = u16::from_be_bytes([h[20], h[21]]);
+        let total = usize::from(u16::from_be_bytes([hdr[16], hdr[17]]));
+        let frag = u16::from_be_bytes([hdr[20], hdr[21]]);
         if total < 40 || 14 + total > d.len() || frag & 0x3fff != 0 {
             return None;
         }
-        let proto = h[23];
+        let proto = hdr[23];
         let tcp_flags = match proto {
             ip_proto::TCP => {
-                let doff = usize::from(h[46] >> 4) * 4;
+                let doff = usize::from(hdr[46] >> 4) * 4;
                 if doff < 20 || doff > total - 20 {
                     return None;
                 }
-                h[47]
+                hdr[47]
             }
             ip_proto::UDP => {
-                let len = usize::from(u16::from_be_bytes([h[38], h[39]]));
+                let len = usize::from(u16::from_be_bytes([hdr[38], hdr[39]]));
                 if len < 8 || len > total - 20 {
                     return None;
                 }
@@ -70,10 +70,10 @@ impl Lane {
         };
         let key = FlowKey::v4(
             proto,
-            [h[26], h[27], h[28], h[29]],
-            u16::from_be_bytes([h[34], h[35]]),
-            [h[30], h[31], h[32], h[33]],
-            u16::from_be_bytes([h[36], h[37]]),
+            [hdr[26], hdr[27], hdr[28], hdr[29]],
+            u16::from_be_bytes([hdr[34], hdr[35]]),
+            [hdr[30], hdr[31], hdr[32], hdr[33]],
+            u16::from_be_bytes([hdr[36], hdr[37]]),
         );
         let ch = self.cache.hash(&key);
         let hit = if tcp_flags & STATE_FLAGS == 0 {
@@ -100,7 +100,7 @@ impl Lane {
         let s = IpSummary {
             key,
             tcp_flags,
-            ttl: h[22],
+            ttl: hdr[22],
             frag: FragKind::Whole,
             dont_frag: frag & 0x4000 != 0,
             vlan_count: 0,
@@ -127,7 +127,7 @@ impl Lane {
         s: &IpSummary,
         c: &Cached,
     ) -> Option<Verdict> {
-        let h = FwdInfo {
+        let info = FwdInfo {
             real: c.real,
             svc: c.svc,
             laddr: c.laddr,
@@ -137,7 +137,7 @@ impl Lane {
             old_state: c.state,
             new_state: c.state,
         };
-        let real = cx.snap.services.real(h.real)?;
-        Some(self.send_to_real(cx, f, s, &h, real))
+        let real = cx.snap.services.real(info.real)?;
+        Some(self.send_to_real(cx, f, s, &info, real))
     }
 }

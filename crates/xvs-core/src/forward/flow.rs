@@ -9,7 +9,7 @@ use crate::conn::{Entry, EntryKind, FlowKey, Insert, Lookup, SlotRef, Vacancy};
 use crate::drop_reason::DropReason;
 use crate::sched::{Dests, Request};
 use crate::service::{Method, Persistence, RealServer, Service, ServiceKey, addr16, mask_addr};
-use crate::stats::{bump, drop_one};
+use crate::stats::{bump, decrement};
 use crate::{RealId, ServiceId};
 use xvs_wire::ip_proto;
 use xvs_wire::ipv4::Ipv4Packet;
@@ -34,8 +34,8 @@ impl FwdInfo {
     #[inline(always)]
     pub(super) fn of(e: &Entry, old_state: u8) -> FwdInfo {
         FwdInfo {
-            real: e.real,
-            svc: e.svc,
+            real: e.real(),
+            svc: e.svc(),
             laddr: e.laddr,
             lport: e.lport,
             method: e.method(),
@@ -136,11 +136,11 @@ pub(super) fn reply_key(
 
 /// True if a plain packet leaves a connection in this state as it is (what the flow cache
 /// may hold): TCP established, UDP after its second packet.
-fn steady(h: &FwdInfo) -> bool {
-    h.old_state == h.new_state
-        && match h.proto {
-            ip_proto::TCP => h.new_state == state::tcp::ESTABLISHED,
-            ip_proto::UDP => h.new_state == state::udp::SEEN,
+fn steady(info: &FwdInfo) -> bool {
+    info.old_state == info.new_state
+        && match info.proto {
+            ip_proto::TCP => info.new_state == state::tcp::ESTABLISHED,
+            ip_proto::UDP => info.new_state == state::udp::SEEN,
             _ => false,
         }
 }
@@ -198,7 +198,7 @@ impl Lane {
                     e.expires =
                         now.saturating_add(timeouts.of(e.key.proto(), state::tcp::ESTABLISHED));
                     if s.tcp_flags & flags::SYN == 0 {
-                        e.state = 1;
+                        e.state = Entry::REPLIED;
                     }
                     Hit::Reply {
                         fwd: e.fwd_ref(),
@@ -208,20 +208,20 @@ impl Lane {
                 _ => Hit::Other,
             });
         match lk {
-            Lookup::Hit(Hit::Fwd(h)) => {
-                self.state_moved(cx, &h);
-                match cx.snap.services.real(h.real) {
+            Lookup::Hit(Hit::Fwd(info)) => {
+                self.state_moved(cx, &info);
+                match cx.snap.services.real(info.real) {
                     Some(real)
                         if !((real.removed || !real.up) && cx.snap.options.expire_nodest_conn) =>
                     {
-                        if steady(&h) && s.tcp_flags & STATE_FLAGS == 0 {
+                        if steady(&info) && s.tcp_flags & STATE_FLAGS == 0 {
                             self.cache
-                                .put(self.cache.hash(&key), Cached::of(key, now, &h));
+                                .put(self.cache.hash(&key), Cached::of(key, now, &info));
                         } else {
                             // Moving (FIN, RST, …): later packets must see the new state.
                             self.cache.forget(&key, self.cache.hash(&key));
                         }
-                        self.send_to_real(cx, f, s, &h, real)
+                        self.send_to_real(cx, f, s, &info, real)
                     }
                     _ => {
                         self.cache.forget(&key, self.cache.hash(&key));
@@ -267,12 +267,12 @@ impl Lane {
             (FwdInfo::of(e, old), e.key, e.worker)
         });
         match lk {
-            Lookup::Hit((h, fwd_key, creator)) => {
+            Lookup::Hit((info, fwd_key, creator)) => {
                 if usize::from(creator) != self.slot {
                     bump(&cx.c.cross_worker_replies, 1);
                 }
-                self.state_moved(cx, &h);
-                self.send_to_client(cx, f, s, &h, &fwd_key)
+                self.state_moved(cx, &info);
+                self.send_to_client(cx, f, s, &info, &fwd_key)
             }
             Lookup::Expired(e) => {
                 bump(&cx.c.conns_expired, 1);
@@ -290,21 +290,21 @@ impl Lane {
     }
 
     /// Moves the active/inactive gauges when a connection changes class.
-    fn state_moved(&self, cx: &Ctx<'_>, h: &FwdInfo) {
-        if h.old_state == h.new_state {
+    fn state_moved(&self, cx: &Ctx<'_>, info: &FwdInfo) {
+        if info.old_state == info.new_state {
             return;
         }
         let (was, is) = (
-            state::is_active(h.proto, h.old_state),
-            state::is_active(h.proto, h.new_state),
+            state::is_active(info.proto, info.old_state),
+            state::is_active(info.proto, info.new_state),
         );
         if was != is {
-            if let Some(c) = cx.c.real(h.real) {
+            if let Some(c) = cx.c.real(info.real) {
                 if is {
                     bump(&c.active, 1);
-                    drop_one(&c.inactive);
+                    decrement(&c.inactive);
                 } else {
-                    drop_one(&c.active);
+                    decrement(&c.active);
                     bump(&c.inactive, 1);
                 }
             }
@@ -316,22 +316,22 @@ impl Lane {
     pub(crate) fn removed(&self, cx: &Ctx<'_>, e: &Entry) {
         match e.kind {
             EntryKind::Forward => {
-                if let Some(c) = cx.c.real(e.real) {
+                if let Some(c) = cx.c.real(e.real()) {
                     if state::is_active(e.key.proto(), e.state) {
-                        drop_one(&c.active);
+                        decrement(&c.active);
                     } else {
-                        drop_one(&c.inactive);
+                        decrement(&c.inactive);
                     }
                 }
                 if !e.method().is_two_way() {
                     return;
                 }
-                let Some(real) = cx.snap.services.real(e.real) else {
+                let Some(real) = cx.snap.services.real(e.real()) else {
                     return;
                 };
                 let laddr = match e.method() {
                     Method::FullNat => {
-                        let Some(svc) = cx.snap.services.service(e.svc) else {
+                        let Some(svc) = cx.snap.services.service(e.svc()) else {
                             return;
                         };
                         let Some(a) = svc.options.local_addrs.get(usize::from(e.laddr)) else {
@@ -348,8 +348,8 @@ impl Lane {
                 });
             }
             EntryKind::Template => {
-                if let Some(c) = cx.c.real(e.real) {
-                    drop_one(&c.persist);
+                if let Some(c) = cx.c.real(e.real()) {
+                    decrement(&c.persist);
                 }
             }
             EntryKind::Reply | EntryKind::Empty => {}
@@ -378,7 +378,7 @@ impl Lane {
         };
         if svc.options.one_packet && s.key.proto() == ip_proto::UDP {
             self.count_new(cx, real.id, false);
-            let h = FwdInfo {
+            let info = FwdInfo {
                 real: real.id,
                 svc: svc.id,
                 laddr: 0,
@@ -388,7 +388,7 @@ impl Lane {
                 old_state: 0,
                 new_state: 0,
             };
-            return self.send_to_real(cx, f, s, &h, real);
+            return self.send_to_real(cx, f, s, &info, real);
         }
         let method = real.options.method;
         let dir = if method.is_two_way() {
@@ -467,8 +467,8 @@ impl Lane {
             }
         }
         self.count_new(cx, real.id, state::is_active(s.key.proto(), st));
-        let h = FwdInfo::of(&e, st);
-        self.send_to_real(cx, f, s, &h, real)
+        let info = FwdInfo::of(&e, st);
+        self.send_to_real(cx, f, s, &info, real)
     }
 
     /// Whether and where a packet without a connection opens one: its service, the opening
@@ -632,7 +632,7 @@ impl Lane {
             if !dry {
                 e.expires = expires;
             }
-            (e.real, left)
+            (e.real(), left)
         });
         match found {
             Lookup::Hit((r, left))

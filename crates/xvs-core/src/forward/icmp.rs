@@ -154,13 +154,13 @@ impl Lane {
             whole: false,
         };
         match lk {
-            Lookup::Hit(Related::Fwd(h, k)) => self.error_to_real(cx, f, s, qp, &h, &k),
+            Lookup::Hit(Related::Fwd(info, k)) => self.error_to_real(cx, f, s, qp, &info, &k),
             Lookup::Hit(Related::Reply(slot, serial)) => {
                 match cx
                     .table
                     .with_slot(slot, serial, cx.now, |e| (FwdInfo::of(e, e.state), e.key))
                 {
-                    Lookup::Hit((h, k)) => self.error_to_client(cx, f, s, qp, &h, &k),
+                    Lookup::Hit((info, k)) => self.error_to_client(cx, f, s, qp, &info, &k),
                     _ => Verdict::Pass,
                 }
             }
@@ -181,14 +181,14 @@ impl Lane {
         f: &mut Frame<'_>,
         s: &IpSummary,
         qp: Pkt,
-        h: &FwdInfo,
+        info: &FwdInfo,
         key: &FlowKey,
     ) -> Verdict {
-        let Some(real) = cx.snap.services.real(h.real) else {
+        let Some(real) = cx.snap.services.real(info.real) else {
             return Verdict::Drop(DropReason::NoRealServer);
         };
-        let hop = cx.snap.real_hop(h.real);
-        match h.method {
+        let hop = cx.snap.real_hop(info.real);
+        match info.method {
             Method::Dr => {
                 let Some(nh) = self.hop_or_drop(hop) else {
                     return Verdict::Drop(self.hop_reason(hop));
@@ -209,16 +209,16 @@ impl Lane {
                     real.port
                 };
                 let rip = real.addr16();
-                let inner_dst = if h.method == Method::FullNat {
+                let inner_dst = if info.method == Method::FullNat {
                     let Some(la) = cx
                         .snap
                         .services
-                        .service(h.svc)
-                        .and_then(|svc| svc.options.local_addrs.get(usize::from(h.laddr)))
+                        .service(info.svc)
+                        .and_then(|svc| svc.options.local_addrs.get(usize::from(info.laddr)))
                     else {
                         return Verdict::Drop(DropReason::NoLocalPort);
                     };
-                    Some((addr16(la), h.lport))
+                    Some((addr16(la), info.lport))
                 } else {
                     None
                 };
@@ -241,7 +241,7 @@ impl Lane {
         f: &mut Frame<'_>,
         s: &IpSummary,
         qp: Pkt,
-        h: &FwdInfo,
+        info: &FwdInfo,
         key: &FlowKey,
     ) -> Verdict {
         let hop = cx.snap.net.resolve(&key.src());
@@ -255,7 +255,7 @@ impl Lane {
         let client = (key.src(), key.sport());
         let outer = Pkt::of(s);
         let d = f.data_mut();
-        let inner_src = (h.method == Method::FullNat).then_some(client);
+        let inner_src = (info.method == Method::FullNat).then_some(client);
         rewrite(d, qp, inner_src, Some(vip));
         rewrite(d, outer, Some((vip.0, 0)), Some((client.0, 0)));
         finish_icmp(d, outer);
@@ -265,7 +265,7 @@ impl Lane {
 
     fn hop_or_drop(&mut self, hop: crate::net::Resolve) -> Option<crate::net::NextHop> {
         match hop {
-            crate::net::Resolve::Hop(h) => Some(h),
+            crate::net::Resolve::Hop(nh) => Some(nh),
             crate::net::Resolve::Unresolved { port, ip } => {
                 self.note_unresolved(port, ip);
                 None

@@ -105,8 +105,8 @@ pub(super) fn rewrite(d: &mut [u8], p: Pkt, src: Option<End>, dst: Option<End>) 
 pub(super) fn decrement_ttl(d: &mut [u8], p: Pkt) {
     if p.v6 {
         let mut ip = Ipv6Packet::new_unchecked(&mut d[p.l3..]);
-        let h = ip.hop_limit();
-        ip.set_hop_limit(h.saturating_sub(1));
+        let limit = ip.hop_limit();
+        ip.set_hop_limit(limit.saturating_sub(1));
     } else {
         Ipv4Packet::new_unchecked(&mut d[p.l3..]).decrement_ttl();
     }
@@ -136,19 +136,19 @@ mod tests {
         let Some(etherparse::NetSlice::Ipv4(ip)) = s.net else {
             panic!()
         };
-        let h = ip.header().to_header();
-        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let hdr = ip.header().to_header();
+        assert_eq!(hdr.header_checksum, hdr.calc_header_checksum());
         let payload = ip.payload().payload;
         match s.transport {
             Some(etherparse::TransportSlice::Tcp(t)) => assert_eq!(
                 t.checksum(),
-                t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap()
+                t.to_header().calc_checksum_ipv4(&hdr, t.payload()).unwrap()
             ),
             Some(etherparse::TransportSlice::Udp(u)) => {
                 if u.checksum() != 0 {
                     assert_eq!(
                         u.checksum(),
-                        u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap()
+                        u.to_header().calc_checksum_ipv4(&hdr, u.payload()).unwrap()
                     );
                 }
             }

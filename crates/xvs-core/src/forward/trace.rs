@@ -90,8 +90,8 @@ impl Lane {
         let hash = table.hash(&key);
         let found = table.lookup(&key, hash, cx.now, |e, _| match e.kind {
             EntryKind::Forward => Found::Fwd {
-                svc: e.svc,
-                real: e.real,
+                svc: e.svc(),
+                real: e.real(),
                 state: e.state,
                 expires: e.expires,
                 proto: e.key.proto(),
@@ -123,7 +123,7 @@ impl Lane {
             }
             Lookup::Hit(Found::Reply { slot, serial }) => {
                 if let Lookup::Hit((svc, real, st)) = table.with_slot(slot, serial, cx.now, |e| {
-                    (e.svc, e.real, state_name(e.key.proto(), e.state))
+                    (e.svc(), e.real(), state_name(e.key.proto(), e.state))
                 }) {
                     return Trace::Reply {
                         svc,

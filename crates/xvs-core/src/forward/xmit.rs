@@ -39,15 +39,15 @@ impl Lane {
         hop: Resolve,
         overhead: usize,
     ) -> Egress {
-        let h = match hop {
-            Resolve::Hop(h) => h,
+        let nh = match hop {
+            Resolve::Hop(nh) => nh,
             Resolve::Unresolved { port, ip } => {
                 self.note_unresolved(port, ip);
                 return Egress::Stop(Verdict::Drop(DropReason::UnknownNeighbour));
             }
             Resolve::NoRoute => return Egress::Stop(Verdict::Drop(DropReason::NoRoute)),
         };
-        let mtu = usize::from(h.mtu);
+        let mtu = usize::from(nh.mtu);
         if s.l3_len + overhead > mtu {
             if !s.dont_frag {
                 return Egress::Stop(Verdict::Drop(DropReason::TooBig));
@@ -70,7 +70,7 @@ impl Lane {
             };
             return Egress::Stop(self.icmp_error_back(cx, f, s, e));
         }
-        Egress::Go(h)
+        Egress::Go(nh)
     }
 
     /// Checks the TTL of a routed packet; answers "time exceeded" when it ran out.
@@ -96,11 +96,11 @@ impl Lane {
     }
 
     #[inline(always)]
-    pub(super) fn l2_out(f: &mut Frame<'_>, h: NextHop) -> Verdict {
+    pub(super) fn l2_out(f: &mut Frame<'_>, nh: NextHop) -> Verdict {
         if let Some(m) = f.data_mut().get_mut(..12) {
-            m.copy_from_slice(&h.macs);
+            m.copy_from_slice(&nh.macs);
         }
-        Verdict::Tx { port: h.port }
+        Verdict::Tx { port: nh.port }
     }
 
     /// Sends a client → virtual service packet to its real server. The DR case with a known
@@ -112,24 +112,24 @@ impl Lane {
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
         s: &IpSummary,
-        h: &FwdInfo,
+        info: &FwdInfo,
         real: &RealServer,
     ) -> Verdict {
-        if let Some(c) = cx.c.real(h.real) {
+        if let Some(c) = cx.c.real(info.real) {
             bump(&c.in_pkts, 1);
             bump(&c.in_bytes, s.l3_len as u64);
         }
-        if h.method == Method::Dr {
+        if info.method == Method::Dr {
             if let Some(hop) = self
                 .egress
-                .get(h.real as usize)
+                .get(info.real as usize)
                 .and_then(|e| e.usable(s.l3_len))
             {
                 return Self::l2_out(f, hop);
             }
         }
-        let hop = cx.snap.real_hop(h.real);
-        self.send_to_real_slow(cx, f, s, h, real, hop)
+        let hop = cx.snap.real_hop(info.real);
+        self.send_to_real_slow(cx, f, s, info, real, hop)
     }
 
     #[inline(never)]
@@ -138,11 +138,11 @@ impl Lane {
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
         s: &IpSummary,
-        h: &FwdInfo,
+        info: &FwdInfo,
         real: &RealServer,
         hop: Resolve,
     ) -> Verdict {
-        match h.method {
+        match info.method {
             Method::Dr => match self.egress(cx, f, s, hop, 0) {
                 Egress::Go(nh) => Self::l2_out(f, nh),
                 Egress::Stop(v) => v,
@@ -161,16 +161,16 @@ impl Lane {
                 } else {
                     real.port
                 };
-                let src = if h.method == Method::FullNat {
+                let src = if info.method == Method::FullNat {
                     let Some(la) = cx
                         .snap
                         .services
-                        .service(h.svc)
-                        .and_then(|svc| svc.options.local_addrs.get(usize::from(h.laddr)))
+                        .service(info.svc)
+                        .and_then(|svc| svc.options.local_addrs.get(usize::from(info.laddr)))
                     else {
                         return Verdict::Drop(DropReason::NoLocalPort);
                     };
-                    Some((addr16(la), h.lport))
+                    Some((addr16(la), info.lport))
                 } else {
                     None
                 };
@@ -190,10 +190,10 @@ impl Lane {
         cx: &Ctx<'_>,
         f: &mut Frame<'_>,
         s: &IpSummary,
-        h: &FwdInfo,
+        info: &FwdInfo,
         key: &FlowKey,
     ) -> Verdict {
-        if let Some(c) = cx.c.real(h.real) {
+        if let Some(c) = cx.c.real(info.real) {
             bump(&c.out_pkts, 1);
             bump(&c.out_bytes, s.l3_len as u64);
         }
@@ -206,7 +206,7 @@ impl Lane {
             return v;
         }
         let vip = Some((key.dst(), key.dport()));
-        let dst = (h.method == Method::FullNat).then_some((key.src(), key.sport()));
+        let dst = (info.method == Method::FullNat).then_some((key.src(), key.sport()));
         let p = Pkt::of(s);
         let d = f.data_mut();
         rewrite(d, p, vip, dst);

@@ -64,7 +64,7 @@ pub fn conns(d: &Director, limit: usize) -> ConnsReply {
             out.truncated = true;
             return;
         }
-        let Some(real) = t.real(e.real) else { return };
+        let Some(real) = t.real(e.real()) else { return };
         let k = &e.key;
         let proto = Protocol::from_number(k.proto()).map_or("IP", Protocol::name);
         let vaddr = match (template, k.proto(), k.version()) {
