@@ -1,15 +1,45 @@
-//! The forwarder's specification, as a table of cases run in order on one forwarder over the
-//! reference lab (see `xvs_testkit::lab` for the topology and the services).
+//! The forwarder's specification, as a table of cases over the reference lab (see
+//! `xvs_testkit::lab` for the topology and the services).
 //!
-//! Each case: what it shows, the frame in (and the port it arrives on), and what must come out:
-//! the verdict and, for transmitted frames, the exact bytes. Expected frames are built with
-//! etherparse, independently of xvs's wire code, so every checksum xvs updates incrementally is
-//! checked against a from-scratch computation. Cases build on earlier ones (a reply needs the
-//! connection its request created).
+//! Each case: what it shows, when (the forwarder's clock, in seconds), the frame in (and the
+//! port it arrives on), and what must come out: the verdict and, for transmitted frames, the
+//! exact bytes. Expected frames are built with etherparse, independently of xvs's wire code,
+//! so every checksum xvs updates incrementally is checked against a from-scratch computation.
+//!
+//! Every case is a test of its own, named by its number and what it shows (`cargo test -p
+//! xvs-core --test forwarder_fixtures -- 07_`): it runs on a fresh forwarder after the cases
+//! before it in the table, which are its set-up (a reply needs the connection its request
+//! created; an expiry needs the connection to have been there). Their verdicts are not
+//! checked there: each is checked by its own test.
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use xvs_core::{DropReason, PortId, Verdict};
 use xvs_testkit::lab::*;
 use xvs_testkit::pkt::*;
+
+/// Offsets in an untagged Ethernet frame carrying IPv4.
+mod off {
+    /// The IPv4 header.
+    pub const IP: usize = 14;
+    /// Version and header length.
+    pub const VERSION_IHL: usize = IP;
+    /// Total length (2 bytes).
+    pub const TOTAL_LEN: usize = IP + 2;
+    /// Flags and fragment offset (2 bytes).
+    pub const FRAG: usize = IP + 6;
+    /// Header checksum (2 bytes).
+    pub const CHECKSUM: usize = IP + 10;
+}
+
+/// Writes a big-endian u16 at `at`.
+fn set_u16(f: &mut [u8], at: usize, v: u16) {
+    f[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Fills the IPv4 header checksum in again after a change to the header.
+fn fix_ip_checksum(f: &mut [u8]) {
+    xvs_wire::ipv4::Ipv4Packet::new_unchecked(&mut f[off::IP..]).fill_checksum();
+}
 
 struct Case {
     what: &'static str,
@@ -25,6 +55,7 @@ enum Expect {
     Drop(DropReason),
 }
 
+/// A case at second 1 (where the table starts).
 fn case(what: &'static str, ingress: PortId, input: Vec<u8>, expect: Expect) -> Case {
     Case {
         what,
@@ -32,6 +63,13 @@ fn case(what: &'static str, ingress: PortId, input: Vec<u8>, expect: Expect) -> 
         ingress,
         input,
         expect,
+    }
+}
+
+impl Case {
+    /// The same case at second `secs`.
+    fn at(self, secs: u64) -> Case {
+        Case { at: secs, ..self }
     }
 }
 
@@ -66,22 +104,18 @@ fn table() -> Vec<Case> {
     let quiesced_syn = tcp(CLIENT, 42000, VIP_QUIESCED, 80).syn();
     let nat_ttl1 = tcp(CLIENT, 44000, VIP_NAT, 80).syn().ttl(1);
     let mut bad_csum = from_client(&tcp(CLIENT, 45000, VIP_DR, 80).syn());
-    bad_csum[14 + 10] ^= 0xff;
+    bad_csum[off::CHECKSUM] ^= 0xff;
     let mut bad_version = from_client(&dr_syn);
-    bad_version[14] = 0x55;
+    bad_version[off::VERSION_IHL] = 0x55;
     let mut short_tcp = from_client(&tcp(CLIENT, 45001, VIP_DR, 80).syn());
-    short_tcp[14 + 2..14 + 4].copy_from_slice(&30u16.to_be_bytes());
-    let fix = |f: &mut Vec<u8>| {
-        let mut ip = xvs_wire::ipv4::Ipv4Packet::new_unchecked(&mut f[14..]);
-        ip.fill_checksum();
-    };
-    fix(&mut short_tcp);
+    set_u16(&mut short_tcp, off::TOTAL_LEN, 30);
+    fix_ip_checksum(&mut short_tcp);
     let mut fragment = from_client(&tcp(CLIENT, 45002, VIP_DR, 80).syn().no_df());
-    fragment[14 + 6..14 + 8].copy_from_slice(&0x2000u16.to_be_bytes()); // MF, offset 0
-    fix(&mut fragment);
+    set_u16(&mut fragment, off::FRAG, 0x2000); // MF, offset 0
+    fix_ip_checksum(&mut fragment);
     let mut host_fragment = from_client(&tcp(CLIENT, 45003, DIR_EXT, 22).syn().no_df());
-    host_fragment[14 + 6..14 + 8].copy_from_slice(&0x0001u16.to_be_bytes()); // offset 8
-    fix(&mut host_fragment);
+    set_u16(&mut host_fragment, off::FRAG, 0x0001); // offset 8
+    fix_ip_checksum(&mut host_fragment);
     let mut icmp_fragment = from_client(&icmp(
         CLIENT,
         VIP_DR,
@@ -90,10 +124,10 @@ fn table() -> Vec<Case> {
         [0, 1, 0, 1],
         b"0123456789abcdef",
     ));
-    icmp_fragment[14 + 6..14 + 8].copy_from_slice(&0x0002u16.to_be_bytes()); // offset 16
-    icmp_fragment.truncate(14 + 20 + 4);
-    icmp_fragment[14 + 2..14 + 4].copy_from_slice(&24u16.to_be_bytes());
-    fix(&mut icmp_fragment);
+    set_u16(&mut icmp_fragment, off::FRAG, 0x0002); // offset 16
+    icmp_fragment.truncate(off::IP + 20 + 4);
+    set_u16(&mut icmp_fragment, off::TOTAL_LEN, 24);
+    fix_ip_checksum(&mut icmp_fragment);
 
     vec![
         // ---- What is not for a virtual service goes to the host stack. ----
@@ -295,6 +329,27 @@ fn table() -> Vec<Case> {
             EXT,
             from_client(&sctp_init(CLIENT, 5000, VIP_SCTP, 3868)),
             to_rs(RS1_MAC, &sctp_init(CLIENT, 5000, RS1, 3868).ttl(63)),
+        ),
+        case(
+            "SCTP NAT: the INIT-ACK from RIP goes back from the VIP",
+            INT,
+            from_rs(RS1_MAC, &sctp_init_ack(RS1, 3868, CLIENT, 5000)),
+            to_client(&sctp_init_ack(VIP_SCTP, 3868, CLIENT, 5000).ttl(63)),
+        ),
+        case(
+            "SCTP NAT: DATA from the client follows its association",
+            EXT,
+            from_client(&sctp_data(CLIENT, 5000, VIP_SCTP, 3868, b"hello")),
+            to_rs(
+                RS1_MAC,
+                &sctp_data(CLIENT, 5000, RS1, 3868, b"hello").ttl(63),
+            ),
+        ),
+        case(
+            "SCTP: DATA without an association is the host's (only INIT opens one)",
+            EXT,
+            from_client(&sctp_data(CLIENT, 5001, VIP_SCTP, 3868, b"x")),
+            Expect::Pass,
         ),
         // ---- ICMP. ----
         case(
@@ -509,40 +564,111 @@ fn table() -> Vec<Case> {
             icmp_fragment,
             Expect::Pass,
         ),
+        // ---- Time: timeouts, expiry and persistence templates running out. ----
+        case(
+            "persistence: 199 s later the template still names RS2",
+            EXT,
+            from_client(&tcp("203.0.113.8", 41003, VIP_PERSIST, 80).syn()),
+            to_rs(RS2_MAC, &tcp("203.0.113.8", 41003, VIP_PERSIST, 80).syn()),
+        )
+        .at(200),
+        case(
+            "NAT UDP: a reply 301 s after the last packet finds no connection (UDP timeout 300 s)",
+            INT,
+            from_rs(RS2_MAC, &udp(RS2, 53, CLIENT, 5353, b"late")),
+            Expect::Pass,
+        )
+        .at(302),
+        case(
+            "persistence: a use refreshes the template (150 s after it, past 300 s from the first)",
+            EXT,
+            from_client(&tcp("203.0.113.8", 41004, VIP_PERSIST, 80).syn()),
+            to_rs(RS2_MAC, &tcp("203.0.113.8", 41004, VIP_PERSIST, 80).syn()),
+        )
+        .at(350),
+        case(
+            "persistence: 301 s after its last use the template is gone and rr schedules (RS1)",
+            EXT,
+            from_client(&tcp("203.0.113.8", 41005, VIP_PERSIST, 80).syn()),
+            to_rs(RS1_MAC, &tcp("203.0.113.8", 41005, VIP_PERSIST, 80).syn()),
+        )
+        .at(651),
+        case(
+            "DR: an ACK after 900 s of silence finds no connection (TCP established timeout)",
+            EXT,
+            from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+            Expect::Pass,
+        )
+        .at(902),
     ]
 }
 
-#[test]
-fn forwarder_fixture_table() {
-    let snap = snapshot();
-    let mut fw = forwarder();
-    let mut failures = Vec::new();
-    for (n, c) in table().into_iter().enumerate() {
-        let (verdict, out) = run(&mut fw, &snap, c.ingress, &c.input, c.at);
-        let ok = match &c.expect {
-            Expect::Tx(port, frame) => verdict == Verdict::Tx { port: *port } && out == *frame,
-            Expect::Pass => verdict == Verdict::Pass && out == c.input,
-            Expect::Drop(r) => verdict == Verdict::Drop(*r) && out == c.input,
-        };
-        if !ok {
-            let want = match &c.expect {
-                Expect::Tx(p, f) => format!("Tx {{ port: {p} }} {}", hex(f)),
-                Expect::Pass => "Pass".into(),
-                Expect::Drop(r) => format!("Drop({r:?})"),
-            };
-            failures.push(format!(
-                "#{n} {}\n   want {want}\n   got  {verdict:?} {}",
-                c.what,
-                hex(&out)
-            ));
+/// The test name of case `n`: its number and what it shows, in lower case with underscores.
+fn name(n: usize, what: &str) -> String {
+    let mut slug = String::new();
+    for c in what.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('_') {
+            slug.push('_');
         }
     }
+    format!("{n:02}_{}", slug.trim_matches('_'))
+}
+
+/// Runs the cases before `n` as set-up, then checks case `n`.
+fn check(n: usize) -> Result<(), Failed> {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let cases = table();
+    for c in &cases[..n] {
+        run(&mut fw, &snap, c.ingress, &c.input, c.at);
+    }
+    let c = &cases[n];
+    let (verdict, out) = run(&mut fw, &snap, c.ingress, &c.input, c.at);
+    let ok = match &c.expect {
+        Expect::Tx(port, frame) => verdict == Verdict::Tx { port: *port } && out == *frame,
+        Expect::Pass => verdict == Verdict::Pass && out == c.input,
+        Expect::Drop(r) => verdict == Verdict::Drop(*r) && out == c.input,
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match &c.expect {
+        Expect::Tx(p, f) => format!("Tx {{ port: {p} }} {}", hex(f)),
+        Expect::Pass => "Pass".into(),
+        Expect::Drop(r) => format!("Drop({r:?})"),
+    };
+    Err(format!(
+        "{} (at {} s)\n   want {want}\n   got  {verdict:?} {}",
+        c.what,
+        c.at,
+        hex(&out)
+    )
+    .into())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let cases = table();
+    let mut names = std::collections::HashSet::new();
     assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
+        cases.windows(2).all(|w| w[0].at <= w[1].at),
+        "the table's clock runs forward"
     );
+    let trials = cases
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            assert!(
+                names.insert(c.what),
+                "two cases say the same thing: {}",
+                c.what
+            );
+            Trial::test(name(n, c.what), move || check(n))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
 }
 
 fn hex(b: &[u8]) -> String {

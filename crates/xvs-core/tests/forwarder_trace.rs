@@ -46,8 +46,9 @@ fn new_then_existing_connection() {
     assert!(matches!(t, Trace::Scheduled { .. }), "{t:?}");
     assert_eq!(fw.table().len(), 0, "a trace creates no connection");
     let syn = eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).syn());
-    let (v, _) = run(&mut fw, &snap, EXT, &syn, 1);
+    let (v, out) = run(&mut fw, &snap, EXT, &syn, 1);
     assert!(matches!(v, Verdict::Tx { .. }));
+    assert_eq!(out[..6], RS1_MAC.0, "sent to RS1");
     let t2 = ctl.trace(&snap, k, flags::ACK, Time::from_millis(2000));
     match t2 {
         Trace::Connection {
@@ -60,11 +61,17 @@ fn new_then_existing_connection() {
         }
         other => panic!("expected the connection, got {other:?}"),
     }
+    let dr = snap
+        .services
+        .find(&svc(xvs_core::service::Protocol::Tcp, VIP_DR, 80))
+        .unwrap();
+    let rs1 = snap.services.find_real(dr, &ip(RS1), 80).unwrap().id;
     assert_eq!(
         real_of(&t),
-        real_of(&t2),
-        "DR has one real server: the pick is the one used"
+        rs1,
+        "the trace names the server the SYN went to"
     );
+    assert_eq!(real_of(&t2), rs1, "and then the connection's");
 }
 
 #[test]

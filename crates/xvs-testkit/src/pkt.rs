@@ -228,21 +228,71 @@ pub struct Sctp {
     chunk: Vec<u8>,
 }
 
-/// An SCTP packet `src:sport → dst:dport` carrying an INIT chunk (verification tag 0).
-pub fn sctp_init(src: &str, sport: u16, dst: &str, dport: u16) -> Sctp {
-    // INIT: type 1, flags 0, length 20, initiate tag, a_rwnd, streams, initial TSN.
-    let mut chunk = vec![1, 0, 0, 20];
-    chunk.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-    chunk.extend_from_slice(&65535u32.to_be_bytes());
-    chunk.extend_from_slice(&[0, 10, 0, 10]);
-    chunk.extend_from_slice(&1u32.to_be_bytes());
+/// An SCTP packet `src:sport → dst:dport` with verification tag `vtag` and one chunk
+/// (its type, flags and value; the chunk's length is filled in).
+pub fn sctp(
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    vtag: u32,
+    (kind, flags, value): (u8, u8, &[u8]),
+) -> Sctp {
+    let len = u16::try_from(4 + value.len()).expect("chunk length");
+    let mut chunk = vec![kind, flags];
+    chunk.extend_from_slice(&len.to_be_bytes());
+    chunk.extend_from_slice(value);
+    while chunk.len() % 4 != 0 {
+        chunk.push(0);
+    }
     Sctp {
         ip: IpHdr::new(ip(src), ip(dst)),
         sport,
         dport,
-        vtag: 0,
+        vtag,
         chunk,
     }
+}
+
+/// The value of an INIT or INIT-ACK chunk: initiate tag, a_rwnd, streams, initial TSN.
+fn init_value(tag: u32) -> Vec<u8> {
+    let mut v = tag.to_be_bytes().to_vec();
+    v.extend_from_slice(&65535u32.to_be_bytes());
+    v.extend_from_slice(&[0, 10, 0, 10]);
+    v.extend_from_slice(&1u32.to_be_bytes());
+    v
+}
+
+/// The client's initiate tag in [`sctp_init`].
+pub const SCTP_CLIENT_TAG: u32 = 0x1234_5678;
+/// The server's initiate tag in [`sctp_init_ack`].
+pub const SCTP_SERVER_TAG: u32 = 0x0bad_cafe;
+
+/// An SCTP packet `src:sport → dst:dport` carrying an INIT chunk (verification tag 0).
+pub fn sctp_init(src: &str, sport: u16, dst: &str, dport: u16) -> Sctp {
+    sctp(
+        src,
+        sport,
+        dst,
+        dport,
+        0,
+        (1, 0, &init_value(SCTP_CLIENT_TAG)),
+    )
+}
+
+/// The server's INIT-ACK to [`sctp_init`] (a cookie parameter carried along).
+pub fn sctp_init_ack(src: &str, sport: u16, dst: &str, dport: u16) -> Sctp {
+    let mut v = init_value(SCTP_SERVER_TAG);
+    v.extend_from_slice(&[0, 7, 0, 8, b'c', b'o', b'o', b'k']); // State Cookie parameter
+    sctp(src, sport, dst, dport, SCTP_CLIENT_TAG, (2, 0, &v))
+}
+
+/// A DATA chunk (TSN 1, stream 0) from the client of [`sctp_init_ack`]'s association.
+pub fn sctp_data(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Sctp {
+    let mut v = 1u32.to_be_bytes().to_vec();
+    v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // stream, sequence, payload protocol
+    v.extend_from_slice(payload);
+    sctp(src, sport, dst, dport, SCTP_SERVER_TAG, (0, 3, &v))
 }
 
 impl Sctp {
