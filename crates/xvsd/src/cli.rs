@@ -1,44 +1,8 @@
 //! Command line of xvsd.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use std::path::PathBuf;
-
-/// How the XDP program attaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum XdpMode {
-    /// Native (driver) mode, falling back to generic mode.
-    Auto,
-    /// Native mode only.
-    Native,
-    /// Generic (SKB) mode.
-    Generic,
-}
-
-/// How AF_XDP sockets bind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BindMode {
-    /// Zero-copy if the driver supports it, else copy.
-    Auto,
-    /// Copy mode.
-    Copy,
-    /// Zero-copy only.
-    Zerocopy,
-}
-
-/// Who runs a served queue's receive work, and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PollMode {
-    /// prefer-busy where the AF_XDP sockets have a NAPI id, else threaded-yield.
-    Auto,
-    /// Preferred busy polling: the worker's system calls run the queue's receive.
-    PreferBusy,
-    /// Threaded NAPI pinned below a real-time worker that sleeps only when idle.
-    ThreadedYield,
-    /// Spin on the rings, leaving the kernel's receive as it is.
-    Busy,
-    /// Spin while busy, sleep in poll(2) when idle.
-    Adaptive,
-}
+use xvs_control::config::{BindModeConfig, PollModeConfig, XdpModeConfig};
 
 /// xvsd: the Linux Virtual Server on AF_XDP.
 ///
@@ -71,13 +35,13 @@ pub struct Cli {
     pub cores: Vec<usize>,
     /// XDP attach mode.
     #[arg(long, value_enum)]
-    pub xdp_mode: Option<XdpMode>,
+    pub xdp_mode: Option<XdpModeConfig>,
     /// AF_XDP bind mode.
     #[arg(long, value_enum)]
-    pub bind_mode: Option<BindMode>,
+    pub bind_mode: Option<BindModeConfig>,
     /// Polling mode [default: auto].
     #[arg(long, value_enum)]
-    pub poll_mode: Option<PollMode>,
+    pub poll_mode: Option<PollModeConfig>,
     /// threaded-yield: microseconds a worker with empty rings sleeps; 0 blocks until the
     /// kernel has received a frame [default: 0].
     #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=10000))]

@@ -1,11 +1,11 @@
 //! Everything the daemon runs with: the configuration file and the command line merged, with
 //! the defaults filled in.
 
-use crate::cli::{self, Cli};
+use crate::cli::Cli;
 use crate::metrics;
-use crate::polling::{PollMode, PollSettings};
+use crate::polling::PollSettings;
 use std::path::PathBuf;
-use xvs_control::config::{BindModeConfig, PollModeConfig, XdpModeConfig};
+use xvs_control::config::{BindModeConfig, XdpModeConfig};
 use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
 use xvs_core::Options;
 use xvs_core::conn::Timeouts;
@@ -101,32 +101,17 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
     if interfaces.is_empty() {
         return Err("no interface to serve: give --interface IF (repeatable) or `interfaces:` in the configuration".into());
     }
-    let xdp_mode = match (cli.xdp_mode, file_cfg.xdp_mode) {
-        (Some(cli::XdpMode::Native), _) | (None, Some(XdpModeConfig::Native)) => XdpMode::Native,
-        (Some(cli::XdpMode::Generic), _) | (None, Some(XdpModeConfig::Generic)) => XdpMode::Generic,
-        _ => XdpMode::Auto,
+    let xdp_mode = match cli.xdp_mode.or(file_cfg.xdp_mode).unwrap_or_default() {
+        XdpModeConfig::Auto => XdpMode::Auto,
+        XdpModeConfig::Native => XdpMode::Native,
+        XdpModeConfig::Generic => XdpMode::Generic,
     };
-    let bind_mode = match (cli.bind_mode, file_cfg.bind_mode) {
-        (Some(cli::BindMode::Copy), _) | (None, Some(BindModeConfig::Copy)) => BindMode::Copy,
-        (Some(cli::BindMode::Zerocopy), _) | (None, Some(BindModeConfig::Zerocopy)) => {
-            BindMode::ZeroCopy
-        }
-        _ => BindMode::Auto,
+    let bind_mode = match cli.bind_mode.or(file_cfg.bind_mode).unwrap_or_default() {
+        BindModeConfig::Auto => BindMode::Auto,
+        BindModeConfig::Copy => BindMode::Copy,
+        BindModeConfig::Zerocopy => BindMode::ZeroCopy,
     };
-    let mode = match cli.poll_mode {
-        Some(cli::PollMode::Auto) => PollMode::Auto,
-        Some(cli::PollMode::PreferBusy) => PollMode::PreferBusy,
-        Some(cli::PollMode::ThreadedYield) => PollMode::ThreadedYield,
-        Some(cli::PollMode::Busy) => PollMode::Busy,
-        Some(cli::PollMode::Adaptive) => PollMode::Adaptive,
-        None => match file_cfg.poll_mode.unwrap_or_default() {
-            PollModeConfig::Auto => PollMode::Auto,
-            PollModeConfig::PreferBusy => PollMode::PreferBusy,
-            PollModeConfig::ThreadedYield => PollMode::ThreadedYield,
-            PollModeConfig::Busy => PollMode::Busy,
-            PollModeConfig::Adaptive => PollMode::Adaptive,
-        },
-    };
+    let mode = cli.poll_mode.or(file_cfg.poll_mode).unwrap_or_default();
     let d = PollSettings::default();
     let fp = file_cfg.polling;
     let poll = PollSettings {

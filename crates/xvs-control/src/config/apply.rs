@@ -4,8 +4,8 @@
 //! health checks, sorry servers, quorums and firewall-mark rules. Every problem is reported
 //! with the file, line and field it comes from.
 
-use super::{ConfigError, FamilyConfig, Loaded, RealConfig, ServiceConfig};
-use crate::change::{self, Change, Key, RealSpec, ServiceSpec};
+use super::{ConfigError, FamilyConfig, Loaded, ServiceConfig};
+use crate::change::{self, Change, Key, ServiceSpec};
 use crate::check::{Health, RealCheck, ServiceHealth};
 use std::net::IpAddr;
 use xvs_core::conn::Timeouts;
@@ -28,20 +28,6 @@ pub struct Sourced {
     pub change: Change,
     /// Where it is in the file (`services[2]`, `services[2].reals[0]`, `timeouts`).
     pub at: String,
-}
-
-impl RealConfig {
-    /// The real server as a `-a` gives it.
-    pub fn spec(&self) -> RealSpec {
-        RealSpec {
-            addr: self.addr,
-            port: self.port,
-            method: self.method,
-            weight: self.weight,
-            u_threshold: self.u_threshold,
-            l_threshold: self.l_threshold,
-        }
-    }
 }
 
 impl ServiceConfig {
@@ -202,11 +188,27 @@ impl Loaded {
                 },
                 at: format!("services[{i}]"),
             });
+            let sorry = s
+                .sorry_server
+                .iter()
+                .map(|r| (format!("services[{i}].sorry_server"), r));
+            let reals = s
+                .reals
+                .iter()
+                .enumerate()
+                .map(|(j, r)| (format!("services[{i}].reals[{j}]"), r));
+            for (at, r) in reals.clone().chain(sorry) {
+                if let Some(name) = r.unknown.keys().next() {
+                    return Err(
+                        self.error(format!("{at}.{name}"), format!("unknown field `{name}`"))
+                    );
+                }
+            }
             for (j, r) in s.reals.iter().enumerate() {
                 out.push(Sourced {
                     change: Change::AddReal {
                         service,
-                        real: r.spec(),
+                        real: r.spec.clone(),
                     },
                     at: format!("services[{i}].reals[{j}]"),
                 });
@@ -270,11 +272,11 @@ impl Loaded {
                 .validate()
                 .map_err(|(f, m)| self.error(format!("{field}.{f}"), m))?;
             // The port the real server got (DR and TUN take the virtual port).
-            let port = change::apply::real_port(key, &r.spec())
+            let port = change::apply::real_port(key, &r.spec)
                 .filter(|&p| p != 0)
                 .unwrap_or(key.port());
             checks.push(RealCheck {
-                addr: r.addr,
+                addr: r.spec.addr,
                 port,
                 check: check.clone(),
                 notify_up: r.notify_up.clone().or_else(|| s.notify_up.clone()),
@@ -288,8 +290,7 @@ impl Loaded {
                     "the sorry server is not checked",
                 ));
             }
-            let o = sr.spec().options();
-            t.set_sorry(key, Some((sr.addr, sr.port, o)))
+            t.set_sorry(key, Some((sr.spec.addr, sr.spec.port, sr.spec.options())))
                 .map_err(|e| self.error(format!("{at}.sorry_server"), e.to_string()))?;
         }
         if s.quorum as usize > s.reals.len() {

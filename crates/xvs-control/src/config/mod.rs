@@ -13,7 +13,7 @@ mod tests;
 
 pub use apply::Applied;
 
-use crate::change::MethodName;
+use crate::change::RealSpec;
 use crate::check::CheckConfig;
 use crate::lines::Lines;
 use serde::Deserialize;
@@ -27,8 +27,8 @@ pub const DEFAULT_MAX_SERVICES: usize = 1024;
 /// Default number of real servers a table holds (live and removed).
 pub const DEFAULT_MAX_REALS: usize = 8192;
 
-/// How the XDP program attaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+/// How the XDP program attaches (`xdp_mode:`, `--xdp-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpModeConfig {
     /// Native, falling back to generic.
@@ -40,8 +40,8 @@ pub enum XdpModeConfig {
     Generic,
 }
 
-/// How AF_XDP sockets bind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+/// How AF_XDP sockets bind (`bind_mode:`, `--bind-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BindModeConfig {
     /// Zero-copy if possible, else copy.
@@ -53,8 +53,9 @@ pub enum BindModeConfig {
     Zerocopy,
 }
 
-/// Who runs a served queue's receive work, and when (see docs/architecture.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+/// Who runs a served queue's receive work, and when (`poll_mode:`, `--poll-mode`; see
+/// docs/architecture.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PollModeConfig {
     /// prefer-busy where the AF_XDP sockets have a NAPI id, else threaded-yield.
@@ -68,6 +69,19 @@ pub enum PollModeConfig {
     Busy,
     /// Spin while busy, then sleep in poll(2) with a growing timeout.
     Adaptive,
+}
+
+impl PollModeConfig {
+    /// Its name in the file and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PollModeConfig::Auto => "auto",
+            PollModeConfig::PreferBusy => "prefer-busy",
+            PollModeConfig::ThreadedYield => "threaded-yield",
+            PollModeConfig::Busy => "busy",
+            PollModeConfig::Adaptive => "adaptive",
+        }
+    }
 }
 
 /// `polling:` — the knobs of the polling mechanisms.
@@ -117,36 +131,26 @@ fn default_persistence() -> u32 {
     300
 }
 
-/// A real server.
+/// A real server: what `-a` gives it (the same fields, read by the same type), and what only
+/// a file has: its health check and notify commands.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RealConfig {
-    /// Address.
-    pub addr: IpAddr,
-    /// Port (the virtual port if absent).
-    pub port: Option<u16>,
-    /// `dr` (default), `nat`, `tun` or `fullnat`.
-    #[serde(default)]
-    pub method: MethodName,
-    /// Weight (default 1).
-    #[serde(default = "default_weight")]
-    pub weight: u32,
-    /// Upper connection threshold (`-x`).
-    #[serde(default)]
-    pub u_threshold: u32,
-    /// Lower connection threshold (`-y`).
-    #[serde(default)]
-    pub l_threshold: u32,
+    /// Address, port, method, weight and thresholds.
+    #[serde(flatten)]
+    pub spec: RealSpec,
     /// Health check (the service's `check` if absent).
+    #[serde(default)]
     pub check: Option<CheckConfig>,
     /// Command run when the server comes up (the service's if absent).
+    #[serde(default)]
     pub notify_up: Option<String>,
     /// Command run when the server goes down (the service's if absent).
+    #[serde(default)]
     pub notify_down: Option<String>,
-}
-
-fn default_weight() -> u32 {
-    1
+    /// Fields neither of the above knows (serde cannot refuse them itself beside a flattened
+    /// struct): refused when the file is applied, with their names.
+    #[serde(flatten)]
+    pub unknown: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
 }
 
 /// Protocol names.

@@ -33,33 +33,8 @@ use xvs_io::napi::{self, Knob, MappingSource};
 use xvs_io::sched::{self, Policy};
 use xvs_io::xsk::{BusyPoll, PortInfo};
 
-/// The polling mode asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollMode {
-    /// The fastest mechanism that works on each interface.
-    Auto,
-    /// Preferred busy polling.
-    PreferBusy,
-    /// Threaded NAPI below a real-time worker that yields when idle.
-    ThreadedYield,
-    /// Spin, leaving the kernel's receive as it is.
-    Busy,
-    /// Spin while busy, then sleep in poll(2) with a growing timeout.
-    Adaptive,
-}
-
-impl PollMode {
-    /// The configuration's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            PollMode::Auto => "auto",
-            PollMode::PreferBusy => "prefer-busy",
-            PollMode::ThreadedYield => "threaded-yield",
-            PollMode::Busy => "busy",
-            PollMode::Adaptive => "adaptive",
-        }
-    }
-}
+/// The polling mode asked for (the configuration's and the command line's).
+pub use xvs_control::config::PollModeConfig as PollMode;
 
 /// The knobs of the polling mechanisms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
