@@ -1,6 +1,7 @@
 //! ARP for IPv4 over Ethernet (RFC 826). xvs only reads ARP (to pass it to the host and to
 //! learn neighbours in tests); the host stack answers it.
 
+use crate::view::{fields, view};
 use crate::{Layer, MacAddr, Result, WireError, be16};
 use core::net::Ipv4Addr;
 
@@ -15,27 +16,17 @@ pub mod op {
     pub const REPLY: u16 = 2;
 }
 
-/// A view of an Ethernet/IPv4 ARP packet.
-#[derive(Debug, Clone)]
-pub struct ArpPacket<T> {
-    buffer: T,
+view! {
+    /// A view of an Ethernet/IPv4 ARP packet.
+    pub struct ArpPacket;
 }
 
+fields! { ArpPacket {
+    /// Operation (request or reply).
+    operation: u16 = 6;
+}}
+
 impl<T: AsRef<[u8]>> ArpPacket<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        ArpPacket { buffer }
-    }
-
-    /// Wraps a buffer and checks length and the Ethernet/IPv4 address formats.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that this is a complete Ethernet/IPv4 ARP packet.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -60,12 +51,6 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
             });
         }
         Ok(())
-    }
-
-    /// Operation (request or reply).
-    #[inline]
-    pub fn operation(&self) -> u16 {
-        be16(self.buffer.as_ref(), 6)
     }
 
     /// Sender hardware address.

@@ -1,6 +1,7 @@
 //! Ethernet II frames and 802.1Q / 802.1ad VLAN tags.
 
-use crate::{Layer, Result, WireError, be16, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError, be16};
 use core::fmt;
 
 /// A 48-bit MAC address.
@@ -80,27 +81,19 @@ pub const VLAN_TAG_LEN: usize = 4;
 /// The most VLAN tags xvs walks through (QinQ).
 pub const MAX_VLAN_TAGS: usize = 2;
 
-/// A view of an Ethernet II frame.
-#[derive(Debug, Clone)]
-pub struct EthernetFrame<T> {
-    buffer: T,
+view! {
+    /// A view of an Ethernet II frame.
+    pub struct EthernetFrame;
 }
 
+fields! { EthernetFrame {
+    /// The outer EtherType (a VLAN TPID if the frame is tagged).
+    ethertype /
+        /// Sets the outer EtherType.
+        set_ethertype: u16 = field::ETHERTYPE;
+}}
+
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
-    /// Wraps a buffer without checking its length.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        EthernetFrame { buffer }
-    }
-
-    /// Wraps a buffer and checks that the header fits.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let f = Self::new_unchecked(buffer);
-        f.check_len()?;
-        Ok(f)
-    }
-
     /// Checks that the untagged header fits in the buffer.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -127,12 +120,6 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         MacAddr(m)
     }
 
-    /// The outer EtherType (a VLAN TPID if the frame is tagged).
-    #[inline]
-    pub fn ethertype(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::ETHERTYPE)
-    }
-
     /// Walks the VLAN tags and returns where the layer-3 header starts.
     #[inline]
     pub fn l2_header(&self) -> Result<L2Header> {
@@ -157,12 +144,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     #[inline]
     pub fn set_src(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&mac.0);
-    }
-
-    /// Sets the outer EtherType.
-    #[inline]
-    pub fn set_ethertype(&mut self, t: u16) {
-        put16(self.buffer.as_mut(), field::ETHERTYPE, t);
     }
 }
 

@@ -1,6 +1,7 @@
 //! ICMP for IPv4 (RFC 792), including the original datagram quoted by error messages.
 
-use crate::{Layer, Result, WireError, be16, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError};
 
 /// Length of the ICMP header (type, code, checksum, rest-of-header).
 pub const HEADER_LEN: usize = 8;
@@ -45,27 +46,38 @@ pub const fn is_error(t: u8) -> bool {
     )
 }
 
-/// A view of an ICMPv4 message.
-#[derive(Debug, Clone)]
-pub struct Icmpv4Packet<T> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv4 message.
+    pub struct Icmpv4Packet;
 }
 
+fields! { Icmpv4Packet {
+    /// Message type.
+    msg_type /
+        /// Sets the type (checksum not updated).
+        set_msg_type: u8 = 0;
+
+    /// Message code.
+    msg_code /
+        /// Sets the code (checksum not updated).
+        set_msg_code: u8 = 1;
+
+    /// Checksum as stored.
+    checksum /
+        /// Stores a checksum value.
+        set_checksum: u16 = 2;
+
+    /// Echo identifier.
+    echo_ident: u16 = 4;
+
+    /// Echo sequence number.
+    echo_seq: u16 = 6;
+
+    /// Next-hop MTU of a fragmentation-needed message.
+    next_hop_mtu: u16 = 6;
+}}
+
 impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Icmpv4Packet { buffer }
-    }
-
-    /// Wraps a buffer and checks that the header fits.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the 8-byte header fits.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -74,42 +86,6 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
             return Err(WireError::truncated(Layer::Icmpv4, HEADER_LEN, got));
         }
         Ok(())
-    }
-
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
-    }
-
-    /// Message code.
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[1]
-    }
-
-    /// Checksum as stored.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), 2)
-    }
-
-    /// Echo identifier.
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        be16(self.buffer.as_ref(), 4)
-    }
-
-    /// Echo sequence number.
-    #[inline]
-    pub fn echo_seq(&self) -> u16 {
-        be16(self.buffer.as_ref(), 6)
-    }
-
-    /// Next-hop MTU of a fragmentation-needed message.
-    #[inline]
-    pub fn next_hop_mtu(&self) -> u16 {
-        be16(self.buffer.as_ref(), 6)
     }
 
     /// True if this message quotes an offending datagram.
@@ -132,24 +108,6 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
-    /// Sets the type (checksum not updated).
-    #[inline]
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[0] = v;
-    }
-
-    /// Sets the code (checksum not updated).
-    #[inline]
-    pub fn set_msg_code(&mut self, v: u8) {
-        self.buffer.as_mut()[1] = v;
-    }
-
-    /// Stores a checksum value.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 2, v);
-    }
-
     /// Sets the four rest-of-header bytes.
     #[inline]
     pub fn set_rest(&mut self, rest: [u8; 4]) {

@@ -1,6 +1,7 @@
 //! ICMP for IPv6 (RFC 4443), including the original packet quoted by error messages.
 
-use crate::{Layer, Result, WireError, be16, be32, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError};
 
 /// Length of the ICMPv6 header (type, code, checksum, 4 message bytes).
 pub const HEADER_LEN: usize = 8;
@@ -36,27 +37,35 @@ pub const fn is_error(t: u8) -> bool {
     t < 128
 }
 
-/// A view of an ICMPv6 message.
-#[derive(Debug, Clone)]
-pub struct Icmpv6Packet<T> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv6 message.
+    pub struct Icmpv6Packet;
 }
 
+fields! { Icmpv6Packet {
+    /// Message type.
+    msg_type /
+        /// Sets the type (checksum not updated).
+        set_msg_type: u8 = 0;
+
+    /// Message code.
+    msg_code /
+        /// Sets the code (checksum not updated).
+        set_msg_code: u8 = 1;
+
+    /// Checksum as stored.
+    checksum /
+        /// Stores a checksum value.
+        set_checksum: u16 = 2;
+
+    /// MTU of a Packet Too Big message.
+    mtu: u32 = 4;
+
+    /// Echo identifier.
+    echo_ident: u16 = 4;
+}}
+
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Icmpv6Packet { buffer }
-    }
-
-    /// Wraps a buffer and checks that the header fits.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the 8-byte header fits.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -65,36 +74,6 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
             return Err(WireError::truncated(Layer::Icmpv6, HEADER_LEN, got));
         }
         Ok(())
-    }
-
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
-    }
-
-    /// Message code.
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[1]
-    }
-
-    /// Checksum as stored.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), 2)
-    }
-
-    /// MTU of a Packet Too Big message.
-    #[inline]
-    pub fn mtu(&self) -> u32 {
-        be32(self.buffer.as_ref(), 4)
-    }
-
-    /// Echo identifier.
-    #[inline]
-    pub fn echo_ident(&self) -> u16 {
-        be16(self.buffer.as_ref(), 4)
     }
 
     /// True if this message quotes an offending packet.
@@ -117,24 +96,6 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
-    /// Sets the type (checksum not updated).
-    #[inline]
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[0] = v;
-    }
-
-    /// Sets the code (checksum not updated).
-    #[inline]
-    pub fn set_msg_code(&mut self, v: u8) {
-        self.buffer.as_mut()[1] = v;
-    }
-
-    /// Stores a checksum value.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 2, v);
-    }
-
     /// Sets the four message bytes after the checksum.
     #[inline]
     pub fn set_rest(&mut self, rest: [u8; 4]) {

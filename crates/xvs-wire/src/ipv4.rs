@@ -1,7 +1,8 @@
 //! IPv4 headers (RFC 791), including options and fragment recognition.
 
 use crate::checksum;
-use crate::{Layer, Result, WireError, be16, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError};
 use core::net::Ipv4Addr;
 
 mod field {
@@ -24,27 +25,49 @@ pub const FLAG_DF: u16 = 0x4000;
 /// The "more fragments" flag bit.
 pub const FLAG_MF: u16 = 0x2000;
 
-/// A view of an IPv4 packet.
-#[derive(Debug, Clone)]
-pub struct Ipv4Packet<T> {
-    buffer: T,
+view! {
+    /// A view of an IPv4 packet.
+    pub struct Ipv4Packet;
 }
 
+fields! { Ipv4Packet {
+    /// DSCP and ECN byte.
+    dscp_ecn /
+        /// Sets the DSCP/ECN byte.
+        set_dscp_ecn: u8 = field::DSCP_ECN;
+
+    /// Total length field.
+    total_len /
+        /// Sets the total length.
+        set_total_len: u16 = field::TOTAL_LEN;
+
+    /// Identification field.
+    ident /
+        /// Sets the identification.
+        set_ident: u16 = field::IDENT;
+
+    /// Flags and fragment offset word, raw.
+    flags_frag /
+        /// Sets the flags/fragment-offset word.
+        set_flags_frag: u16 = field::FLAGS_FRAG;
+
+    /// Time to live.
+    ttl /
+        /// Sets the TTL (checksum not updated).
+        set_ttl: u8 = field::TTL;
+
+    /// Upper-layer protocol number.
+    protocol /
+        /// Sets the protocol (checksum not updated).
+        set_protocol: u8 = field::PROTOCOL;
+
+    /// Header checksum as stored.
+    checksum /
+        /// Stores a checksum value.
+        set_checksum: u16 = field::CHECKSUM;
+}}
+
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Ipv4Packet { buffer }
-    }
-
-    /// Wraps a buffer holding a whole packet and checks it (see [`Self::check_len`]).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Wraps a header quoted inside an ICMP error: the header must be whole, the payload may be
     /// cut short (the total length field then exceeds the buffer).
     #[inline]
@@ -109,30 +132,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
-    /// DSCP and ECN byte.
-    #[inline]
-    pub fn dscp_ecn(&self) -> u8 {
-        self.buffer.as_ref()[field::DSCP_ECN]
-    }
-
-    /// Total length field.
-    #[inline]
-    pub fn total_len(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::TOTAL_LEN)
-    }
-
-    /// Identification field.
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// Flags and fragment offset word, raw.
-    #[inline]
-    pub fn flags_frag(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::FLAGS_FRAG)
-    }
-
     /// The "don't fragment" flag.
     #[inline]
     pub fn dont_frag(&self) -> bool {
@@ -155,24 +154,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn is_fragment(&self) -> bool {
         self.flags_frag() & (FLAG_MF | 0x1fff) != 0
-    }
-
-    /// Time to live.
-    #[inline]
-    pub fn ttl(&self) -> u8 {
-        self.buffer.as_ref()[field::TTL]
-    }
-
-    /// Upper-layer protocol number.
-    #[inline]
-    pub fn protocol(&self) -> u8 {
-        self.buffer.as_ref()[field::PROTOCOL]
-    }
-
-    /// Header checksum as stored.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source address bytes.
@@ -222,48 +203,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn set_version_header_len(&mut self, len: usize) {
         self.buffer.as_mut()[field::VER_IHL] = 0x40 | ((len / 4) as u8 & 0x0f);
-    }
-
-    /// Sets the DSCP/ECN byte.
-    #[inline]
-    pub fn set_dscp_ecn(&mut self, v: u8) {
-        self.buffer.as_mut()[field::DSCP_ECN] = v;
-    }
-
-    /// Sets the total length.
-    #[inline]
-    pub fn set_total_len(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), field::TOTAL_LEN, v);
-    }
-
-    /// Sets the identification.
-    #[inline]
-    pub fn set_ident(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), field::IDENT, v);
-    }
-
-    /// Sets the flags/fragment-offset word.
-    #[inline]
-    pub fn set_flags_frag(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
-    }
-
-    /// Sets the TTL (checksum not updated).
-    #[inline]
-    pub fn set_ttl(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TTL] = v;
-    }
-
-    /// Sets the protocol (checksum not updated).
-    #[inline]
-    pub fn set_protocol(&mut self, v: u8) {
-        self.buffer.as_mut()[field::PROTOCOL] = v;
-    }
-
-    /// Stores a checksum value.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Sets the source address (checksum not updated).

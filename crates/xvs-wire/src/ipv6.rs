@@ -1,7 +1,8 @@
 //! IPv6 fixed header (RFC 8200) and the walk over the common extension headers.
 
 use crate::ip_proto;
-use crate::{Layer, Result, WireError, be16, be32, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError, be16, be32};
 use core::net::Ipv6Addr;
 
 /// Length of the fixed IPv6 header.
@@ -17,11 +18,27 @@ mod field {
     pub const DST: usize = 24;
 }
 
-/// A view of an IPv6 packet.
-#[derive(Debug, Clone)]
-pub struct Ipv6Packet<T> {
-    buffer: T,
+view! {
+    /// A view of an IPv6 packet.
+    pub struct Ipv6Packet;
 }
+
+fields! { Ipv6Packet {
+    /// Payload length (everything after the fixed header).
+    payload_len /
+        /// Sets the payload length.
+        set_payload_len: u16 = field::PAYLOAD_LEN;
+
+    /// Next header of the fixed header.
+    next_header /
+        /// Sets the next header of the fixed header.
+        set_next_header: u8 = field::NEXT_HEADER;
+
+    /// Hop limit.
+    hop_limit /
+        /// Sets the hop limit.
+        set_hop_limit: u8 = field::HOP_LIMIT;
+}}
 
 /// Fragment header contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,20 +71,6 @@ pub struct UpperLayer {
 }
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Ipv6Packet { buffer }
-    }
-
-    /// Wraps a whole packet and checks it (see [`Self::check_len`]).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Wraps a header quoted inside an ICMPv6 error (payload may be cut short).
     #[inline]
     pub fn new_quoted(buffer: T) -> Result<Self> {
@@ -116,24 +119,6 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     #[inline]
     pub fn flow_label(&self) -> u32 {
         be32(self.buffer.as_ref(), 0) & 0x000f_ffff
-    }
-
-    /// Payload length (everything after the fixed header).
-    #[inline]
-    pub fn payload_len(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::PAYLOAD_LEN)
-    }
-
-    /// Next header of the fixed header.
-    #[inline]
-    pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[field::NEXT_HEADER]
-    }
-
-    /// Hop limit.
-    #[inline]
-    pub fn hop_limit(&self) -> u8 {
-        self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
     /// Source address bytes.
@@ -230,24 +215,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     pub fn set_version_tc_flow(&mut self, tc: u8, flow: u32) {
         let w = (6u32 << 28) | (u32::from(tc) << 20) | (flow & 0x000f_ffff);
         self.buffer.as_mut()[0..4].copy_from_slice(&w.to_be_bytes());
-    }
-
-    /// Sets the payload length.
-    #[inline]
-    pub fn set_payload_len(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), field::PAYLOAD_LEN, v);
-    }
-
-    /// Sets the next header of the fixed header.
-    #[inline]
-    pub fn set_next_header(&mut self, v: u8) {
-        self.buffer.as_mut()[field::NEXT_HEADER] = v;
-    }
-
-    /// Sets the hop limit.
-    #[inline]
-    pub fn set_hop_limit(&mut self, v: u8) {
-        self.buffer.as_mut()[field::HOP_LIMIT] = v;
     }
 
     /// Sets the source address.

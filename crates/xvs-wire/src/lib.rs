@@ -24,6 +24,7 @@ pub mod summary;
 pub mod tcp;
 pub mod transport;
 pub mod udp;
+mod view;
 
 pub use error::{Layer, WireError};
 pub use ethernet::MacAddr;

@@ -1,6 +1,7 @@
 //! SCTP common header (RFC 9260) and its CRC32c checksum.
 
-use crate::{Layer, Result, WireError, be16, be32, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError};
 
 /// Length of the SCTP common header.
 pub const HEADER_LEN: usize = 12;
@@ -29,27 +30,29 @@ pub mod chunk {
 
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
-/// A view of an SCTP packet.
-#[derive(Debug, Clone)]
-pub struct SctpPacket<T> {
-    buffer: T,
+view! {
+    /// A view of an SCTP packet.
+    pub struct SctpPacket;
 }
 
+fields! { SctpPacket {
+    /// Source port.
+    src_port /
+        /// Sets the source port (checksum not updated).
+        set_src_port: u16 = 0;
+
+    /// Destination port.
+    dst_port /
+        /// Sets the destination port (checksum not updated).
+        set_dst_port: u16 = 2;
+
+    /// Verification tag.
+    verification_tag /
+        /// Sets the verification tag.
+        set_verification_tag: u32 = 4;
+}}
+
 impl<T: AsRef<[u8]>> SctpPacket<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        SctpPacket { buffer }
-    }
-
-    /// Wraps a buffer and checks that the common header fits.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the common header fits.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -58,24 +61,6 @@ impl<T: AsRef<[u8]>> SctpPacket<T> {
             return Err(WireError::truncated(Layer::Sctp, HEADER_LEN, got));
         }
         Ok(())
-    }
-
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        be16(self.buffer.as_ref(), 0)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        be16(self.buffer.as_ref(), 2)
-    }
-
-    /// Verification tag.
-    #[inline]
-    pub fn verification_tag(&self) -> u32 {
-        be32(self.buffer.as_ref(), 4)
     }
 
     /// Type of the first chunk, if one is present.
@@ -110,24 +95,6 @@ impl<T: AsRef<[u8]>> SctpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> SctpPacket<T> {
-    /// Sets the source port (checksum not updated).
-    #[inline]
-    pub fn set_src_port(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 0, v);
-    }
-
-    /// Sets the destination port (checksum not updated).
-    #[inline]
-    pub fn set_dst_port(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 2, v);
-    }
-
-    /// Sets the verification tag.
-    #[inline]
-    pub fn set_verification_tag(&mut self, v: u32) {
-        self.buffer.as_mut()[4..8].copy_from_slice(&v.to_be_bytes());
-    }
-
     /// Recomputes and stores the CRC32c (SCTP has no incremental update).
     #[inline]
     pub fn fill_checksum(&mut self) {

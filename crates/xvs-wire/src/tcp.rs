@@ -1,6 +1,7 @@
 //! TCP headers (RFC 9293).
 
-use crate::{Layer, Result, WireError, be16, be32, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError};
 
 /// Length of a TCP header without options.
 pub const MIN_HEADER_LEN: usize = 20;
@@ -23,27 +24,49 @@ pub mod flags {
     pub const URG: u8 = 0x20;
 }
 
-/// A view of a TCP segment.
-#[derive(Debug, Clone)]
-pub struct TcpPacket<T> {
-    buffer: T,
+view! {
+    /// A view of a TCP segment.
+    pub struct TcpPacket;
 }
 
+fields! { TcpPacket {
+    /// Source port.
+    src_port /
+        /// Sets the source port (checksum not updated).
+        set_src_port: u16 = 0;
+
+    /// Destination port.
+    dst_port /
+        /// Sets the destination port (checksum not updated).
+        set_dst_port: u16 = 2;
+
+    /// Sequence number.
+    seq /
+        /// Sets the sequence number.
+        set_seq: u32 = 4;
+
+    /// Acknowledgment number.
+    ack /
+        /// Sets the acknowledgment number.
+        set_ack: u32 = 8;
+
+    /// The flag byte (see [`flags`]).
+    flags /
+        /// Sets the flag byte.
+        set_flags: u8 = 13;
+
+    /// Receive window.
+    window /
+        /// Sets the window.
+        set_window: u16 = 14;
+
+    /// Checksum as stored.
+    checksum /
+        /// Stores a checksum value.
+        set_checksum: u16 = CHECKSUM_OFFSET;
+}}
+
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        TcpPacket { buffer }
-    }
-
-    /// Wraps a buffer and checks the header (see [`Self::check_len`]).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the fixed header fits and the data offset is sane and present.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -65,52 +88,10 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(())
     }
 
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        be16(self.buffer.as_ref(), 0)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        be16(self.buffer.as_ref(), 2)
-    }
-
-    /// Sequence number.
-    #[inline]
-    pub fn seq(&self) -> u32 {
-        be32(self.buffer.as_ref(), 4)
-    }
-
-    /// Acknowledgment number.
-    #[inline]
-    pub fn ack(&self) -> u32 {
-        be32(self.buffer.as_ref(), 8)
-    }
-
     /// Header length in bytes (data offset × 4).
     #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[12] >> 4) * 4
-    }
-
-    /// The flag byte (see [`flags`]).
-    #[inline]
-    pub fn flags(&self) -> u8 {
-        self.buffer.as_ref()[13]
-    }
-
-    /// Receive window.
-    #[inline]
-    pub fn window(&self) -> u16 {
-        be16(self.buffer.as_ref(), 14)
-    }
-
-    /// Checksum as stored.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), CHECKSUM_OFFSET)
     }
 
     /// Segment payload (after options).
@@ -121,52 +102,10 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    /// Sets the source port (checksum not updated).
-    #[inline]
-    pub fn set_src_port(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 0, v);
-    }
-
-    /// Sets the destination port (checksum not updated).
-    #[inline]
-    pub fn set_dst_port(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 2, v);
-    }
-
-    /// Sets the sequence number.
-    #[inline]
-    pub fn set_seq(&mut self, v: u32) {
-        self.buffer.as_mut()[4..8].copy_from_slice(&v.to_be_bytes());
-    }
-
-    /// Sets the acknowledgment number.
-    #[inline]
-    pub fn set_ack(&mut self, v: u32) {
-        self.buffer.as_mut()[8..12].copy_from_slice(&v.to_be_bytes());
-    }
-
     /// Sets the header length in bytes (multiple of 4).
     #[inline]
     pub fn set_header_len(&mut self, len: usize) {
         self.buffer.as_mut()[12] = ((len / 4) as u8) << 4;
-    }
-
-    /// Sets the flag byte.
-    #[inline]
-    pub fn set_flags(&mut self, v: u8) {
-        self.buffer.as_mut()[13] = v;
-    }
-
-    /// Sets the window.
-    #[inline]
-    pub fn set_window(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 14, v);
-    }
-
-    /// Stores a checksum value.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), CHECKSUM_OFFSET, v);
     }
 }
 

@@ -1,33 +1,41 @@
 //! UDP headers (RFC 768).
 
-use crate::{Layer, Result, WireError, be16, put16};
+use crate::view::{fields, view};
+use crate::{Layer, Result, WireError};
 
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;
 /// Offset of the checksum field.
 pub const CHECKSUM_OFFSET: usize = 6;
 
-/// A view of a UDP datagram.
-#[derive(Debug, Clone)]
-pub struct UdpPacket<T> {
-    buffer: T,
+view! {
+    /// A view of a UDP datagram.
+    pub struct UdpPacket;
 }
 
+fields! { UdpPacket {
+    /// Source port.
+    src_port /
+        /// Sets the source port (checksum not updated).
+        set_src_port: u16 = 0;
+
+    /// Destination port.
+    dst_port /
+        /// Sets the destination port (checksum not updated).
+        set_dst_port: u16 = 2;
+
+    /// Length field (header + payload).
+    len /
+        /// Sets the length field.
+        set_len: u16 = 4;
+
+    /// Checksum as stored (0 = none, IPv4 only).
+    checksum /
+        /// Stores a checksum value.
+        set_checksum: u16 = CHECKSUM_OFFSET;
+}}
+
 impl<T: AsRef<[u8]>> UdpPacket<T> {
-    /// Wraps a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        UdpPacket { buffer }
-    }
-
-    /// Wraps a buffer and checks it (see [`Self::check_len`]).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the header fits and the length field is consistent with the buffer.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
@@ -49,34 +57,10 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         Ok(())
     }
 
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        be16(self.buffer.as_ref(), 0)
-    }
-
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        be16(self.buffer.as_ref(), 2)
-    }
-
-    /// Length field (header + payload).
-    #[inline]
-    pub fn len(&self) -> u16 {
-        be16(self.buffer.as_ref(), 4)
-    }
-
     /// True if the length field says there is no payload.
     #[inline]
     pub fn is_empty(&self) -> bool {
         usize::from(self.len()) <= HEADER_LEN
-    }
-
-    /// Checksum as stored (0 = none, IPv4 only).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), CHECKSUM_OFFSET)
     }
 
     /// Payload, bounded by the length field.
@@ -88,31 +72,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
-    /// Sets the source port (checksum not updated).
-    #[inline]
-    pub fn set_src_port(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 0, v);
-    }
-
-    /// Sets the destination port (checksum not updated).
-    #[inline]
-    pub fn set_dst_port(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 2, v);
-    }
-
-    /// Sets the length field.
-    #[inline]
-    pub fn set_len(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), 4, v);
-    }
-
-    /// Stores a checksum value.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        put16(self.buffer.as_mut(), CHECKSUM_OFFSET, v);
-    }
-}
+impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {}
 
 #[cfg(test)]
 mod tests {
