@@ -96,23 +96,15 @@ pub fn apply_one(
             table.edit_service(&service.0, o).map_err(e)
         }
         Change::DeleteService { service } => table.remove_service(&service.0).map_err(e),
-        Change::AddReal { service, real } => table
-            .add_real(
-                &service.0,
-                real.addr,
-                real_port(&service.0, real),
-                real.options(),
-            )
-            .map(|_| ())
-            .map_err(|x| not_defined(x, &service.0)),
-        Change::EditReal { service, real } => table
-            .edit_real(
-                &service.0,
-                real.addr,
-                real_port(&service.0, real),
-                real.options(),
-            )
-            .map_err(|x| not_defined(x, &service.0)),
+        Change::AddReal { service, real } | Change::EditReal { service, real } => {
+            let (key, port, options) = (&service.0, real_port(&service.0, real), real.options());
+            let done = if matches!(c, Change::AddReal { .. }) {
+                table.add_real(key, real.addr, port, options).map(drop)
+            } else {
+                table.edit_real(key, real.addr, port, options)
+            };
+            done.map_err(|x| not_defined(x, key))
+        }
         Change::DeleteReal {
             service,
             addr,

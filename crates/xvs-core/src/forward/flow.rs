@@ -5,7 +5,7 @@ use super::cache::Cached;
 use super::fast::STATE_FLAGS;
 use super::{Ctx, Lane, Verdict};
 use crate::conn::state::{self, Direction};
-use crate::conn::{Entry, EntryKind, FlowKey, Insert, Lookup, SlotRef, Vacancy};
+use crate::conn::{Displaced, Entry, EntryKind, FlowKey, Insert, Lookup, SlotRef, Vacancy};
 use crate::drop_reason::DropReason;
 use crate::sched::{Dests, Request};
 use crate::service::{Method, Persistence, RealServer, Service, ServiceKey, addr16, mask_addr};
@@ -311,6 +311,19 @@ impl Lane {
         }
     }
 
+    /// Counts an entry an insert displaced (expired, or evicted alive) and lets go of it.
+    fn displaced(&self, cx: &Ctx<'_>, d: Option<Displaced>) {
+        if let Some(d) = d {
+            let counter = if d.expired {
+                &cx.c.conns_expired
+            } else {
+                &cx.c.conns_evicted
+            };
+            bump(counter, 1);
+            self.removed(cx, &d.entry);
+        }
+    }
+
     /// Bookkeeping for an entry that left the table (expired, evicted or removed): gauges, and
     /// the reply entry of a NAT/FullNAT connection.
     pub(crate) fn removed(&self, cx: &Ctx<'_>, e: &Entry) {
@@ -421,17 +434,7 @@ impl Lane {
                 serial,
                 displaced,
             } => {
-                if let Some(d) = displaced {
-                    bump(
-                        if d.expired {
-                            &cx.c.conns_expired
-                        } else {
-                            &cx.c.conns_evicted
-                        },
-                        1,
-                    );
-                    self.removed(cx, &d.entry);
-                }
+                self.displaced(cx, displaced);
                 (slot, serial)
             }
             Insert::Exists => return Verdict::Drop(DropReason::Conflict),
@@ -445,17 +448,7 @@ impl Lane {
             r.expires = e.expires;
             let reason = match cx.table.insert(rh, r, cx.now) {
                 Insert::Inserted { displaced, .. } => {
-                    if let Some(d) = displaced {
-                        bump(
-                            if d.expired {
-                                &cx.c.conns_expired
-                            } else {
-                                &cx.c.conns_evicted
-                            },
-                            1,
-                        );
-                        self.removed(cx, &d.entry);
-                    }
+                    self.displaced(cx, displaced);
                     None
                 }
                 Insert::Exists => Some(DropReason::Conflict),
@@ -659,9 +652,7 @@ impl Lane {
         let mut t = Entry::template(tkey, svc.id, real);
         t.expires = expires;
         if let Insert::Inserted { displaced, .. } = cx.table.insert(th, t, cx.now) {
-            if let Some(d) = displaced {
-                self.removed(cx, &d.entry);
-            }
+            self.displaced(cx, displaced);
             if let Some(c) = cx.c.real(real) {
                 bump(&c.persist, 1);
             }

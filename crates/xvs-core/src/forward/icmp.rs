@@ -5,10 +5,11 @@
 
 use super::flow::FwdInfo;
 use super::rewrite::{Pkt, decrement_ttl, rewrite, set_macs, src_mac};
+use super::xmit::nat_ends;
 use super::{Ctx, Frame, Lane, Verdict};
 use crate::conn::{EntryKind, FlowKey, Lookup};
 use crate::drop_reason::DropReason;
-use crate::service::{Method, addr16};
+use crate::service::Method;
 use crate::stats::bump;
 use xvs_wire::emit::{self, IcmpError};
 use xvs_wire::ipv4::Ipv4Packet;
@@ -197,35 +198,20 @@ impl Lane {
             }
             Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
             Method::Nat | Method::FullNat => {
-                let Some(nh) = self.hop_or_drop(hop) else {
-                    return Verdict::Drop(self.hop_reason(hop));
+                let nh = match self.routed_hop(hop, s) {
+                    Ok(nh) => nh,
+                    Err(v) => return v,
                 };
-                if s.ttl <= 1 {
-                    return Verdict::Drop(DropReason::TtlExceeded);
-                }
-                let rport = if real.port == 0 {
-                    key.dport()
-                } else {
-                    real.port
-                };
-                let rip = real.addr16();
-                let inner_dst = if info.method == Method::FullNat {
-                    let Some(la) = cx
-                        .snap
-                        .services
-                        .service(info.svc)
-                        .and_then(|svc| svc.options.local_addrs.get(usize::from(info.laddr)))
-                    else {
-                        return Verdict::Drop(DropReason::NoLocalPort);
-                    };
-                    Some((addr16(la), info.lport))
-                } else {
-                    None
+                // The quotation is of a packet the real server sent: its source becomes the
+                // real server's end again, its destination the local end (FullNAT).
+                let (rip, local) = match nat_ends(cx, info, real, key.dport()) {
+                    Ok(ends) => ends,
+                    Err(v) => return v,
                 };
                 let outer = Pkt::of(s);
                 let d = f.data_mut();
-                rewrite(d, qp, Some((rip, rport)), inner_dst);
-                rewrite(d, outer, None, Some((rip, 0)));
+                rewrite(d, qp, Some(rip), local);
+                rewrite(d, outer, None, Some((rip.0, 0)));
                 finish_icmp(d, outer);
                 decrement_ttl(d, outer);
                 Self::l2_out(f, nh)
@@ -244,13 +230,10 @@ impl Lane {
         info: &FwdInfo,
         key: &FlowKey,
     ) -> Verdict {
-        let hop = cx.snap.net.resolve(&key.src());
-        let Some(nh) = self.hop_or_drop(hop) else {
-            return Verdict::Drop(self.hop_reason(hop));
+        let nh = match self.routed_hop(cx.snap.net.resolve(&key.src()), s) {
+            Ok(nh) => nh,
+            Err(v) => return v,
         };
-        if s.ttl <= 1 {
-            return Verdict::Drop(DropReason::TtlExceeded);
-        }
         let vip = (key.dst(), key.dport());
         let client = (key.src(), key.sport());
         let outer = Pkt::of(s);
@@ -261,6 +244,22 @@ impl Lane {
         finish_icmp(d, outer);
         decrement_ttl(d, outer);
         Self::l2_out(f, nh)
+    }
+
+    /// The next hop of an ICMP error that is routed on (NAT, FullNAT): dropped if it is not
+    /// resolved or the error's TTL runs out here.
+    fn routed_hop(
+        &mut self,
+        hop: crate::net::Resolve,
+        s: &IpSummary,
+    ) -> Result<crate::net::NextHop, Verdict> {
+        let nh = self
+            .hop_or_drop(hop)
+            .ok_or_else(|| Verdict::Drop(self.hop_reason(hop)))?;
+        if s.ttl <= 1 {
+            return Err(Verdict::Drop(DropReason::TtlExceeded));
+        }
+        Ok(nh)
     }
 
     fn hop_or_drop(&mut self, hop: crate::net::Resolve) -> Option<crate::net::NextHop> {

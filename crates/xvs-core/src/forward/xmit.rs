@@ -29,6 +29,33 @@ enum Egress {
     Stop(Verdict),
 }
 
+/// One end of a flow: an address in key form and a port.
+pub(super) type End = ([u8; 16], u16);
+
+/// The two ends a NAT or FullNAT packet to the real server is rewritten to: the real server's
+/// address and port (the virtual port `vport` where it has none), and for FullNAT the local
+/// address and port of the connection. `Err` if the service no longer has that local address.
+pub(super) fn nat_ends(
+    cx: &Ctx<'_>,
+    info: &FwdInfo,
+    real: &RealServer,
+    vport: u16,
+) -> Result<(End, Option<End>), Verdict> {
+    let rport = if real.port == 0 { vport } else { real.port };
+    let local = if info.method == Method::FullNat {
+        let la = cx
+            .snap
+            .services
+            .service(info.svc)
+            .and_then(|svc| svc.options.local_addrs.get(usize::from(info.laddr)))
+            .ok_or(Verdict::Drop(DropReason::NoLocalPort))?;
+        Some((addr16(la), info.lport))
+    } else {
+        None
+    };
+    Ok(((real.addr16(), rport), local))
+}
+
 impl Lane {
     /// Checks that the next hop is known and the packet, grown by `overhead` bytes, fits.
     fn egress(
@@ -148,38 +175,10 @@ impl Lane {
                 Egress::Stop(v) => v,
             },
             Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
-            Method::Nat | Method::FullNat => {
-                let nh = match self.egress(cx, f, s, hop, 0) {
-                    Egress::Go(nh) => nh,
-                    Egress::Stop(v) => return v,
-                };
-                if let Some(v) = self.ttl_left(cx, f, s) {
-                    return v;
-                }
-                let rport = if real.port == 0 {
-                    s.key.dport()
-                } else {
-                    real.port
-                };
-                let src = if info.method == Method::FullNat {
-                    let Some(la) = cx
-                        .snap
-                        .services
-                        .service(info.svc)
-                        .and_then(|svc| svc.options.local_addrs.get(usize::from(info.laddr)))
-                    else {
-                        return Verdict::Drop(DropReason::NoLocalPort);
-                    };
-                    Some((addr16(la), info.lport))
-                } else {
-                    None
-                };
-                let p = Pkt::of(s);
-                let d = f.data_mut();
-                rewrite(d, p, src, Some((real.addr16(), rport)));
-                decrement_ttl(d, p);
-                Self::l2_out(f, nh)
-            }
+            Method::Nat | Method::FullNat => match nat_ends(cx, info, real, s.key.dport()) {
+                Ok((rip, local)) => self.routed(cx, f, s, hop, local, Some(rip)),
+                Err(v) => v,
+            },
         }
     }
 
@@ -197,19 +196,33 @@ impl Lane {
             bump(&c.out_pkts, 1);
             bump(&c.out_bytes, s.l3_len as u64);
         }
-        let client = key.src();
-        let nh = match self.egress(cx, f, s, cx.snap.net.resolve(&client), 0) {
+        let hop = cx.snap.net.resolve(&key.src());
+        let vip = Some((key.dst(), key.dport()));
+        let dst = (info.method == Method::FullNat).then_some((key.src(), key.sport()));
+        self.routed(cx, f, s, hop, vip, dst)
+    }
+
+    /// Routes a NAT or FullNAT packet on to `hop`: the TTL checked, the addresses and ports
+    /// rewritten (`src`, `dst`: `None` keeps that end), the TTL decremented.
+    fn routed(
+        &mut self,
+        cx: &Ctx<'_>,
+        f: &mut Frame<'_>,
+        s: &IpSummary,
+        hop: Resolve,
+        src: Option<End>,
+        dst: Option<End>,
+    ) -> Verdict {
+        let nh = match self.egress(cx, f, s, hop, 0) {
             Egress::Go(nh) => nh,
             Egress::Stop(v) => return v,
         };
         if let Some(v) = self.ttl_left(cx, f, s) {
             return v;
         }
-        let vip = Some((key.dst(), key.dport()));
-        let dst = (info.method == Method::FullNat).then_some((key.src(), key.sport()));
         let p = Pkt::of(s);
         let d = f.data_mut();
-        rewrite(d, p, vip, dst);
+        rewrite(d, p, src, dst);
         decrement_ttl(d, p);
         Self::l2_out(f, nh)
     }

@@ -26,7 +26,6 @@ impl Scheduler for DestinationHash {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Request;
     use super::super::testutil::*;
 
     #[test]
@@ -36,19 +35,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for k in 0..64u32 {
             let dst = client(1000 + k);
-            let mut pick = |src: u32| {
-                s.schedule(
-                    &fx.dests(),
-                    &Request {
-                        src: &client(src),
-                        dst: &dst,
-                        sport: 1,
-                        dport: 80,
-                        v6: false,
-                        now: 0,
-                    },
-                )
-            };
+            let mut pick = |src: u32| fx.pick_to(s.as_mut(), client(src), 1, dst, 0);
             let a = pick(1);
             assert_eq!(a, pick(2), "dh ignores the source");
             seen.insert(a);

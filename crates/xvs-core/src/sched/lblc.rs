@@ -51,7 +51,6 @@ impl Scheduler for Lblc {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Request;
     use super::super::testutil::*;
 
     #[test]
@@ -59,19 +58,7 @@ mod tests {
         let fx = Fixture::new(&[2, 2]);
         let mut s = fx.build("lblc", 0);
         let dst = client(500);
-        let mut pick = |src: u32| {
-            s.schedule(
-                &fx.dests(),
-                &Request {
-                    src: &client(src),
-                    dst: &dst,
-                    sport: 1,
-                    dport: 80,
-                    v6: false,
-                    now: 10,
-                },
-            )
-        };
+        let mut pick = |src: u32| fx.pick_to(s.as_mut(), client(src), 1, dst, 10);
         let first = pick(1).unwrap();
         fx.set_conns(first, 2, 0); // at its weight: not overloaded
         assert_eq!(pick(2), Some(first));

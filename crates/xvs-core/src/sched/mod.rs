@@ -352,6 +352,18 @@ pub(crate) mod testutil {
         /// Schedules one request from `src` (198.18.0.x or any 16-byte address).
         pub fn pick(&self, s: &mut dyn Scheduler, src: [u8; 16], sport: u16) -> Option<usize> {
             let dst = crate::service::addr16(&"198.18.1.10".parse().unwrap());
+            self.pick_to(s, src, sport, dst, 1000)
+        }
+
+        /// A pick for a request from `src:sport` to `dst:80` at second `now`.
+        pub fn pick_to(
+            &self,
+            s: &mut dyn Scheduler,
+            src: [u8; 16],
+            sport: u16,
+            dst: [u8; 16],
+            now: u32,
+        ) -> Option<usize> {
             s.schedule(
                 &self.dests(),
                 &Request {
@@ -360,7 +372,7 @@ pub(crate) mod testutil {
                     sport,
                     dport: 80,
                     v6: false,
-                    now: 1000,
+                    now,
                 },
             )
         }

@@ -12,6 +12,29 @@ impl ServiceTable {
         self.next_version
     }
 
+    /// The service and the live real server `addr:port` of service `key`.
+    fn destination(
+        &self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<(ServiceId, RealId), ConfigError> {
+        let svc = self.find(key).ok_or(ConfigError::NoSuchService(*key))?;
+        let real = self
+            .find_real(svc, &addr, port)
+            .ok_or(ConfigError::NoSuchDestination(addr, port))?;
+        Ok((svc.id, real.id))
+    }
+
+    /// Gives service `sid` a new version (its workers rebuild their scheduler) after `change`.
+    fn new_version(&mut self, sid: ServiceId, change: impl FnOnce(&mut Service)) {
+        let version = self.bump();
+        if let Some(svc) = self.services[usize::from(sid)].as_mut() {
+            change(svc);
+            svc.version = version;
+        }
+    }
+
     fn validate_options(key: &ServiceKey, o: &ServiceOptions) -> Result<(), ConfigError> {
         if !is_scheduler(&o.scheduler) {
             return Err(ConfigError::UnknownScheduler(o.scheduler.clone()));
@@ -251,18 +274,11 @@ impl ServiceTable {
         let port = Self::real_port(key, port);
         let svc = self.find(key).ok_or(ConfigError::NoSuchService(*key))?;
         Self::validate_real(key, svc, &addr, &options)?;
-        let sid = svc.id;
-        let rid = self
-            .find_real(svc, &addr, port)
-            .ok_or(ConfigError::NoSuchDestination(addr, port))?
-            .id;
+        let (sid, rid) = self.destination(key, addr, port)?;
         if let Some(Some(r)) = self.reals.get_mut(rid as usize) {
             r.options = options;
         }
-        let version = self.bump();
-        if let Some(svc) = self.services[usize::from(sid)].as_mut() {
-            svc.version = version;
-        }
+        self.new_version(sid, |_| {});
         Ok(())
     }
 
@@ -274,21 +290,11 @@ impl ServiceTable {
         addr: IpAddr,
         port: Option<u16>,
     ) -> Result<RealId, ConfigError> {
-        let port = Self::real_port(key, port);
-        let svc = self.find(key).ok_or(ConfigError::NoSuchService(*key))?;
-        let sid = svc.id;
-        let rid = self
-            .find_real(svc, &addr, port)
-            .ok_or(ConfigError::NoSuchDestination(addr, port))?
-            .id;
+        let (sid, rid) = self.destination(key, addr, Self::real_port(key, port))?;
         if let Some(Some(r)) = self.reals.get_mut(rid as usize) {
             r.removed = true;
         }
-        let version = self.bump();
-        if let Some(svc) = self.services[usize::from(sid)].as_mut() {
-            svc.reals.retain(|&r| r != rid);
-            svc.version = version;
-        }
+        self.new_version(sid, |svc| svc.reals.retain(|&r| r != rid));
         Ok(rid)
     }
 

@@ -74,30 +74,23 @@ pub fn log(t: &Transition, inhibit: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xvs_core::service::{Protocol, RealOptions, ServiceOptions};
+    use crate::director::testing;
+    use xvs_core::conn::Timeouts;
 
     #[test]
     fn unchecked_servers_are_up_and_an_unchanged_table_reports_no_change() {
-        let mut t = ServiceTable::new(4, 4);
-        let key = ServiceKey::Addr {
-            proto: Protocol::Tcp,
-            addr: "198.18.0.10".parse().unwrap(),
-            port: 80,
-        };
-        t.add_service(key, ServiceOptions::default()).unwrap();
-        let id = t
-            .add_real(
-                &key,
-                "198.18.1.1".parse().unwrap(),
-                Some(80),
-                RealOptions::default(),
-            )
-            .unwrap();
+        let empty = ServiceTable::new(4, 4);
+        let batch = testing::service_with_real("198.18.1.11");
+        let (mut t, _) = xvs_control::change::apply(&empty, &Timeouts::default(), &batch).unwrap();
+        let id = t.reals().next().map(|r| r.id).unwrap();
         let m = Monitor::new();
-        assert!(!apply(&m, &mut t));
+        assert!(!apply(&m, &mut t), "nothing to change");
         t.set_up(id, false);
-        assert!(apply(&m, &mut t));
+        assert!(apply(&m, &mut t), "an unchecked server is up");
         assert!(t.real(id).unwrap().up);
-        assert!(!t.find(&key).unwrap().down);
+        assert!(
+            t.services().all(|s| !s.down),
+            "no quorum, nothing withdrawn"
+        );
     }
 }
