@@ -190,3 +190,41 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn of(args: &[&str]) -> Result<Settings, String> {
+        settings(&Cli::parse_from(
+            std::iter::once("xvsd").chain(args.iter().copied()),
+        ))
+    }
+
+    #[test]
+    fn the_command_line_alone_gets_the_defaults() {
+        let s = of(&["-i", "ext0"]).unwrap();
+        assert_eq!(s.interfaces, ["ext0"]);
+        assert_eq!(s.queues, None, "every receive queue");
+        assert_eq!(s.control_socket, PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(s.conn_table_size, DEFAULT_TABLE);
+        assert_eq!(s.syn_budget.per_second, DEFAULT_SYN_BUDGET);
+        assert_eq!(s.poll, PollSettings::default());
+        assert_eq!(s.services.services().count(), 0);
+    }
+
+    #[test]
+    fn flags_are_taken_and_bad_ones_refused() {
+        let s = of(&["-i", "ext0", "--poll-mode", "busy", "--syn-budget", "0"]).unwrap();
+        assert_eq!(s.poll.mode.name(), "busy");
+        assert_eq!(s.syn_budget.per_second, 0);
+        assert!(of(&[]).unwrap_err().starts_with("no interface to serve"));
+        assert_eq!(
+            of(&["-i", "ext0", "--queues", "0"]).unwrap_err(),
+            "--queues must be at least 1"
+        );
+        let e = of(&["-i", "ext0", "--forward-only", "ext1=02:00:00:00:00:11"]).unwrap_err();
+        assert!(e.contains("not one of the served interfaces"), "{e}");
+    }
+}

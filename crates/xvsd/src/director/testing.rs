@@ -137,7 +137,11 @@ pub fn director() -> (Director, Recorder) {
         io: Vec::new(),
         ports,
         clock: Instant::now(),
-        polling: Vec::new(),
+        polling: vec![crate::polling::InterfacePolling {
+            ifname: "ext0".into(),
+            mechanism: crate::polling::Mechanism::Busy,
+            detail: "stand-in".into(),
+        }],
     };
     let calls = Recorder::default();
     let kernel = Stand {

@@ -137,3 +137,55 @@ pub fn trace(d: &mut Director, q: &TraceQuery) -> Result<TraceReply, String> {
     }
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::director::testing;
+
+    fn query(proto: &str, dst: &str) -> TraceQuery {
+        TraceQuery {
+            proto: proto.into(),
+            src: "203.0.113.7".parse().unwrap(),
+            sport: 40000,
+            dst: dst.parse().unwrap(),
+            dport: 80,
+            interface: None,
+            tcp_flags: None,
+        }
+    }
+
+    #[test]
+    fn a_syn_to_the_service_is_scheduled_to_its_real_server() {
+        let (mut d, _) = testing::director();
+        d.apply(&testing::service_with_real("198.18.1.11"), "test")
+            .unwrap();
+        let r = trace(&mut d, &query("tcp", "198.18.0.10")).unwrap();
+        assert_eq!(r.verdict, "forward");
+        assert_eq!(r.service.as_deref(), Some("TCP 198.18.0.10:80"));
+        assert_eq!(r.real.as_deref(), Some("198.18.1.11:80"));
+        assert!(
+            r.reason.starts_with("new connection: scheduler wlc"),
+            "{}",
+            r.reason
+        );
+        // No neighbour entry for the real server in the stand-in network.
+        assert_eq!(
+            r.egress.as_deref(),
+            Some("ext0 to 198.18.1.11 (MAC not resolved yet)")
+        );
+    }
+
+    #[test]
+    fn other_addresses_go_to_the_host_and_bad_queries_are_refused() {
+        let (mut d, _) = testing::director();
+        assert_eq!(
+            trace(&mut d, &query("tcp", "198.18.0.99")).unwrap().verdict,
+            "host"
+        );
+        let e = trace(&mut d, &query("icmp", "198.18.0.10")).unwrap_err();
+        assert_eq!(e, "unknown protocol 'icmp' (tcp, udp or sctp)");
+        let e = trace(&mut d, &query("tcp", "2001:db8::10")).unwrap_err();
+        assert!(e.contains("different address families"), "{e}");
+    }
+}
