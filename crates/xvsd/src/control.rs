@@ -4,6 +4,7 @@
 //! owns the state, answers as soon as a request arrives.
 
 use crate::director::Director;
+use crate::jobs::Job;
 use crate::metrics;
 use crate::views;
 use crossbeam_channel::Sender;
@@ -23,15 +24,6 @@ use xvs_control::proto::{Envelope, Request, VERSION};
 /// Most requests answered per connection before it is closed (a client cannot hold the
 /// socket forever).
 const MAX_REQUESTS: usize = 64;
-
-/// Work for the control loop from the socket threads: a request to answer, and where to send
-/// the answer.
-pub enum Job {
-    /// One control-socket request line.
-    Request(String, Sender<String>),
-    /// A metrics scrape: the exposition text.
-    Scrape(Sender<String>),
-}
 
 /// The listening socket, served by a thread of its own that hands every request to the
 /// control loop (which owns all state) and writes back the answer.

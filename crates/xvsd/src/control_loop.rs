@@ -3,8 +3,9 @@
 //! samples and health checks. A tick takes its inputs as arguments (time, what was signalled,
 //! what the workers asked), so tests drive it without sockets or signals.
 
-use crate::control::{self, Job};
+use crate::control;
 use crate::director::Director;
+use crate::jobs::Job;
 use crossbeam_channel::Receiver;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

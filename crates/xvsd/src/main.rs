@@ -6,6 +6,7 @@ mod control;
 mod control_loop;
 mod director;
 mod health;
+mod jobs;
 mod metrics;
 mod netsync;
 mod placement;

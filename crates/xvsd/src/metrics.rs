@@ -2,8 +2,8 @@
 //! that serves it (`--metrics ADDR`, off by default, 127.0.0.1:9469 when given no address).
 //! Counters are the raw totals (monotonic, never affected by `xvsadm -Z`).
 
-use crate::control::Job;
 use crate::director::Director;
+use crate::jobs::Job;
 use crossbeam_channel::Sender;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};

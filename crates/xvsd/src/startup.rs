@@ -145,7 +145,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
         resolve: resolve_tx.clone(),
         forward_only: forward_only.clone(),
     })?;
-    let (job_tx, jobs) = crossbeam_channel::bounded::<control::Job>(64);
+    let (job_tx, jobs) = crossbeam_channel::bounded::<crate::jobs::Job>(64);
     let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
     if let Some(a) = s.metrics {
         metrics::Endpoint::start(a, job_tx)?;
