@@ -141,9 +141,7 @@ mod tests {
 
     #[test]
     fn a_real_server_without_a_mac_is_asked_for_once_a_second() {
-        let (mut d, k) = testing::director();
-        d.apply(&testing::service_with_real("198.18.1.11"), "test")
-            .unwrap();
+        let (mut d, k) = testing::director_serving();
         let t0 = Instant::now();
         let mut l = ControlLoop::new(t0);
         let rip: IpAddr = "198.18.1.11".parse().unwrap();

@@ -158,6 +158,15 @@ pub fn director() -> (Director, Recorder) {
     (d, calls)
 }
 
+/// A director over the stand-in kernel serving TCP 198.18.0.10:80 with one DR real server,
+/// 198.18.1.11:80.
+pub fn director_serving() -> (Director, Recorder) {
+    let (mut d, k) = director();
+    d.apply(&service_with_real("198.18.1.11"), "test")
+        .expect("the stand-in service");
+    (d, k)
+}
+
 /// `-A -t 198.18.0.10:80 -s rr` and `-a … -r RIP:80 -g`.
 pub fn service_with_real(rip: &str) -> Vec<Change> {
     let service: Key = "tcp 198.18.0.10:80".parse().unwrap();

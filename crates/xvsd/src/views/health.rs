@@ -73,25 +73,3 @@ pub fn health(d: &Director) -> HealthReply {
     }
     out
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::director::testing;
-
-    #[test]
-    fn a_real_server_without_a_check_is_unchecked_and_nothing_is_withdrawn() {
-        let (mut d, _) = testing::director();
-        d.apply(&testing::service_with_real("198.18.1.11"), "test")
-            .unwrap();
-        let h = health(&d);
-        assert!(h.withdrawn.is_empty());
-        assert_eq!(h.servers.len(), 1);
-        let s = &h.servers[0];
-        assert_eq!(
-            (s.real.as_str(), s.check.as_str(), s.state.as_str()),
-            ("198.18.1.11:80", "-", "unchecked")
-        );
-        assert_eq!(s.weight, 1);
-    }
-}

@@ -95,30 +95,3 @@ pub fn conns(d: &Director, limit: usize) -> ConnsReply {
     });
     out
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::director::testing;
-
-    #[test]
-    fn a_service_is_listed_with_its_real_server_and_no_connections_yet() {
-        let (mut d, _) = testing::director();
-        d.apply(&testing::service_with_real("198.18.1.11"), "test")
-            .unwrap();
-        let l = list(&d);
-        assert_eq!(l.table_size, 1024);
-        assert_eq!(l.services.len(), 1);
-        let s = &l.services[0];
-        assert_eq!(s.service.0.to_string(), "TCP 198.18.0.10:80");
-        assert_eq!(s.reals.len(), 1);
-        assert_eq!(
-            s.reals[0].spec.addr,
-            "198.18.1.11".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!((s.reals[0].active, s.reals[0].inactive), (0, 0));
-        assert!(s.reals[0].up);
-        let c = conns(&d, 10);
-        assert!(c.conns.is_empty() && !c.truncated);
-    }
-}

@@ -4,4 +4,6 @@
 pub mod health;
 pub mod listing;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 pub mod trace;

@@ -89,27 +89,3 @@ pub fn stats(d: &Director) -> Value {
         "drops": drops, "workers": workers, "steering": steering,
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::director::testing;
-
-    #[test]
-    fn the_counters_carry_the_table_the_generation_and_each_steering_program() {
-        let (mut d, _) = testing::director();
-        d.apply(&testing::service_with_real("198.18.1.11"), "test")
-            .unwrap();
-        let v = stats(&d);
-        assert_eq!(v["conn_table"]["capacity"], 1024);
-        assert_eq!(v["conn_table"]["entries"], 0);
-        assert_eq!(v["generation"], d.running.generation);
-        assert_eq!(v["steering"][0]["interface"], "ext0");
-        assert_eq!(v["steering"][0]["mode"], "native");
-        assert_eq!(v["drops"]["table_full"], 0);
-        assert!(
-            v["workers"].as_array().unwrap().is_empty(),
-            "no worker sockets"
-        );
-    }
-}
