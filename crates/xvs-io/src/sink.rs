@@ -3,7 +3,7 @@
 //! ARP, neighbour discovery and ICMP pass to the host stack.
 
 use crate::map::Map;
-use crate::xdp_loader::{BpfError, SocketMap, XdpMode, XdpProgram};
+use crate::xdp_loader::{BpfError, Replace, SocketMap, XdpMode, XdpProgram};
 
 /// The compiled sink program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sink.o"));
@@ -45,7 +45,14 @@ pub struct Sink {
 impl Sink {
     /// Loads the program and attaches it to `ifname` in `mode`; it counts and drops.
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<Sink, BpfError> {
-        let prog = XdpProgram::attach(OBJECT, c"xvs_sink", "sink program", ifname, mode)?;
+        let prog = XdpProgram::attach(
+            OBJECT,
+            c"xvs_sink",
+            "sink program",
+            ifname,
+            mode,
+            Replace::OursOnly,
+        )?;
         Ok(Sink {
             xsks: prog.map(c"sink_xsks")?,
             cfg: prog.map(c"sink_cfg")?,

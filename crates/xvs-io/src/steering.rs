@@ -7,7 +7,7 @@ use crate::xdp_loader::{SocketMap, XdpProgram};
 use std::collections::HashSet;
 use std::io;
 
-pub use crate::xdp_loader::{BpfError, XdpMode, detach_any};
+pub use crate::xdp_loader::{BpfError, Replace, XdpMode, detach_any};
 
 /// The compiled steering program.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.o"));
@@ -85,8 +85,16 @@ impl SynBudget {
 
 impl Steering {
     /// Loads the program and attaches it to `ifname` in `mode`.
-    pub fn attach(ifname: &str, mode: XdpMode) -> Result<Steering, BpfError> {
-        let prog = XdpProgram::attach(OBJECT, c"xvs_steer", "steering program", ifname, mode)?;
+    /// (`replace`: what may be removed from the interface first, see [`Replace`].)
+    pub fn attach(ifname: &str, mode: XdpMode, replace: Replace) -> Result<Steering, BpfError> {
+        let prog = XdpProgram::attach(
+            OBJECT,
+            c"xvs_steer",
+            "steering program",
+            ifname,
+            mode,
+            replace,
+        )?;
         Ok(Steering {
             xsks: prog.map(c"xsks_map")?,
             vip: prog.map(c"vip_map")?,

@@ -1,13 +1,18 @@
 //! One XDP program from an object compiled at build time: loaded, attached to an interface
 //! (native mode with automatic fallback to generic/SKB mode, or as asked), its maps found by
 //! name, and detached when dropped. The steering program and the benchmark sink both use it.
+//!
+//! The program is attached through a BPF link that this process owns: when the process ends,
+//! however it ends, the kernel closes the link and the program goes with it, so a crashed xvsd
+//! leaves no program behind to black-hole its interface. A program attached the old way (a
+//! netdev flag, which outlives its process) is replaced if it is one of ours, and someone
+//! else's only when asked to ([`Replace::Any`]).
 
 use crate::map::Map;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::raw::c_void;
 
-const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1;
 const XDP_FLAGS_SKB_MODE: u32 = 2;
 const XDP_FLAGS_DRV_MODE: u32 = 4;
 
@@ -20,6 +25,15 @@ pub enum XdpMode {
     Native,
     /// Generic (SKB) mode.
     Generic,
+}
+
+/// What may be replaced on the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// A program of the same name left attached by a process that is gone.
+    OursOnly,
+    /// Any program not held by a live BPF link (`--force`).
+    Any,
 }
 
 /// Why a program could not be loaded, attached or used.
@@ -75,7 +89,10 @@ pub(crate) struct XdpProgram {
     obj: *mut libbpf_sys::bpf_object,
     ifindex: i32,
     ifname: String,
+    /// The mode it attached in (`XDP_FLAGS_DRV_MODE` or `XDP_FLAGS_SKB_MODE`).
     attach_flags: u32,
+    /// The BPF link holding it on the interface (-1 before it is attached).
+    link_fd: i32,
     mode: XdpMode,
 }
 
@@ -100,15 +117,17 @@ pub(crate) fn ifindex_of(ifname: &str) -> Result<i32, BpfError> {
 
 impl XdpProgram {
     /// Loads program `prog` of the compiled `object` (`what` names it in errors) and attaches
-    /// it to `ifname` in `mode`.
+    /// it to `ifname` in `mode`, after clearing what `replace` allows from the interface.
     pub(crate) fn attach(
         object: &'static [u8],
         prog: &CStr,
         what: &str,
         ifname: &str,
         mode: XdpMode,
+        replace: Replace,
     ) -> Result<XdpProgram, BpfError> {
         let ifindex = ifindex_of(ifname)?;
+        clear_the_way(ifindex, ifname, prog, replace)?;
         // SAFETY: `object` is a static byte slice that outlives the object (libbpf copies what
         // it needs); a null opts pointer selects defaults.
         let obj = unsafe {
@@ -130,6 +149,7 @@ impl XdpProgram {
             ifindex,
             ifname: ifname.into(),
             attach_flags: 0,
+            link_fd: -1,
             mode,
         };
         // SAFETY: `obj` was opened above and is not loaded yet.
@@ -145,21 +165,19 @@ impl XdpProgram {
         // SAFETY: `handle` belongs to the loaded object.
         let prog_fd = unsafe { libbpf_sys::bpf_program__fd(handle) };
         let try_attach = |flags: u32| {
-            // SAFETY: plain syscall wrapper on valid descriptors; null opts = defaults.
-            unsafe {
-                libbpf_sys::bpf_xdp_attach(
-                    ifindex,
-                    prog_fd,
-                    flags | XDP_FLAGS_UPDATE_IF_NOEXIST,
-                    std::ptr::null(),
-                )
-            }
+            // SAFETY: the options are plain data, all-zero is their default.
+            let mut opts: libbpf_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
+            opts.sz = size_of::<libbpf_sys::bpf_link_create_opts>() as _;
+            opts.flags = flags;
+            // SAFETY: plain syscall wrapper on a valid program descriptor and interface index;
+            // `opts` is initialised and outlives the call.
+            unsafe { libbpf_sys::bpf_link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, &opts) }
         };
         let (flags, rc) = match mode {
             XdpMode::Native => (XDP_FLAGS_DRV_MODE, try_attach(XDP_FLAGS_DRV_MODE)),
             XdpMode::Generic => (XDP_FLAGS_SKB_MODE, try_attach(XDP_FLAGS_SKB_MODE)),
             XdpMode::Auto => match try_attach(XDP_FLAGS_DRV_MODE) {
-                0 => (XDP_FLAGS_DRV_MODE, 0),
+                fd if fd >= 0 => (XDP_FLAGS_DRV_MODE, fd),
                 e if e == -libc::EBUSY || e == -libc::EEXIST => (XDP_FLAGS_DRV_MODE, e),
                 e => {
                     tracing::warn!(interface = ifname, error = %io::Error::from_raw_os_error(-e),
@@ -168,9 +186,10 @@ impl XdpProgram {
                 }
             },
         };
-        if rc != 0 {
+        if rc < 0 {
             return Err(err(format!("attaching the {what} to {ifname}"), rc));
         }
+        p.link_fd = rc;
         p.attach_flags = flags;
         Ok(p)
     }
@@ -226,19 +245,97 @@ impl XdpProgram {
 
 impl Drop for XdpProgram {
     fn drop(&mut self) {
-        if self.attach_flags != 0 {
-            // SAFETY: detaching by interface index and the flags it was attached with.
-            let rc = unsafe {
-                libbpf_sys::bpf_xdp_detach(self.ifindex, self.attach_flags, std::ptr::null())
-            };
-            if rc != 0 {
-                tracing::error!(interface = %self.ifname, error = %io::Error::from_raw_os_error(-rc),
-                    "failed to detach the XDP program");
-            }
+        if self.link_fd >= 0 {
+            // SAFETY: the link descriptor is ours and closed exactly once, here; closing the
+            // last reference to the link detaches the program.
+            unsafe { libc::close(self.link_fd) };
         }
         // SAFETY: `obj` came from bpf_object__open_mem and is closed exactly once, here.
         unsafe { libbpf_sys::bpf_object__close(self.obj) };
     }
+}
+
+/// The name of the loaded program `id` (empty if it cannot be read).
+fn program_name(id: u32) -> String {
+    // SAFETY: plain syscall wrapper.
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    if fd < 0 {
+        return String::new();
+    }
+    // SAFETY: the information block is plain data, all-zero before the kernel fills it.
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: `info` is a writable bpf_prog_info of `len` bytes; `fd` is a program's.
+    let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    if rc != 0 {
+        return String::new();
+    }
+    let bytes: Vec<u8> = info
+        .name
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&c| c != 0)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Detaches what `replace` allows from `ifindex` before our program is attached: a program
+/// attached with a netdev flag (which outlives its process) that is ours (same name, so left
+/// by an xvsd that did not stop), or any such program with [`Replace::Any`]. A program held by
+/// a live BPF link belongs to a running process and is never touched.
+fn clear_the_way(
+    ifindex: i32,
+    ifname: &str,
+    ours: &CStr,
+    replace: Replace,
+) -> Result<(), BpfError> {
+    let ours = ours.to_string_lossy();
+    for flags in [XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE] {
+        let mut id = 0u32;
+        // SAFETY: `id` is a writable u32.
+        let rc = unsafe { libbpf_sys::bpf_xdp_query_id(ifindex, flags as i32, &mut id) };
+        if rc != 0 || id == 0 {
+            continue;
+        }
+        let name = program_name(id);
+        let mine = name == ours;
+        if !mine && replace == Replace::OursOnly {
+            return Err(BpfError {
+                what: format!(
+                    "{ifname} already has an XDP program ({name:?}, id {id}) that is not xvs's; \
+                     remove it, or start with --force to replace it"
+                ),
+                err: io::Error::from_raw_os_error(libc::EBUSY),
+            });
+        }
+        // SAFETY: detaching by interface index and mode; refused (EBUSY) for a link.
+        let rc = unsafe { libbpf_sys::bpf_xdp_detach(ifindex, flags, std::ptr::null()) };
+        if rc == -libc::EBUSY {
+            return Err(BpfError {
+                what: format!(
+                    "{ifname} is served by a running program ({name:?}, id {id}, held by a BPF \
+                     link: another xvsd?)"
+                ),
+                err: io::Error::from_raw_os_error(libc::EBUSY),
+            });
+        }
+        if rc != 0 {
+            return Err(err(
+                format!("removing the XDP program left on {ifname}"),
+                rc,
+            ));
+        }
+        if mine {
+            tracing::warn!(interface = ifname, program = %name, id,
+                "replaced a stale xvs XDP program (left by an xvsd that did not stop cleanly)");
+        } else {
+            tracing::warn!(interface = ifname, program = %name, id,
+                "replaced another XDP program (--force)");
+        }
+    }
+    Ok(())
 }
 
 /// A program's map of AF_XDP sockets (an `XSKMAP` indexed by receive queue).

@@ -39,6 +39,10 @@ pub struct Cli {
     /// AF_XDP bind mode.
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindModeConfig>,
+    /// Replace an XDP program on a served interface that is not xvs's (one of xvs's own left
+    /// by an xvsd that did not stop is always replaced, with a log line).
+    #[arg(long)]
+    pub force: bool,
     /// Polling mode [default: auto].
     #[arg(long, value_enum)]
     pub poll_mode: Option<PollModeConfig>,

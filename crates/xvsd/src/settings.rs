@@ -61,6 +61,8 @@ pub struct Settings {
     pub health: xvs_control::check::Health,
     /// `--forward-only IF=MAC,…`: interfaces and destination MACs.
     pub forward_only: Vec<(String, [u8; 6])>,
+    /// `--force`: replace an XDP program that is not xvs's.
+    pub force: bool,
 }
 
 /// Parses `IF=MAC` (`--forward-only`), checking IF is one of the served interfaces.
@@ -179,6 +181,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         config_path: cli.config.clone(),
         health,
         forward_only,
+        force: cli.force,
         metrics: match cli.metrics.as_deref().or(file_cfg.metrics.as_deref()) {
             Some(a) => Some(a.parse().map_err(|_| {
                 format!(

@@ -24,7 +24,7 @@ use xvs_core::conn::ConnTable;
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, PortId, Snapshot};
 use xvs_io::netlink::Watch;
-use xvs_io::steering::Steering;
+use xvs_io::steering::{Replace, Steering};
 use xvs_io::xdp_loader::SocketMap;
 use xvs_io::xsk::{WorkerIo, XskConfig};
 
@@ -93,11 +93,11 @@ pub fn run(s: &Settings) -> Result<(), String> {
     for w in &place.warnings {
         tracing::warn!("{w}");
     }
+    // The control socket before anything else is set up: a path that is taken, or not a
+    // socket, is refused while nothing needs undoing. Requests wait until the loop runs.
+    let (job_tx, jobs) = crossbeam_channel::bounded::<crate::jobs::Job>(64);
+    let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
     // A previous xvsd that crashed may have left receive settings changed: put them back.
-    if let Some(dir) = s.control_socket.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
     let leftover = polling::restore::restore_leftover(&restore_file(s))?;
     let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
     // The VIP addresses first: steering needs them among the local addresses.
@@ -145,8 +145,6 @@ pub fn run(s: &Settings) -> Result<(), String> {
         resolve: resolve_tx.clone(),
         forward_only: forward_only.clone(),
     })?;
-    let (job_tx, jobs) = crossbeam_channel::bounded::<crate::jobs::Job>(64);
-    let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
     if let Some(a) = s.metrics {
         metrics::Endpoint::start(a, job_tx)?;
     }
@@ -193,7 +191,12 @@ pub fn run(s: &Settings) -> Result<(), String> {
 /// One XDP steering program per interface, with the new-connection budget.
 fn attach_steering(s: &Settings, ports: &Ports, live: &mut Live) -> Result<(), String> {
     for name in &ports.names {
-        let mut st = Steering::attach(name, s.xdp_mode).map_err(|e| e.to_string())?;
+        let replace = if s.force {
+            Replace::Any
+        } else {
+            Replace::OursOnly
+        };
+        let mut st = Steering::attach(name, s.xdp_mode, replace).map_err(|e| e.to_string())?;
         st.set_syn_budget(s.syn_budget).map_err(|e| e.to_string())?;
         tracing::info!(interface = %name, mode = st.mode_name(), "XDP steering program attached");
         live.add_steering(st);

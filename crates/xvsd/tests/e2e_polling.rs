@@ -120,9 +120,6 @@ fn a_crash_leaves_a_record_the_next_start_restores() {
     x.kill_hard();
     assert_eq!(sysfs(&lab, "/sys/class/net/ext0/threaded"), "1");
     assert!(restore.exists(), "the record survives the crash");
-    // The crashed daemon's XDP program may still be attached (issue 13 makes it go with the
-    // process); remove it so the next start can attach its own.
-    lab.sh("dir", "ip link set dev ext0 xdp off");
     let mut y = lab.xvsd(&config("adaptive", ""), &[]);
     assert!(
         y.log_text()

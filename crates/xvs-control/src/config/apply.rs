@@ -321,6 +321,12 @@ impl Loaded {
                     format!("'{}' is not ADDRESS/PREFIX", m.dst),
                 )
             })?;
+            if xvs_core::service::is_v4_mapped(&dst) {
+                return Err(self.error(
+                    format!("{at}.dst"),
+                    format!("{dst} is an IPv4-mapped IPv6 address: write it as IPv4"),
+                ));
+            }
             let ports = match &m.ports {
                 Some(p) => parse_ports(p).ok_or_else(|| {
                     self.error(

@@ -46,3 +46,25 @@ pub(crate) fn mask_addr(a: &[u8; 16], bits: u32) -> [u8; 16] {
     };
     (v & m).to_be_bytes()
 }
+
+/// True for an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`). xvs keys IPv4 in that form, so
+/// such an address would stand for the IPv4 one: the service table refuses it everywhere.
+pub fn is_v4_mapped(a: &IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+/// [`ConfigError`](super::ConfigError) for an IPv4-mapped address given as `what`.
+pub(crate) fn refuse_v4_mapped(what: &str, a: &IpAddr) -> Result<(), super::ConfigError> {
+    if is_v4_mapped(a) {
+        return Err(super::ConfigError::Invalid(format!(
+            "{what} {a} is an IPv4-mapped IPv6 address: write it as IPv4 ({})",
+            match a {
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map_or_else(String::new, |v4| v4.to_string()),
+                IpAddr::V4(v4) => v4.to_string(),
+            }
+        )));
+    }
+    Ok(())
+}

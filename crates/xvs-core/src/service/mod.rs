@@ -16,7 +16,8 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 
-pub use addr::{addr16, fmt_addr_port, ip_from16};
+pub(crate) use addr::refuse_v4_mapped;
+pub use addr::{addr16, fmt_addr_port, ip_from16, is_v4_mapped};
 pub(crate) use addr::{mask_addr, prefix_match};
 pub use error::ConfigError;
 pub use key::{Family, Protocol, ServiceKey};

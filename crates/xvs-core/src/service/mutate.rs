@@ -69,6 +69,7 @@ impl ServiceTable {
             }
         }
         for a in &o.local_addrs {
+            refuse_v4_mapped("local address", a)?;
             if Family::of(a) != key.family() {
                 return Err(ConfigError::Invalid(format!(
                     "local address {a} is not of the service's address family"
@@ -84,6 +85,9 @@ impl ServiceTable {
         key: ServiceKey,
         options: ServiceOptions,
     ) -> Result<ServiceId, ConfigError> {
+        if let ServiceKey::Addr { addr, .. } = &key {
+            refuse_v4_mapped("virtual address", addr)?;
+        }
         if self.find(&key).is_some() {
             return Err(ConfigError::ServiceExists(key));
         }
@@ -189,6 +193,7 @@ impl ServiceTable {
                 o.l_threshold, o.u_threshold
             )));
         }
+        refuse_v4_mapped("real server", addr)?;
         if Family::of(addr) != key.family() {
             return Err(ConfigError::Invalid(format!(
                 "real server {addr} is not of the service's address family"

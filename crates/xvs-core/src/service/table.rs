@@ -128,6 +128,8 @@ impl ServiceTable {
     /// The service with this key.
     pub fn find(&self, key: &ServiceKey) -> Option<&Service> {
         let id = match key {
+            // Keyed as IPv4 inside, a mapped address would find the IPv4 service.
+            ServiceKey::Addr { addr, .. } if super::is_v4_mapped(addr) => return None,
             ServiceKey::Addr { proto, addr, port } => {
                 self.by_addr.get(&(proto.number(), addr16(addr), *port))?
             }

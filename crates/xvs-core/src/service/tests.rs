@@ -177,3 +177,38 @@ fn prefix_helpers() {
     );
     assert_eq!(mask_addr(&a, 128), a);
 }
+
+#[test]
+fn ipv4_mapped_addresses_are_refused_and_never_stand_for_ipv4() {
+    let mut t = ServiceTable::new(8, 8);
+    let v4 = tcp("198.18.0.10", 80);
+    t.add_service(v4, ServiceOptions::default()).unwrap();
+    let mapped = tcp("::ffff:198.18.0.10", 80);
+    assert!(
+        t.find(&mapped).is_none(),
+        "a mapped key does not find the IPv4 service"
+    );
+    assert_eq!(
+        t.remove_service(&mapped),
+        Err(ConfigError::NoSuchService(mapped))
+    );
+    assert!(t.find(&v4).is_some());
+    let e = t
+        .add_service(mapped, ServiceOptions::default())
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("write it as IPv4 (198.18.0.10)"),
+        "{e}"
+    );
+    let v6 = tcp("2001:db8::10", 80);
+    t.add_service(v6, ServiceOptions::default()).unwrap();
+    let e = t
+        .add_real(
+            &v6,
+            "::ffff:198.18.1.11".parse().unwrap(),
+            None,
+            RealOptions::default(),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("IPv4-mapped"), "{e}");
+}

@@ -78,3 +78,52 @@ impl Director {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use std::path::PathBuf;
+
+    /// Writes `text` to a file of this test process's own in the temporary directory.
+    fn write(name: &str, text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("xvsd-{}-{name}.yaml", std::process::id()));
+        std::fs::write(&p, text).expect("temporary file");
+        p
+    }
+
+    #[test]
+    fn a_reload_applies_the_difference_and_a_bad_file_changes_nothing() {
+        let (mut d, _) = testing::director();
+        let good = write(
+            "good",
+            "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    reals:\n      - addr: 198.18.1.11\n",
+        );
+        let bad = write(
+            "bad",
+            "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    scheduler: nope\n",
+        );
+        let first = d.reload(Some(&good));
+        let again = d.reload(Some(&good));
+        let g = d.running.generation;
+        let refused = d.reload(Some(&bad));
+        let _ = (std::fs::remove_file(&good), std::fs::remove_file(&bad));
+        assert_eq!(
+            first.unwrap().applied,
+            [
+                "-A -t 198.18.0.10:80 -s wlc",
+                "-a -t 198.18.0.10:80 -r 198.18.1.11:80 -g -w 1"
+            ]
+        );
+        assert!(again.unwrap().applied.is_empty(), "nothing differs");
+        let e = refused.unwrap_err();
+        assert!(e.contains("services[0].scheduler"), "{e}");
+        assert_eq!(d.running.generation, g);
+        assert_eq!(d.running.services.services().count(), 1);
+    }
+
+    #[test]
+    fn without_a_file_there_is_nothing_to_reload() {
+        let (mut d, _) = testing::director();
+        assert!(d.reload(None).unwrap_err().contains("without --config"));
+    }
+}

@@ -1,0 +1,155 @@
+//! End-to-end tests of what must survive: a crash leaves no XDP program behind (it is held by
+//! a BPF link the process owns), a program one of ours left the old way is replaced with a log
+//! line, someone else's program is kept unless `--force`. Root and the lab's tools (clang
+//! among them, as for the build) are required: they fail, never skip.
+
+mod lab;
+
+use lab::{Lab, payload, serial};
+use std::path::PathBuf;
+use std::process::Command;
+
+const DR: &str = r#"
+interfaces: [ext0]
+services:
+  - { proto: tcp, vip: 198.18.0.10, port: 7, scheduler: rr, reals: [ { addr: 198.18.0.11, method: dr }, { addr: 198.18.0.12, method: dr } ] }
+"#;
+
+/// What `ip link` says is attached to ext0 in the director (`prog/xdp id N` and the like),
+/// empty if nothing.
+fn xdp_on_ext0(lab: &Lab) -> String {
+    let out = lab.sh("dir", "ip -details link show dev ext0");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .filter(|l| l.contains("prog/xdp") || l.contains("xdpgeneric") || l.contains(" xdp "))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Compiles an XDP program that passes everything, named `other_pass`.
+fn foreign_program() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xvs-hardening-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let src = dir.join("pass.c");
+    std::fs::write(
+        &src,
+        "__attribute__((section(\"xdp\"), used)) int other_pass(void *ctx) { return 2; }\n\
+         char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n",
+    )
+    .expect("write pass.c");
+    let obj = dir.join("pass.o");
+    let st = Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .expect("clang (the build needs it too) must be installed");
+    assert!(
+        st.success(),
+        "clang could not compile a trivial XDP program"
+    );
+    obj
+}
+
+/// The steering program's object as the build compiled it (target/…/build/xvs-io-*/out).
+fn steering_object() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let profile = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let build = profile.join("build");
+    std::fs::read_dir(&build)
+        .expect("target/<profile>/build")
+        .flatten()
+        .map(|e| e.path().join("out/steer.o"))
+        .filter(|p| p.exists())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| panic!("no steer.o under {}", build.display()))
+}
+
+#[test]
+fn a_crash_leaves_no_program_and_the_next_start_serves() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let mut x = lab.xvsd(DR, &[]);
+    assert!(!xdp_on_ext0(&lab).is_empty(), "xvsd attached its program");
+    x.kill_hard();
+    let left = xdp_on_ext0(&lab);
+    assert!(left.is_empty(), "a killed xvsd left an XDP program: {left}");
+    let mut y = lab.xvsd(DR, &[]);
+    let data = payload(4000, 3);
+    assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
+    assert!(y.stop().success());
+    assert!(xdp_on_ext0(&lab).is_empty());
+}
+
+#[test]
+fn someone_elses_program_is_kept_unless_forced() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let obj = foreign_program();
+    let st = lab.sh(
+        "dir",
+        &format!(
+            "ip link set dev ext0 xdpgeneric obj {} sec xdp",
+            obj.display()
+        ),
+    );
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let said = lab.xvsd_fails(DR, &[]);
+    assert!(
+        said.contains("not xvs's") && said.contains("--force"),
+        "{said}"
+    );
+    assert!(
+        xdp_on_ext0(&lab).contains("xdpgeneric"),
+        "the other program is still there"
+    );
+    let mut x = lab.xvsd(DR, &["--force"]);
+    assert!(
+        x.log_text().contains("replaced another XDP program"),
+        "{}",
+        x.log_text()
+    );
+    let data = payload(3000, 5);
+    assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
+    assert!(x.stop().success());
+    assert!(xdp_on_ext0(&lab).is_empty());
+    let _ = std::fs::remove_dir_all(obj.parent().unwrap());
+}
+
+#[test]
+fn a_stale_program_of_ours_is_replaced_with_a_log_line() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    // How an xvsd that attached with a netdev flag (before BPF links) left its program.
+    let st = lab.sh(
+        "dir",
+        &format!(
+            "ip link set dev ext0 xdpgeneric obj {} sec xdp",
+            steering_object().display()
+        ),
+    );
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mut x = lab.xvsd(DR, &[]);
+    assert!(
+        x.log_text().contains("replaced a stale xvs XDP program"),
+        "{}",
+        x.log_text()
+    );
+    let data = payload(3000, 6);
+    assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
+    assert!(x.stop().success());
+    assert!(xdp_on_ext0(&lab).is_empty());
+}
