@@ -5,6 +5,7 @@
 
 mod args;
 mod client;
+mod output;
 mod stats;
 mod top;
 
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
 
 fn run(a: &Args, action: Action) -> Result<(), String> {
     if action == Action::Version {
-        println!(
+        outln!(
             "xvsadm v{} (ipvsadm 1.31 command line and listings; xvsd control protocol v{})",
             env!("CARGO_PKG_VERSION"),
             xvs_control::proto::VERSION
@@ -65,43 +66,43 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
         Action::List { format, only, json } => {
             let l: ListReply = c.get(Request::List)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&l).map_err(|e| e.to_string())?
                 );
             } else {
                 let text = listing::list(&l, format, only.as_ref())
                     .ok_or_else(|| "No such service".to_string())?;
-                print!("{text}");
+                out!("{text}");
             }
         }
         Action::Conns { persistent } => {
             let r: ConnsReply = c.get(Request::Conns { limit: None })?;
-            print!("{}", listing::conns(&r, persistent));
+            out!("{}", listing::conns(&r, persistent));
             if r.truncated {
                 eprintln!("(listing truncated)");
             }
         }
         Action::Timeouts => {
             let l: ListReply = c.get(Request::List)?;
-            print!("{}", listing::timeouts(l.timeouts));
+            out!("{}", listing::timeouts(l.timeouts));
         }
         Action::Zero(service) => {
             c.call(Request::Zero { service })?;
         }
         Action::Save => {
             let l: ListReply = c.get(Request::List)?;
-            print!("{}", listing::save(&l));
+            out!("{}", listing::save(&l));
         }
         Action::Reload(path) => {
             let r: ApplyReply = c.get(Request::Reload { path })?;
             if r.applied.is_empty() {
-                println!("nothing changed (generation {})", r.generation);
+                outln!("nothing changed (generation {})", r.generation);
             } else {
                 for l in &r.applied {
-                    println!("{l}");
+                    outln!("{l}");
                 }
-                println!(
+                outln!(
                     "{} changes applied (generation {})",
                     r.applied.len(),
                     r.generation
@@ -111,36 +112,36 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
         Action::Trace(q) => {
             let r: TraceReply = c.get(Request::Trace(q))?;
             let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-            println!("verdict: {}", r.verdict);
-            println!("service: {}", opt(&r.service));
-            println!(
+            outln!("verdict: {}", r.verdict);
+            outln!("service: {}", opt(&r.service));
+            outln!(
                 "real:    {}{}",
                 opt(&r.real),
                 r.method.map(|m| format!(" ({m})")).unwrap_or_default()
             );
-            println!("egress:  {}", opt(&r.egress));
-            println!("why:     {}", r.reason);
+            outln!("egress:  {}", opt(&r.egress));
+            outln!("why:     {}", r.reason);
         }
         Action::Health { json } => {
             let r: HealthReply = c.get(Request::Health)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
                 );
             } else {
-                print!("{}", health_listing::render(&r));
+                out!("{}", health_listing::render(&r));
             }
         }
         Action::Stats { json } => {
             let v = c.call(Request::Stats)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
                 );
             } else {
-                print!("{}", stats::render(&v));
+                out!("{}", stats::render(&v));
             }
         }
         Action::SetCheck {

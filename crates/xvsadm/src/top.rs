@@ -223,7 +223,7 @@ pub fn run(socket: &Path, once: bool, interval_ms: u64) -> Result<(), String> {
             let line: String = (0..buf.area.width)
                 .map(|x| buf[(x, y)].symbol().to_string())
                 .collect();
-            println!("{}", line.trim_end());
+            crate::outln!("{}", line.trim_end());
         }
         return Ok(());
     }

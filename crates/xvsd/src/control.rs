@@ -10,19 +10,28 @@ use crate::views;
 use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use xvs_control::proto::{Envelope, Request, VERSION};
 
 /// How often the accepting thread looks for a new client (and for the stop flag).
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
+
+/// The longest request line.
+const MAX_LINE: usize = 1 << 20;
+/// How long a request may take from its first byte to its newline.
+const REQUEST_TIME: Duration = Duration::from_secs(10);
+/// How long a client may stay connected without starting a request.
+const IDLE_TIME: Duration = Duration::from_secs(30);
+/// Most clients served at once; more are told so and closed.
+const MAX_CLIENTS: usize = 32;
 
 /// Most requests answered per connection before it is closed (a client cannot hold the
 /// socket forever).
@@ -82,6 +91,7 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("xvs-control".into())
             .spawn(move || {
+                let clients = Arc::new(AtomicUsize::new(0));
                 while !flag.load(Relaxed) {
                     let stream = match listener.accept() {
                         Ok((s, _)) => s,
@@ -97,15 +107,34 @@ impl Server {
                     if stream.set_nonblocking(false).is_err() {
                         continue;
                     }
-                    let jobs = jobs.clone();
+                    if clients.load(Relaxed) >= MAX_CLIENTS {
+                        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+                        let _ = writeln!(
+                            &stream,
+                            "{}",
+                            err(format!(
+                                "too many control clients ({MAX_CLIENTS}); try again"
+                            ))
+                        );
+                        continue;
+                    }
+                    clients.fetch_add(1, Relaxed);
+                    let (jobs, clients) = (jobs.clone(), Arc::clone(&clients));
                     // One thread per client, so a slow client cannot block another.
-                    let _ = std::thread::Builder::new()
+                    let spawned = std::thread::Builder::new()
                         .name("xvs-control-client".into())
-                        .spawn(move || {
-                            if let Err(e) = converse(&stream, &jobs) {
-                                tracing::debug!(error = %e, "control client");
+                        .spawn({
+                            let clients = Arc::clone(&clients);
+                            move || {
+                                if let Err(e) = converse(&stream, &jobs) {
+                                    tracing::debug!(error = %e, "control client");
+                                }
+                                clients.fetch_sub(1, Relaxed);
                             }
                         });
+                    if spawned.is_err() {
+                        clients.fetch_sub(1, Relaxed);
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the control socket thread: {e}"))?;
@@ -138,14 +167,18 @@ impl Drop for Server {
 }
 
 fn converse(stream: &UnixStream, jobs: &Sender<Job>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream);
+    let mut lines = Lines::new(stream);
     for _ in 0..MAX_REQUESTS {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            break;
-        }
+        let line = match lines.next()? {
+            Next::Line(l) => l,
+            Next::End => break,
+            Next::Refused(why) => {
+                let mut w = stream;
+                writeln!(w, "{}", err(why))?;
+                break;
+            }
+        };
         let (tx, rx) = crossbeam_channel::bounded(1);
         if jobs.send(Job::Request(line, tx)).is_err() {
             break;
@@ -157,6 +190,105 @@ fn converse(stream: &UnixStream, jobs: &Sender<Job>) -> std::io::Result<()> {
         writeln!(w, "{reply}")?;
     }
     Ok(())
+}
+
+/// What reading the next request gave.
+enum Next {
+    /// A whole line.
+    Line(String),
+    /// The client closed the connection (or said nothing for [`IDLE_TIME`]).
+    End,
+    /// The line broke a limit: why, for the client.
+    Refused(String),
+}
+
+/// Request lines from one client, within the limits: at most [`MAX_LINE`] bytes, the whole
+/// line within [`REQUEST_TIME`] of its first byte, the first byte within [`IDLE_TIME`].
+struct Lines<'a> {
+    stream: &'a UnixStream,
+    buf: Vec<u8>,
+    max_line: usize,
+    request_time: Duration,
+    idle_time: Duration,
+}
+
+impl<'a> Lines<'a> {
+    fn new(stream: &'a UnixStream) -> Lines<'a> {
+        Lines::with_limits(stream, MAX_LINE, REQUEST_TIME, IDLE_TIME)
+    }
+
+    fn with_limits(
+        stream: &'a UnixStream,
+        max_line: usize,
+        request_time: Duration,
+        idle_time: Duration,
+    ) -> Lines<'a> {
+        Lines {
+            stream,
+            buf: Vec::new(),
+            max_line,
+            request_time,
+            idle_time,
+        }
+    }
+
+    fn next(&mut self) -> std::io::Result<Next> {
+        use std::io::Read;
+        let mut deadline = Instant::now() + self.idle_time;
+        let mut started = !self.buf.is_empty();
+        if started {
+            deadline = Instant::now() + self.request_time;
+        }
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let rest = self.buf.split_off(i + 1);
+                let line = std::mem::replace(&mut self.buf, rest);
+                return Ok(match String::from_utf8(line) {
+                    Ok(l) => Next::Line(l),
+                    Err(_) => Next::Refused("bad request: not UTF-8".into()),
+                });
+            }
+            if self.buf.len() > self.max_line {
+                return Ok(Next::Refused(format!(
+                    "bad request: longer than {} bytes",
+                    self.max_line
+                )));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(if started {
+                    Next::Refused(format!(
+                        "bad request: not complete within {} s",
+                        self.request_time.as_secs()
+                    ))
+                } else {
+                    Next::End
+                });
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let mut chunk = [0u8; 4096];
+            let n = match (&mut &*self.stream).read(&mut chunk) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(Next::End);
+            }
+            if !started {
+                started = true;
+                deadline = Instant::now() + self.request_time;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
 }
 
 /// Answers one job (in the control loop).
@@ -201,6 +333,9 @@ pub fn answer(line: &str, d: &mut Director) -> Value {
             ));
         }
         None => return err("missing \"v\" (protocol version)"),
+    }
+    if !raw.get("cmd").is_some_and(Value::is_string) {
+        return err("missing \"cmd\" (a command name, such as \"list\")");
     }
     let req = match serde_json::from_value::<Envelope>(raw) {
         Ok(e) => e.req,
@@ -247,6 +382,44 @@ pub fn answer(line: &str, d: &mut Director) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_are_named_never_numbered() {
+        let (mut d, _) = crate::director::testing::director_serving();
+        let v = answer(r#"{"v":1,"cmd":5}"#, &mut d);
+        assert_eq!(v["ok"], false);
+        assert!(v["error"].as_str().unwrap().contains("a command name"), "{v}");
+        assert_eq!(answer(r#"{"v":1,"cmd":"list"}"#, &mut d)["ok"], true);
+    }
+
+    #[test]
+    fn a_request_line_is_bounded_in_length_and_time() {
+        let limits = |s| {
+            Lines::with_limits(
+                s,
+                16,
+                Duration::from_millis(200),
+                Duration::from_millis(300),
+            )
+        };
+        let (a, b) = UnixStream::pair().unwrap();
+        (&a).write_all(b"{\"v\":1}\n{\"v\":").unwrap();
+        let mut l = limits(&b);
+        assert!(matches!(l.next().unwrap(), Next::Line(x) if x == "{\"v\":1}\n"));
+        // The rest of the second request never comes: refused once its time is up.
+        let t = Instant::now();
+        assert!(matches!(l.next().unwrap(), Next::Refused(w) if w.contains("not complete")));
+        assert!(t.elapsed() < Duration::from_secs(2));
+        // Too long.
+        (&a).write_all(&[b'x'; 40]).unwrap();
+        let mut l = limits(&b);
+        assert!(matches!(l.next().unwrap(), Next::Refused(w) if w.contains("longer than 16")));
+        // Silence ends the connection quietly; so does a close.
+        let (c, d) = UnixStream::pair().unwrap();
+        assert!(matches!(limits(&d).next().unwrap(), Next::End));
+        drop(c);
+        assert!(matches!(limits(&d).next().unwrap(), Next::End));
+    }
 
     fn path(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("xvsd-control-{}-{name}", std::process::id()))
