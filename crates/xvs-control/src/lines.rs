@@ -102,6 +102,11 @@ impl Lines {
     }
 
     /// The line of `path`, or of its nearest ancestor that has one.
+    pub fn has(&self, path: &str) -> bool {
+        self.map.contains_key(path)
+    }
+
+    /// The 1-based line of `path`, or of its nearest parent that has one.
     pub fn line(&self, path: &str) -> Option<usize> {
         let mut p = path;
         loop {

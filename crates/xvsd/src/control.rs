@@ -388,7 +388,10 @@ mod tests {
         let (mut d, _) = crate::director::testing::director_serving();
         let v = answer(r#"{"v":1,"cmd":5}"#, &mut d);
         assert_eq!(v["ok"], false);
-        assert!(v["error"].as_str().unwrap().contains("a command name"), "{v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("a command name"),
+            "{v}"
+        );
         assert_eq!(answer(r#"{"v":1,"cmd":"list"}"#, &mut d)["ok"], true);
     }
 

@@ -51,14 +51,16 @@ fn main() -> ExitCode {
         }
     };
     // netlink-packet-route warns about attributes newer kernels grew: not ours to report.
-    let filter = format!(
-        "{},netlink_packet_route=error",
-        cli.log_level.as_deref().unwrap_or("info")
-    );
+    let filter = format!("{},netlink_packet_route=error", settings.log_level);
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("xvsd: log level '{}': {e}", settings.log_level);
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();

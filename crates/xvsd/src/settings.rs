@@ -63,6 +63,8 @@ pub struct Settings {
     pub forward_only: Vec<(String, [u8; 6])>,
     /// `--force`: replace an XDP program that is not xvs's.
     pub force: bool,
+    /// The log level or filter (`--log-level`, `log_level:`; `info` by default).
+    pub log_level: String,
 }
 
 /// Parses `IF=MAC` (`--forward-only`), checking IF is one of the served interfaces.
@@ -182,6 +184,13 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         health,
         forward_only,
         force: cli.force,
+        log_level: match cli.log_level.clone().or(file_cfg.log_level.clone()) {
+            Some(l) => {
+                xvs_control::config::apply::check_log_level(&l)?;
+                l
+            }
+            None => "info".into(),
+        },
         metrics: match cli.metrics.as_deref().or(file_cfg.metrics.as_deref()) {
             Some(a) => Some(a.parse().map_err(|_| {
                 format!(

@@ -44,6 +44,35 @@ impl ServiceConfig {
     }
 }
 
+/// A log level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or a filter of
+/// `target=level` directives separated by commas, as xvsd's `--log-level` takes it.
+pub fn check_log_level(s: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let ok = !s.trim().is_empty()
+        && s.split(',').all(|d| {
+            let level = d.rsplit_once('=').map_or(d, |(target, l)| {
+                if target.is_empty()
+                    || !target
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || "_:".contains(c))
+                {
+                    ""
+                } else {
+                    l
+                }
+            });
+            LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{s}' is not a log level (error, warn, info, debug, trace, off) or a filter of \
+             target=level directives"
+        ))
+    }
+}
+
 fn parse_prefix(s: &str) -> Option<(IpAddr, u8)> {
     let (a, l) = s.split_once('/').unwrap_or((s, ""));
     let addr: IpAddr = a.trim().parse().ok()?;
@@ -136,6 +165,17 @@ impl Loaded {
         }
         if let Some(b) = c.syn_burst.filter(|&b| b == 0 || b > 1 << 20) {
             return Err(self.error("syn_burst", format!("{b} is outside 1..=1048576 SYNs")));
+        }
+        if let Some(m) = &c.metrics {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                return Err(self.error(
+                    "metrics",
+                    format!("'{m}' is not ADDRESS:PORT (e.g. 127.0.0.1:9477)"),
+                ));
+            }
+        }
+        if let Some(l) = &c.log_level {
+            check_log_level(l).map_err(|m| self.error("log_level", m))?;
         }
         if let Some(n) = c.conn_table_size.filter(|&n| n < 64) {
             return Err(self.error("conn_table_size", format!("{n} is below the minimum of 64")));

@@ -343,6 +343,11 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// True if the file says `field` itself (`services`), even if empty.
+    pub fn says(&self, field: &str) -> bool {
+        self.lines.has(field)
+    }
+
     pub(crate) fn error(
         &self,
         field: impl Into<String>,
@@ -384,11 +389,17 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
     })
 }
 
-/// serde_yaml_ng appends " at line L column C"; the error already carries the line.
+/// serde_yaml_ng appends " at line L column C"; the error already carries the line. What it
+/// quotes of the file (`invalid type: string "…"`) is left out: the file may not be a
+/// configuration at all (`--reload /etc/shadow`), and its content does not belong in a log.
 fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+    let msg = match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    match (msg.find(": string \""), msg.rfind("\", expected")) {
+        (Some(a), Some(b)) if b > a => format!("{}: string{}", &msg[..a], &msg[b + 1..]),
+        _ => msg.to_string(),
     }
 }
 

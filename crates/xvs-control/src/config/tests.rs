@@ -56,6 +56,35 @@ fn err(text: &str) -> ConfigError {
     }
 }
 
+#[test]
+fn daemon_settings_are_checked_where_the_file_is() {
+    let e = err("metrics: not-an-address\n");
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(1), Some("metrics")),
+        "{e}"
+    );
+    let e = err("interfaces: [a]\nlog_level: loud\n");
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("log_level")),
+        "{e}"
+    );
+    for ok in ["debug", "info,xvsd=trace", "WARN"] {
+        assert!(apply::check_log_level(ok).is_ok(), "{ok}");
+    }
+    for bad in ["", "loud", "=debug", "info,"] {
+        assert!(apply::check_log_level(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_configuration_is_not_quoted() {
+    let e = err("root:x:0:0:root:/root:/bin/bash\n");
+    assert!(!e.to_string().contains("root:x"), "{e}");
+    assert!(e.to_string().contains("invalid type: string"), "{e}");
+}
+
 /// The rules of `-A`/`-a` hold in the file too: they are the same code.
 #[test]
 fn the_file_follows_the_rules_of_ipvsadm_commands() {

@@ -153,8 +153,10 @@ fn num(v: &Option<String>, what: &str, max: u64) -> Result<Option<u32>, String> 
 
 fn netmask(s: &str, family: Family) -> Result<u8, String> {
     let bad = || match family {
-        Family::V4 => "illegal virtual server address[:port] specified".to_string(),
-        Family::V6 => "illegal ipv6 netmask specified".to_string(),
+        Family::V4 => format!(
+            "illegal netmask '{s}' (a prefix length 0-32 or a dotted mask such as 255.255.255.0)"
+        ),
+        Family::V6 => format!("illegal ipv6 netmask '{s}' (a prefix length 0-128)"),
     };
     if let Ok(n) = s.parse::<u8>() {
         let max = if family == Family::V4 { 32 } else { 128 };

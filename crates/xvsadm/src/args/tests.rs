@@ -188,6 +188,10 @@ fn errors_in_ipvsadm_words() {
             "illegal virtual server address[:port] specified",
         ),
         (
+            "-A -t 198.18.0.10:80 -p 60 -M 33",
+            "illegal netmask '33' (a prefix length 0-32 or a dotted mask such as 255.255.255.0)",
+        ),
+        (
             "-A -t 198.18.0.10:80 -p abc",
             "invalid timeout value `abc' specified",
         ),

@@ -22,6 +22,14 @@ impl Director {
             .apply(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS)
             .map_err(|e| e.to_string())?;
         let c = &loaded.config;
+        let running = self.running.services.services().count();
+        if applied.services.services().count() == 0 && running > 0 && !loaded.says("services") {
+            return Err(format!(
+                "{} has no `services:`: reloading it would delete all {running} services \
+                 (write `services: []` to mean that)",
+                path.display()
+            ));
+        }
         if !c.interfaces.is_empty() && c.interfaces != self.shared.ports.names {
             tracing::warn!(file = %path.display(), "interfaces changed in the file: they take effect at the next start");
         }
@@ -55,6 +63,9 @@ impl Director {
         self.health.configure(&applied.health);
         let options_changed = self.running.options.expire_nodest_conn != c.expire_nodest_conn;
         self.running.options.expire_nodest_conn = c.expire_nodest_conn;
+        // Whatever it changes, this is the file SIGHUP reads from now on.
+        let origin = format!("reload {}", path.display());
+        self.config_path = Some(path.clone());
         if changes.is_empty() && !marks_changed && !options_changed && !sorry_changed {
             self.sync_health();
             tracing::info!(file = %path.display(), "configuration reloaded: no service changed");
@@ -66,8 +77,6 @@ impl Director {
         if marks_changed {
             tracing::info!(file = %path.display(), rules = table.mark_rules().len(), "firewall-mark rules replaced");
         }
-        let origin = format!("reload {}", path.display());
-        self.config_path = Some(path);
         Ok(self.commit(
             Next {
                 services: table,
@@ -119,6 +128,36 @@ mod tests {
         assert!(e.contains("services[0].scheduler"), "{e}");
         assert_eq!(d.running.generation, g);
         assert_eq!(d.running.services.services().count(), 1);
+    }
+
+    #[test]
+    fn an_empty_file_deletes_nothing_unless_it_says_so() {
+        let (mut d, _) = testing::director_serving();
+        let empty = write("empty", "");
+        let none = write("none", "services: []\n");
+        let refused = d.reload(Some(&empty));
+        let kept = d.running.services.services().count();
+        let emptied = d.reload(Some(&none));
+        let _ = (std::fs::remove_file(&empty), std::fs::remove_file(&none));
+        let e = refused.unwrap_err();
+        assert!(e.contains("would delete all 1 services"), "{e}");
+        assert_eq!(kept, 1);
+        assert_eq!(emptied.unwrap().applied, ["-D -t 198.18.0.10:80"]);
+        assert_eq!(d.running.services.services().count(), 0);
+    }
+
+    #[test]
+    fn a_file_reloaded_without_a_difference_is_the_one_sighup_reads() {
+        let (mut d, _) = testing::director_serving();
+        let same = write(
+            "same",
+            "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    reals:\n      - addr: 198.18.1.11\n",
+        );
+        let first = d.reload(Some(&same));
+        let sighup = d.reload(None);
+        let _ = std::fs::remove_file(&same);
+        assert!(first.unwrap().applied.is_empty(), "no difference");
+        assert!(sighup.is_ok(), "{sighup:?}");
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub fn director_serving() -> (Director, Recorder) {
     (d, k)
 }
 
-/// `-A -t 198.18.0.10:80 -s rr` and `-a … -r RIP:80 -g`.
+/// `-A -t 198.18.0.10:80` (wlc) and `-a … -r RIP:80 -g`.
 pub fn service_with_real(rip: &str) -> Vec<Change> {
     let service: Key = "tcp 198.18.0.10:80".parse().unwrap();
     vec![
