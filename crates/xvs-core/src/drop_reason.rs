@@ -56,6 +56,9 @@ reasons! {
     NoSourceAddress => "no_source_address",
     /// An ICMP message xvs would answer or translate was malformed.
     BadIcmp => "bad_icmp",
+    /// A packet that would open a connection from a source no client can have: unspecified,
+    /// broadcast, multicast, loopback, reserved, or the virtual address itself.
+    Martian => "martian",
 }
 
 impl From<WireError> for DropReason {

@@ -116,6 +116,13 @@ fn table() -> Vec<Case> {
     let mut host_fragment = from_client(&tcp(CLIENT, 45003, DIR_EXT, 22).syn().no_df());
     set_u16(&mut host_fragment, off::FRAG, 0x0001); // offset 8
     fix_ip_checksum(&mut host_fragment);
+    // A 24-byte header whose option (type 7, record route) claims length 0.
+    let mut bad_option = from_client(&tcp(CLIENT, 46006, VIP_DR, 80).syn());
+    bad_option.splice(off::IP + 20..off::IP + 20, [7u8, 0, 0, 0]);
+    bad_option[off::VERSION_IHL] = 0x46;
+    let total = u16::from_be_bytes([bad_option[off::TOTAL_LEN], bad_option[off::TOTAL_LEN + 1]]);
+    set_u16(&mut bad_option, off::TOTAL_LEN, total + 4);
+    fix_ip_checksum(&mut bad_option);
     let mut icmp_fragment = from_client(&icmp(
         CLIENT,
         VIP_DR,
@@ -563,6 +570,49 @@ fn table() -> Vec<Case> {
             EXT,
             icmp_fragment,
             Expect::Pass,
+        ),
+        // ---- Sources no client can have open nothing. ----
+        case(
+            "a SYN from 0.0.0.0 to a VIP is martian",
+            EXT,
+            from_client(&tcp("0.0.0.0", 46000, VIP_DR, 80).syn()),
+            Expect::Drop(DropReason::Martian),
+        ),
+        case(
+            "a SYN from a multicast address is martian",
+            EXT,
+            from_client(&tcp("224.0.0.1", 46001, VIP_NAT, 80).syn()),
+            Expect::Drop(DropReason::Martian),
+        ),
+        case(
+            "a SYN from the broadcast address is martian",
+            EXT,
+            from_client(&tcp("255.255.255.255", 46002, VIP_DR, 80).syn()),
+            Expect::Drop(DropReason::Martian),
+        ),
+        case(
+            "a SYN from the VIP itself is martian",
+            EXT,
+            from_client(&tcp(VIP_DR, 46003, VIP_DR, 80).syn()),
+            Expect::Drop(DropReason::Martian),
+        ),
+        case(
+            "an IPv6 SYN from ff02::1 is martian",
+            EXT,
+            from_client(&tcp("ff02::1", 46004, VIP6_DR, 80).syn()),
+            Expect::Drop(DropReason::Martian),
+        ),
+        case(
+            "an IPv6 SYN from :: is martian",
+            EXT,
+            from_client(&tcp("::", 46005, VIP6_DR, 80).syn()),
+            Expect::Drop(DropReason::Martian),
+        ),
+        case(
+            "an IPv4 option of length 0 is malformed",
+            EXT,
+            bad_option,
+            Expect::Drop(DropReason::Malformed),
         ),
         // ---- Time: timeouts, expiry and persistence templates running out. ----
         case(

@@ -102,7 +102,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         if b.len() < hl {
             return Err(WireError::truncated(Layer::Ipv4, hl, b.len()));
         }
-        Ok(())
+        check_options(&b[MIN_HEADER_LEN..hl])
     }
 
     /// Checks the header and that the total length is consistent and present in the buffer
@@ -270,6 +270,30 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
+/// Checks the options' framing (RFC 791): each is End of List, No Operation, or a type, a
+/// length of at least 2 and that many bytes within the header.
+fn check_options(opts: &[u8]) -> Result<()> {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => break,
+            1 => i += 1,
+            _ => {
+                let len = opts.get(i + 1).copied().map_or(0, usize::from);
+                if len < 2 || i + len > opts.len() {
+                    return Err(WireError::Unsupported {
+                        layer: Layer::Ipv4,
+                        field: "option length",
+                        found: len as u32,
+                    });
+                }
+                i += len;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The fields of an option-less IPv4 header to emit (used for TUN outer headers and ICMP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Header {
@@ -411,6 +435,35 @@ mod tests {
         );
         // A quoted header may have its payload cut short.
         assert!(Ipv4Packet::new_quoted(&b[..28]).is_ok());
+    }
+
+    #[test]
+    fn option_lengths_must_frame_the_options() {
+        let header = |opts: &[u8]| {
+            let mut b = vec![0u8; 20 + opts.len()];
+            b[0] = 0x40 | ((20 + opts.len()) / 4) as u8;
+            b[20..].copy_from_slice(opts);
+            b
+        };
+        for good in [&[1u8, 1, 1, 0][..], &[7, 4, 0, 0], &[130, 3, 0, 1]] {
+            assert!(
+                Ipv4Packet::new_unchecked(header(good))
+                    .check_header()
+                    .is_ok(),
+                "{good:?}"
+            );
+        }
+        for bad in [
+            &[7u8, 0, 0, 0][..],
+            &[7, 1, 0, 0],
+            &[7, 9, 0, 0],
+            &[1, 1, 1, 7],
+        ] {
+            let e = Ipv4Packet::new_unchecked(header(bad))
+                .check_header()
+                .unwrap_err();
+            assert!(e.to_string().contains("option length"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

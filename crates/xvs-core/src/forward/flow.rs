@@ -56,6 +56,8 @@ pub(super) enum Admit<'s> {
     BadChecksum,
     /// No real server available.
     NoReal(&'s Service),
+    /// The source cannot be a client's ([`martian_source`]): dropped, nothing created.
+    Martian(&'s Service),
     /// A real server; `template` is the seconds left on the persistence template that chose
     /// it, if one did.
     Picked {
@@ -384,11 +386,16 @@ impl Lane {
             Admit::Picked { svc, real, .. } => (svc, real),
             Admit::NoService | Admit::NotOpening(_) => return Verdict::Pass,
             Admit::BadChecksum => return Verdict::Drop(DropReason::BadChecksum),
+            Admit::Martian(_) => return Verdict::Drop(DropReason::Martian),
             Admit::NoReal(_) => {
                 cx.c.drop(DropReason::NoRealServer);
                 return self.unreachable(cx, f, s);
             }
         };
+        // A connection that could not leave is not made.
+        if matches!(cx.snap.real_hop(real.id), crate::net::Resolve::NoRoute) {
+            return Verdict::Drop(DropReason::NoRoute);
+        }
         if svc.options.one_packet && s.key.proto() == ip_proto::UDP {
             self.count_new(cx, real.id, false);
             let info = FwdInfo {
@@ -499,6 +506,9 @@ impl Lane {
         };
         if !opens {
             return Admit::NotOpening(svc);
+        }
+        if martian_source(&s.key.src(), &s.key.dst(), s.is_v6()) {
+            return Admit::Martian(svc);
         }
         if let Some(d) = frame {
             if !s.is_v6()
@@ -686,5 +696,56 @@ impl Lane {
             }
         }
         None
+    }
+}
+
+/// True if `src` (key form) cannot be a client's address opening a connection to `dst`: the
+/// unspecified address, "this network", loopback, multicast, broadcast and the reserved
+/// 240/4, IPv6 multicast, or the destination itself.
+pub(super) fn martian_source(src: &[u8; 16], dst: &[u8; 16], v6: bool) -> bool {
+    if src == dst {
+        return true;
+    }
+    if v6 {
+        let loopback = src[..15].iter().all(|&b| b == 0) && src[15] == 1;
+        let unspecified = src.iter().all(|&b| b == 0);
+        return unspecified || loopback || src[0] == 0xff;
+    }
+    let first = src[12];
+    first == 0 || first == 127 || first >= 224
+}
+
+#[cfg(test)]
+mod martian_tests {
+    use super::martian_source;
+    use crate::service::addr16;
+
+    fn m(src: &str, dst: &str) -> bool {
+        let (s, d): (std::net::IpAddr, std::net::IpAddr) =
+            (src.parse().unwrap(), dst.parse().unwrap());
+        martian_source(&addr16(&s), &addr16(&d), s.is_ipv6())
+    }
+
+    #[test]
+    fn sources_no_client_can_have() {
+        for src in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "127.0.0.1",
+            "224.0.0.1",
+            "239.1.1.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "198.18.0.10",
+        ] {
+            assert!(m(src, "198.18.0.10"), "{src}");
+        }
+        for src in ["::", "::1", "ff02::1", "2001:db8::10"] {
+            assert!(m(src, "2001:db8::10"), "{src}");
+        }
+        for src in ["203.0.113.7", "198.18.0.11", "10.0.0.1", "223.255.255.254"] {
+            assert!(!m(src, "198.18.0.10"), "{src}");
+        }
+        assert!(!m("2001:db8:ff::7", "2001:db8::10"));
     }
 }

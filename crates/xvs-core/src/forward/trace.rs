@@ -14,6 +14,12 @@ use xvs_wire::tcp::flags;
 /// The answer to a trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trace {
+    /// The packet would open a connection but its source cannot be a client's: dropped, as
+    /// `martian`, and nothing is created.
+    Martian {
+        /// The service it was for.
+        svc: ServiceId,
+    },
     /// No service matches and no connection exists: the packet goes to the host stack.
     NoService,
     /// A service matches but the packet cannot open a connection (TCP without SYN, SCTP
@@ -151,6 +157,7 @@ impl Lane {
             Admit::NoService => Trace::NoService,
             Admit::NotOpening(svc) => Trace::NotOpening { svc: svc.id },
             Admit::NoReal(svc) => Trace::NoRealServer { svc: svc.id },
+            Admit::Martian(svc) => Trace::Martian { svc: svc.id },
             // Only a frame's checksum can be wrong, and a trace has no frame.
             Admit::BadChecksum => Trace::NoService,
             Admit::Picked {

@@ -129,6 +129,11 @@ pub fn trace(d: &mut Director, q: &TraceQuery) -> Result<TraceReply, String> {
                 "new connection: scheduler {sched} picks this real server (stateful schedulers such as rr pick per worker, so a worker may choose another)"
             );
         }
+        Trace::Martian { svc } => {
+            r.verdict = "drop".into();
+            r.service = svc_name(svc);
+            r.reason = "the source cannot be a client's (unspecified, broadcast, multicast, loopback, reserved, or the virtual address itself): dropped as martian, no connection is made".into();
+        }
         Trace::NoRealServer { svc } => {
             r.verdict = "drop".into();
             r.service = svc_name(svc);
