@@ -11,12 +11,15 @@ fn from_client(p: &impl IpPacket) -> Vec<u8> {
     eth(EXT_MAC, ROUTER_MAC, p)
 }
 
-/// Opens a DR connection at second `t` and makes it steady (one more ACK): cached from then
-/// on within second `t`.
+/// Opens a DR connection at second `t` and makes it steady (data from the client verifies
+/// it, one more ACK): cached from then on within second `t`.
 fn established(fw: &mut Forwarder, snap: &Snapshot, port: u16, t: u64) {
     for p in [
         tcp(CLIENT, port, VIP_DR, 80).syn(),
         tcp(CLIENT, port, VIP_DR, 80).ack(),
+        tcp(CLIENT, port, VIP_DR, 80)
+            .ack()
+            .payload(b"GET / HTTP/1.0\r\n\r\n"),
         tcp(CLIENT, port, VIP_DR, 80).ack(),
     ] {
         let (v, _) = run(fw, snap, EXT, &from_client(&p), t);
@@ -31,6 +34,29 @@ fn ack(port: u16) -> Vec<u8> {
 /// Empties the shared table behind the forwarder's back.
 fn forget_shared(fw: &Forwarder) {
     fw.table().retain(|_| false);
+}
+
+#[test]
+fn a_handshake_alone_is_not_cached_and_keeps_the_short_timeout() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    for p in [
+        tcp(CLIENT, 41009, VIP_DR, 80).syn(),
+        tcp(CLIENT, 41009, VIP_DR, 80).ack(),
+        tcp(CLIENT, 41009, VIP_DR, 80).ack(),
+    ] {
+        run(&mut fw, &snap, EXT, &from_client(&p), 10);
+    }
+    let mut entry = None;
+    fw.table().for_each(|e| entry = Some((e.state, e.expires)));
+    assert_eq!(
+        entry,
+        Some((xvs_core::conn::state::tcp::ESTABLISHED, 10 + 60)),
+        "established, with SYN_RECV's 60 s until it shows data"
+    );
+    forget_shared(&fw);
+    let (v, _) = run(&mut fw, &snap, EXT, &ack(41009), 10);
+    assert_eq!(v, Verdict::Pass, "not served from the cache");
 }
 
 #[test]

@@ -113,11 +113,12 @@ fn connections_expire_and_sweeps_settle_the_gauges() {
         &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn()),
         10,
     );
+    // The request: data verifies the connection (a handshake alone keeps 60 s).
     run(
         &mut fw,
         &snap,
         EXT,
-        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
+        &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack().payload(b"GET /")),
         10,
     );
     assert_eq!(fw.stats().real_totals(rs1).active, 1);
@@ -288,7 +289,7 @@ fn full_table_refuses_new_connections_and_keeps_established_ones() {
                 &mut fw,
                 &snap,
                 EXT,
-                &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).ack()),
+                &from_client(&tcp(CLIENT, 1000 + p, VIP_DR, 80).ack().payload(b"GET /")),
                 1,
             );
             established.push(1000 + p);

@@ -54,11 +54,37 @@ pub struct Entry {
     pub laddr: u16,
     /// FullNAT: the local port.
     pub lport: u16,
+    /// [`Entry::VERIFIED`] once a TCP connection has shown more than a handshake.
+    pub flags: u8,
 }
 
 impl Entry {
     /// The state of a reply entry whose connection has seen a reply beyond the handshake.
     pub const REPLIED: u8 = 1;
+
+    /// Flag: the TCP connection has shown more than a handshake (the client sent data, or the
+    /// server answered through xvs). Until then an established entry keeps the short
+    /// SYN_RECV timeout and is evicted like an embryonic one, so spoofed SYN-then-ACK pairs
+    /// (DR sees the client's half only) cannot hold the table for the established timeout —
+    /// IPVS's secure_tcp idea.
+    pub const VERIFIED: u8 = 1;
+
+    /// True if the entry is a TCP connection that has not shown more than a handshake.
+    #[inline]
+    pub fn unverified_tcp(&self) -> bool {
+        self.key.proto() == xvs_wire::ip_proto::TCP && self.flags & Entry::VERIFIED == 0
+    }
+
+    /// The entry's timeout in its state: the state's, but an unverified established TCP
+    /// connection keeps SYN_RECV's.
+    #[inline]
+    pub fn timeout(&self, t: &state::Timeouts) -> u32 {
+        if self.state == state::tcp::ESTABLISHED && self.unverified_tcp() {
+            t.of(self.key.proto(), state::tcp::SYN_RECV)
+        } else {
+            t.of(self.key.proto(), self.state)
+        }
+    }
 
     /// A free slot.
     pub const EMPTY: Entry = Entry {
@@ -73,6 +99,7 @@ impl Entry {
         worker: 0,
         laddr: 0,
         lport: 0,
+        flags: 0,
     };
 
     /// A forward entry.
@@ -149,7 +176,9 @@ impl Entry {
         match self.kind {
             EntryKind::Template => true,
             EntryKind::Reply => self.state == Entry::REPLIED,
-            EntryKind::Forward => state::is_established_class(self.key.proto(), self.state),
+            EntryKind::Forward => {
+                state::is_established_class(self.key.proto(), self.state) && !self.unverified_tcp()
+            }
             EntryKind::Empty => false,
         }
     }

@@ -522,10 +522,14 @@ mod tests {
         )
     }
 
+    /// A forward entry; an established one has shown data ([`Entry::VERIFIED`]).
     fn fwd(n: u32, state: u8, expires: u32) -> Entry {
         let mut e = Entry::forward(key(n), 0, n, Method::Dr);
         e.state = state;
         e.expires = expires;
+        if state == tcp::ESTABLISHED {
+            e.flags = Entry::VERIFIED;
+        }
         e
     }
 
@@ -663,6 +667,26 @@ mod tests {
             t.len()
         );
         assert_eq!(evicted_est, 0, "no established entry was evicted by a SYN");
+        // Established entries that never showed data are fair game: a flood evicts them.
+        let u = ConnTable::new(1024, 9);
+        for n in 0..(cap / 2) as u32 {
+            let mut e = fwd(n, tcp::ESTABLISHED, 10_000);
+            e.flags = 0;
+            put(&u, e, 0);
+        }
+        let mut evicted_unverified = 0;
+        for n in 0..(cap * 10) as u32 {
+            if let Insert::Inserted {
+                displaced: Some(d), ..
+            } = put(&u, fwd(1_000_000 + n, tcp::SYN_RECV, 60 + n / 1000), 0)
+            {
+                evicted_unverified += u32::from(d.entry.state == tcp::ESTABLISHED);
+            }
+        }
+        assert!(
+            evicted_unverified > 0,
+            "unverified established entries give way"
+        );
         assert!(full > 0);
         for n in 0..(cap / 2) as u32 {
             let k = key(n);

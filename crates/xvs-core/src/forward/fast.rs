@@ -136,6 +136,8 @@ impl Lane {
             proto: s.key.proto(),
             old_state: c.state,
             new_state: c.state,
+            // Only verified connections are cached.
+            verified: true,
         };
         let real = cx.snap.services.real(info.real)?;
         Some(self.send_to_real(cx, f, s, &info, real))

@@ -28,6 +28,8 @@ pub(super) struct FwdInfo {
     pub proto: u8,
     pub old_state: u8,
     pub new_state: u8,
+    /// TCP: the connection has shown more than a handshake ([`Entry::VERIFIED`]).
+    pub verified: bool,
 }
 
 impl FwdInfo {
@@ -42,6 +44,7 @@ impl FwdInfo {
             proto: e.key.proto(),
             old_state,
             new_state: e.state,
+            verified: e.flags & Entry::VERIFIED != 0,
         }
     }
 }
@@ -136,12 +139,21 @@ pub(super) fn reply_key(
     FlowKey::flow(fwd.version(), fwd.proto(), real.addr16(), rport, dst, dport)
 }
 
+/// True if the TCP segment `s` (in frame `d`) carries data.
+fn tcp_has_payload(d: &[u8], s: &IpSummary) -> bool {
+    let header = d
+        .get(s.l4_offset + 12)
+        .map_or(xvs_wire::tcp::MIN_HEADER_LEN, |b| usize::from(b >> 4) * 4);
+    s.l3_offset + s.l3_len > s.l4_offset + header
+}
+
 /// True if a plain packet leaves a connection in this state as it is (what the flow cache
 /// may hold): TCP established, UDP after its second packet.
 fn steady(info: &FwdInfo) -> bool {
     info.old_state == info.new_state
         && match info.proto {
-            ip_proto::TCP => info.new_state == state::tcp::ESTABLISHED,
+            // Unverified, its next data segment must reach the table (which verifies it).
+            ip_proto::TCP => info.new_state == state::tcp::ESTABLISHED && info.verified,
             ip_proto::UDP => info.new_state == state::udp::SEEN,
             _ => false,
         }
@@ -182,6 +194,11 @@ impl Lane {
         hash: u64,
     ) -> Verdict {
         let (now, timeouts) = (cx.now, &cx.snap.timeouts);
+        // A client segment carrying data verifies its connection (a SYN does not: anyone can
+        // send one).
+        let data = key.proto() == ip_proto::TCP
+            && s.tcp_flags & flags::SYN == 0
+            && tcp_has_payload(f.data(), s);
         let (lk, vacancy) = cx
             .table
             .lookup_vacancy(&key, hash, now, |e, _| match e.kind {
@@ -193,7 +210,10 @@ impl Lane {
                     };
                     let old = e.state;
                     e.state = advance(e.key.proto(), dir, old, s.tcp_flags, chunk);
-                    e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
+                    if data {
+                        e.flags |= Entry::VERIFIED;
+                    }
+                    e.expires = now.saturating_add(e.timeout(timeouts));
                     Hit::Fwd(FwdInfo::of(e, old))
                 }
                 EntryKind::Reply => {
@@ -265,7 +285,9 @@ impl Lane {
         let lk = cx.table.with_slot(fwd, serial, now, |e| {
             let old = e.state;
             e.state = advance(e.key.proto(), Direction::Output, old, s.tcp_flags, chunk);
-            e.expires = now.saturating_add(timeouts.of(e.key.proto(), e.state));
+            // The real server answered through xvs: the connection is real.
+            e.flags |= Entry::VERIFIED;
+            e.expires = now.saturating_add(e.timeout(timeouts));
             (FwdInfo::of(e, old), e.key, e.worker)
         });
         match lk {
@@ -407,6 +429,7 @@ impl Lane {
                 proto: s.key.proto(),
                 old_state: 0,
                 new_state: 0,
+                verified: false,
             };
             return self.send_to_real(cx, f, s, &info, real);
         }
