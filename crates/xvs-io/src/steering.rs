@@ -61,6 +61,9 @@ pub struct SteerDrops {
     pub behind: u64,
     /// TCP SYNs beyond the queue's new-connection budget.
     pub syn_over_budget: u64,
+    /// IPv6 packets whose extension headers could not be walked (truncated, or more than
+    /// the program follows): passed to the host, not dropped, and counted here.
+    pub ipv6_unparsed: u64,
 }
 
 /// The steering program's budget of new TCP connections per receive queue.
@@ -125,6 +128,7 @@ impl Steering {
         SteerDrops {
             behind: self.stats.percpu_sum(3),
             syn_over_budget: self.stats.percpu_sum(4),
+            ipv6_unparsed: self.stats.percpu_sum(5),
         }
     }
 

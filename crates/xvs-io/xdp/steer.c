@@ -84,9 +84,13 @@ struct {
 } local_map SEC(".maps");
 
 // Packets steered, by rule (index 0..2), and dropped here: worker behind (3), SYN over the
-// queue's budget (4) — read by xvsd for its statistics.
+// queue's budget (4); IPv6 packets whose extension headers could not be walked (5), passed to
+// the host — read by xvsd for its statistics.
 #define STAT_BEHIND 3
 #define STAT_SYN_OVER_BUDGET 4
+#define STAT_IPV6_UNPARSED 5
+// Most IPv6 extension headers walked before the upper-layer header (as xvs-wire).
+#define MAX_IPV6_EXT 6
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 8);
@@ -245,6 +249,35 @@ int xvs_steer(struct xdp_md *ctx)
 		l4 = ip6 + 1;
 		__builtin_memcpy(dst.addr, &ip6->daddr, 16);
 		__builtin_memcpy(src.addr, &ip6->saddr, 16);
+		// Hop-by-hop, routing, fragment, destination options and AH headers come before
+		// the upper-layer header: walk them (bounded), as the forwarder does.
+		for (int i = 0; i < MAX_IPV6_EXT; i++) {
+			if (l4proto != 0 && l4proto != 43 && l4proto != 44 && l4proto != 60 &&
+			    l4proto != 51)
+				break;
+			if (l4 + 8 > end) {
+				count(STAT_IPV6_UNPARSED);
+				return XDP_PASS;
+			}
+			__u8 next = *(__u8 *)l4;
+			__u64 len;
+			if (l4proto == 44) {
+				// A later fragment carries no ports.
+				if (bswap16(*(__u16 *)(l4 + 2)) & 0xfff8)
+					has_l4 = 0;
+				len = 8;
+			} else if (l4proto == 51) {
+				len = ((__u64)(*(__u8 *)(l4 + 1)) + 2) * 4;
+			} else {
+				len = ((__u64)(*(__u8 *)(l4 + 1)) + 1) * 8;
+			}
+			l4proto = next;
+			l4 += len;
+		}
+		if (l4proto == 0 || l4proto == 43 || l4proto == 44 || l4proto == 60 || l4proto == 51) {
+			count(STAT_IPV6_UNPARSED);
+			return XDP_PASS;
+		}
 	} else {
 		return XDP_PASS;
 	}

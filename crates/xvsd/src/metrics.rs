@@ -6,10 +6,17 @@ use crate::director::Director;
 use crate::jobs::Job;
 use crossbeam_channel::Sender;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Most scrapes served at once.
+const MAX_SCRAPES: usize = 8;
+/// How long a client may take to send its request.
+const SCRAPE_TIME: Duration = Duration::from_secs(5);
 use xvs_core::DropReason;
 use xvs_core::service::fmt_addr_port;
 
@@ -106,6 +113,23 @@ fn socket_metrics(o: &mut Out, d: &Director) {
                 v,
             );
         }
+    }
+    o.head(
+        "xvs_steering_ipv6_unparsed_total",
+        "counter",
+        "IPv6 packets whose extension headers the steering program could not walk (passed to the host).",
+    );
+    for (st, ifname) in d
+        .kernel()
+        .steering_status()
+        .iter()
+        .zip(&d.shared.ports.names)
+    {
+        o.val(
+            "xvs_steering_ipv6_unparsed_total",
+            &[("interface", ifname)],
+            st.drops.ipv6_unparsed,
+        );
     }
     o.head(
         "xvs_polling_info",
@@ -413,49 +437,158 @@ impl Endpoint {
         tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
         std::thread::Builder::new()
             .name("xvs-metrics".into())
-            .spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    if let Err(e) = scrape(&stream, &jobs) {
-                        tracing::debug!(error = %e, "metrics client");
-                    }
-                }
-            })
+            .spawn(move || serve(&listener, &jobs))
             .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
         Ok(Endpoint)
     }
 }
 
-fn scrape(stream: &TcpStream, jobs: &Sender<Job>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut r = BufReader::new(stream);
-    let mut first = String::new();
-    r.read_line(&mut first)?;
-    // Read the headers (up to the blank line) so the client sees a clean close.
-    let mut line = String::new();
-    for _ in 0..100 {
-        line.clear();
-        if r.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
+/// Serves scrapes from `listener`: each on a thread of its own (a slow client holds only its
+/// own), at most [`MAX_SCRAPES`] at once; the rest are closed at once.
+fn serve(listener: &TcpListener, jobs: &Sender<Job>) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming().flatten() {
+        if busy.load(Relaxed) >= MAX_SCRAPES {
+            continue;
+        }
+        busy.fetch_add(1, Relaxed);
+        let (jobs, done) = (jobs.clone(), Arc::clone(&busy));
+        let spawned = std::thread::Builder::new()
+            .name("xvs-scrape".into())
+            .spawn(move || {
+                if let Err(e) = scrape(&stream, &jobs) {
+                    tracing::debug!(error = %e, "metrics client");
+                }
+                done.fetch_sub(1, Relaxed);
+            });
+        if spawned.is_err() {
+            busy.fetch_sub(1, Relaxed);
         }
     }
+}
+
+fn scrape(stream: &TcpStream, jobs: &Sender<Job>) -> std::io::Result<()> {
+    // The whole request (line and headers) within SCRAPE_TIME, however slowly it trickles.
+    let deadline = Instant::now() + SCRAPE_TIME;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || head.len() > 16 * 1024 {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match (&mut &*stream).read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => return Err(e),
+        };
+        head.extend_from_slice(&chunk[..n]);
+    }
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let text = String::from_utf8_lossy(&head);
+    let first = text.lines().next().unwrap_or("");
     let mut parts = first.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let text = if method == "GET" && (path == "/metrics" || path == "/") {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let _ = jobs.send(Job::Scrape(tx));
-        rx.recv_timeout(Duration::from_secs(10)).ok()
-    } else {
-        None
-    };
-    let (status, ctype, body) = match text {
-        Some(t) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t),
-        None => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    // The path without a query (`/metrics?name[]=…`, as Prometheus may add).
+    let path = target.split('?').next().unwrap_or("");
+    let known = path == "/metrics" || path == "/";
+    let (status, ctype, body) = match (method, known) {
+        ("GET" | "HEAD", true) => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let _ = jobs.send(Job::Scrape(tx));
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(t) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t),
+                Err(_) => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "xvsd did not answer in time\n".to_string(),
+                ),
+            }
+        }
+        (_, true) => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET or HEAD\n".to_string(),
+        ),
+        _ => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
     };
     let mut w = stream;
     write!(
         w,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )
+    )?;
+    if method != "HEAD" {
+        w.write_all(body.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A metrics endpoint on a loopback port whose control loop answers "xvs_up 1".
+    fn endpoint() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(8);
+        std::thread::spawn(move || serve(&listener, &tx));
+        std::thread::spawn(move || {
+            for job in rx {
+                if let Job::Scrape(reply) = job {
+                    let _ = reply.send("xvs_up 1\n".into());
+                }
+            }
+        });
+        addr
+    }
+
+    fn ask(addr: SocketAddr, request: &str) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn prometheus_requests_are_answered_as_http_wants() {
+        let addr = endpoint();
+        let r = ask(
+            addr,
+            "GET /metrics?name[]=xvs_up HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(
+            r.starts_with("HTTP/1.1 200 OK") && r.ends_with("xvs_up 1\n"),
+            "{r}"
+        );
+        let r = ask(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            r.starts_with("HTTP/1.1 200 OK") && r.ends_with("\r\n\r\n"),
+            "no body: {r}"
+        );
+        assert!(r.contains("Content-Length: 9"), "{r}");
+        let r = ask(addr, "POST /metrics HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 405"), "{r}");
+        let r = ask(addr, "GET /other HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    }
+
+    #[test]
+    fn a_slow_client_does_not_hold_up_a_scrape() {
+        let addr = endpoint();
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(b"GET /met").unwrap();
+        let t = Instant::now();
+        let r = ask(addr, "GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200 OK"), "{r}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "answered beside the slow one"
+        );
+        drop(slow);
+    }
 }

@@ -76,6 +76,16 @@ impl Signals {
         register(signal_hook::consts::SIGHUP, &reload)?;
         Ok(Signals { stop, reload })
     }
+
+    /// True (and logged) if SIGTERM or SIGINT came: start-up stops where it is, and what was
+    /// set up so far is undone as at any other exit.
+    fn stopped(&self, phase: &str) -> bool {
+        let stop = self.stop.load(Relaxed);
+        if stop {
+            tracing::info!(phase, "stopped during start-up");
+        }
+        stop
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -90,6 +100,9 @@ pub fn run(s: &Settings) -> Result<(), String> {
     })?;
     let ports = ports.expect("set by Live::open");
     let place = placement_of(s)?;
+    if signals.stopped("placement") {
+        return Ok(());
+    }
     for w in &place.warnings {
         tracing::warn!("{w}");
     }
@@ -103,6 +116,9 @@ pub fn run(s: &Settings) -> Result<(), String> {
     // The VIP addresses first: steering needs them among the local addresses.
     live.sync_vips(&s.services)?;
     attach_steering(s, &ports, &mut live)?;
+    if signals.stopped("steering programs") {
+        return Ok(());
+    }
     if let Some(l) = leftover {
         l.retry();
     }
@@ -129,7 +145,14 @@ pub fn run(s: &Settings) -> Result<(), String> {
     );
     let stats = Arc::new(Stats::new(place.workers as usize, services.max_reals()));
     let mut ios = open_sockets(s, &ports, &place, &mut live)?;
+    if signals.stopped("AF_XDP sockets") {
+        return Ok(());
+    }
     let mut plan = plan_polling(s, &ports, &place, &mut ios)?;
+    if signals.stopped("receive polling") {
+        plan.restorer.restore();
+        return Ok(());
+    }
     let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<(PortId, [u8; 16])>(1024);
     let io_counters = ios.iter().map(WorkerIo::counters).collect();
     let forward_only = forward_only(s, &ports, &live)?;

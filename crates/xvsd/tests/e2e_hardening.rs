@@ -13,7 +13,34 @@ const DR: &str = r#"
 interfaces: [ext0]
 services:
   - { proto: tcp, vip: 198.18.0.10, port: 7, scheduler: rr, reals: [ { addr: 198.18.0.11, method: dr }, { addr: 198.18.0.12, method: dr } ] }
+  - { proto: tcp, vip: "2001:db8::10", port: 7, scheduler: rr, reals: [ { addr: "2001:db8::11", method: dr }, { addr: "2001:db8::12", method: dr } ] }
 "#;
+
+/// A TCP echo through `[2001:db8::10]:7` with every packet carrying IPv6 extension headers:
+/// hop-by-hop options and destination options (PadN), set on the client's socket. Returns
+/// what came back.
+fn echo_with_extension_headers(lab: &Lab, data: &[u8]) -> Vec<u8> {
+    let script = r#"
+import socket, sys
+data = sys.stdin.buffer.read()
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+padn = bytes([0, 0, 1, 4, 0, 0, 0, 0])   # next header, length 0 (8 bytes), PadN of 4
+s.setsockopt(socket.IPPROTO_IPV6, 54, padn)   # IPV6_HOPOPTS
+s.setsockopt(socket.IPPROTO_IPV6, 59, padn)   # IPV6_DSTOPTS
+s.settimeout(5)
+s.connect(("2001:db8::10", 7))
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+sys.stdout.buffer.write(out)
+"#;
+    lab.run_with_input("cl", &["python3", "-c", script], data)
+}
 
 /// What `ip link` says is attached to ext0 in the director (`prog/xdp id N` and the like),
 /// empty if nothing.
@@ -152,4 +179,26 @@ fn a_stale_program_of_ours_is_replaced_with_a_log_line() {
     assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
     assert!(x.stop().success());
     assert!(xdp_on_ext0(&lab).is_empty());
+}
+
+#[test]
+fn ipv6_with_extension_headers_is_balanced_not_left_to_the_host() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let x = lab.xvsd(DR, &[]);
+    let data = payload(20_000, 8);
+    let back = echo_with_extension_headers(&lab, &data);
+    assert!(
+        back == data,
+        "{} of {} bytes came back\n{}",
+        back.len(),
+        data.len(),
+        x.log_text()
+    );
+    let s = x.stats();
+    assert_eq!(
+        s["conns_created"], 1,
+        "the forwarder made the connection: {s}"
+    );
+    assert_eq!(s["steering"][0]["ipv6_unparsed"], 0, "{s}");
 }

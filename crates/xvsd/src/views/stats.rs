@@ -75,6 +75,7 @@ pub fn stats(d: &Director) -> Value {
             json!({"interface": n, "mode": s.mode, "to_vip": vip, "to_local_addr": laddr,
                 "from_real": rip, "dropped_worker_behind": drops.behind,
                 "dropped_syn_over_budget": drops.syn_over_budget,
+                "ipv6_unparsed": drops.ipv6_unparsed,
                 "polling": p.mechanism.name(), "polling_detail": p.detail,
                 "napi_threads": threads})
         })
