@@ -48,10 +48,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `path` (creating its directory, replacing a stale socket), mode 0600, and starts
-    /// serving it into `jobs`. A path that exists and is not a socket, or a socket someone
+    /// Makes `path` ready for a socket: its directory created, a stale socket of an xvsd that
+    /// did not stop removed. A path that exists and is not a socket, or a socket someone
     /// answers on, is refused: nothing that is not a leftover of ours is ever replaced.
-    pub fn bind(path: &Path, jobs: Sender<Job>) -> Result<Server, String> {
+    /// Called before anything else is set up, so a bad path costs nothing to undo.
+    pub fn claim(path: &Path) -> Result<(), String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -76,6 +77,12 @@ impl Server {
             Ok(_) => std::fs::remove_file(path)
                 .map_err(|e| format!("cannot remove the stale {}: {e}", path.display()))?,
         }
+        Ok(())
+    }
+
+    /// Binds `path` (see [`Server::claim`]), mode 0600, and starts serving it into `jobs`.
+    pub fn bind(path: &Path, jobs: Sender<Job>) -> Result<Server, String> {
+        Self::claim(path)?;
         let listener = UnixListener::bind(path)
             .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))

@@ -106,10 +106,10 @@ pub fn run(s: &Settings) -> Result<(), String> {
     for w in &place.warnings {
         tracing::warn!("{w}");
     }
-    // The control socket before anything else is set up: a path that is taken, or not a
-    // socket, is refused while nothing needs undoing. Requests wait until the loop runs.
-    let (job_tx, jobs) = crossbeam_channel::bounded::<crate::jobs::Job>(64);
-    let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
+    // The control socket's path before anything else is set up: a path that is taken, or not
+    // a socket, is refused while nothing needs undoing. It is bound once xvsd serves (clients
+    // take its appearance as the sign that xvsd is running).
+    control::Server::claim(&s.control_socket)?;
     // A previous xvsd that crashed may have left receive settings changed: put them back.
     let leftover = polling::restore::restore_leftover(&restore_file(s))?;
     let mut watch = Watch::open().map_err(|e| format!("cannot watch network changes: {e}"))?;
@@ -168,6 +168,8 @@ pub fn run(s: &Settings) -> Result<(), String> {
         resolve: resolve_tx.clone(),
         forward_only: forward_only.clone(),
     })?;
+    let (job_tx, jobs) = crossbeam_channel::bounded::<crate::jobs::Job>(64);
+    let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
     if let Some(a) = s.metrics {
         metrics::Endpoint::start(a, job_tx)?;
     }

@@ -202,3 +202,46 @@ fn ipv6_with_extension_headers_is_balanced_not_left_to_the_host() {
     );
     assert_eq!(s["steering"][0]["ipv6_unparsed"], 0, "{s}");
 }
+
+/// The capabilities xvsd runs with (docs/deployment.md): it attaches XDP and talks netlink
+/// (CAP_NET_ADMIN), loads BPF (CAP_BPF, and CAP_PERFMON for the verifier to allow its packet
+/// pointer arithmetic), opens AF_XDP sockets (CAP_NET_RAW), schedules its
+/// workers above the receive threads (CAP_SYS_NICE) and locks its UMEM (CAP_IPC_LOCK).
+const CAPS: &str = "-all,+net_admin,+bpf,+perfmon,+net_raw,+sys_nice,+ipc_lock";
+
+/// `setpriv` limiting what xvsd may ever hold to `caps` (root's capabilities after exec are
+/// its bounding set).
+fn setpriv(caps: &str) -> Vec<String> {
+    vec![
+        "setpriv".into(),
+        format!("--bounding-set={caps}"),
+        format!("--inh-caps={caps}"),
+        "--".into(),
+    ]
+}
+
+#[test]
+fn it_runs_with_only_the_documented_capabilities_and_says_what_is_missing() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let with = setpriv(CAPS);
+    let with: Vec<&str> = with.iter().map(String::as_str).collect();
+    let mut x = lab.xvsd_as(&with, DR, &[]);
+    let data = payload(5000, 11);
+    assert_eq!(
+        lab.tcp_echo("198.18.0.10", 7, &data),
+        data,
+        "{}",
+        x.log_text()
+    );
+    assert!(x.stop().success());
+    assert!(xdp_on_ext0(&lab).is_empty());
+    // Without CAP_NET_ADMIN it refuses, and says why.
+    let without = setpriv("-all,+bpf,+perfmon,+net_raw,+sys_nice,+ipc_lock");
+    let without: Vec<&str> = without.iter().map(String::as_str).collect();
+    let said = lab.xvsd_fails_as(&without, DR, &[]);
+    assert!(
+        said.contains("Operation not permitted") || said.contains("CAP_NET_ADMIN"),
+        "{said}"
+    );
+}

@@ -284,6 +284,12 @@ print(json.dumps({"counts": counts, "errors": errors}))
 
     /// Starts xvsd in the director with this configuration.
     pub fn xvsd(&self, yaml: &str, extra: &[&str]) -> Xvsd {
+        self.xvsd_as(&[], yaml, extra)
+    }
+
+    /// Starts xvsd in the director under `wrapper` (a command that execs the rest, such as
+    /// `setpriv …`), with this configuration.
+    pub fn xvsd_as(&self, wrapper: &[&str], yaml: &str, extra: &[&str]) -> Xvsd {
         let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let config = dir.join("xvsd.yaml");
@@ -291,7 +297,9 @@ print(json.dumps({"counts": counts, "errors": errors}))
         let socket = dir.join("xvsd.sock");
         let log = dir.join("xvsd.log");
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns("dir"), env!("CARGO_BIN_EXE_xvsd")])
+            .args(["netns", "exec", &self.ns("dir")])
+            .args(wrapper)
+            .arg(env!("CARGO_BIN_EXE_xvsd"))
             .arg("--config")
             .arg(&config)
             .arg("--control-socket")
@@ -317,19 +325,19 @@ impl Lab {
     /// Starts xvsd with this configuration expecting it to refuse: returns what it said
     /// (standard error), failing the test if it started.
     pub fn xvsd_fails(&self, yaml: &str, extra: &[&str]) -> String {
+        self.xvsd_fails_as(&[], yaml, extra)
+    }
+
+    /// [`Lab::xvsd_fails`] under `wrapper`.
+    pub fn xvsd_fails_as(&self, wrapper: &[&str], yaml: &str, extra: &[&str]) -> String {
         let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
         std::fs::create_dir_all(&dir).expect("tmp dir");
         let config = dir.join("refused.yaml");
         std::fs::write(&config, yaml).expect("write config");
         let out = Command::new("timeout")
-            .args([
-                "30",
-                "ip",
-                "netns",
-                "exec",
-                &self.ns("dir"),
-                env!("CARGO_BIN_EXE_xvsd"),
-            ])
+            .args(["30", "ip", "netns", "exec", &self.ns("dir")])
+            .args(wrapper)
+            .arg(env!("CARGO_BIN_EXE_xvsd"))
             .arg("--config")
             .arg(&config)
             .arg("--control-socket")
