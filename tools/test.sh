@@ -11,6 +11,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --quiet
+echo "== fuzzing"
+bash tools/fuzz.sh
 echo "== benches and examples build"
 cargo build --release --quiet -p xvs-core --example replay
 cargo bench --workspace --no-run --quiet

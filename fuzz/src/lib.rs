@@ -1,0 +1,85 @@
+//! What each fuzz target feeds its input to. Each function must return for any input, without
+//! a panic, and keep what the code promises: the frame parsers agree with each other, the
+//! forwarder gives every frame a verdict and leaves passed and dropped frames untouched, the
+//! control protocol and the configuration refuse bad input with an error.
+
+use xvs_core::{Frame, Time, Verdict};
+use xvs_wire::summary::{IpSummary, summarize, summarize_fast, summarize_into};
+
+/// The frame parsers: the general summary, the summary into a reused struct, the fused fast
+/// path; where the fast path accepts a frame, the general one agrees with it.
+pub fn frame(data: &[u8]) {
+    let general = summarize(data);
+    let mut s = IpSummary::EMPTY;
+    let into = summarize_into(data, &mut s);
+    assert_eq!(
+        general.is_ok(),
+        into.is_ok(),
+        "the two general parsers disagree"
+    );
+    let mut fast = IpSummary::EMPTY;
+    if summarize_fast(data, &mut fast) {
+        assert!(
+            into.is_ok(),
+            "the fast path accepted what the general parser refuses"
+        );
+        assert_eq!(fast.key, s.key, "the fast path's flow key differs");
+    }
+}
+
+/// The forwarder over the reference lab: up to 8 frames, each `[port, len_hi, len_lo, bytes…]`,
+/// at one second each.
+pub fn forwarder(data: &[u8]) {
+    let snap = xvs_testkit::lab::snapshot();
+    let mut fw = xvs_testkit::lab::forwarder();
+    let mut rest = data;
+    for second in 1..=8u64 {
+        let [port, hi, lo, tail @ ..] = rest else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
+        let (frame, next) = tail.split_at(len);
+        rest = next;
+        let port = u16::from(*port % 3);
+        let mut buf = vec![0u8; xvs_testkit::lab::HEADROOM + frame.len() + 64];
+        buf[xvs_testkit::lab::HEADROOM..][..frame.len()].copy_from_slice(frame);
+        let mut frames = [Frame::new(
+            &mut buf,
+            xvs_testkit::lab::HEADROOM,
+            frame.len(),
+            port,
+        )];
+        let mut verdicts = [Verdict::Pass];
+        fw.process(&snap, &mut frames, &mut verdicts, Time::from_secs(second));
+        if matches!(verdicts[0], Verdict::Pass | Verdict::Drop(_)) {
+            assert_eq!(
+                frames[0].data(),
+                frame,
+                "a passed or dropped frame was changed"
+            );
+        }
+    }
+}
+
+/// A control-socket request line, and the address and key forms inside requests.
+pub fn control(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        let _ = serde_json::from_value::<xvs_control::proto::Envelope>(v);
+    }
+    let _ = text.parse::<xvs_control::change::Key>();
+    let _ = xvs_control::change::parse_addr_port(text);
+    let _ = xvs_control::change::parse_fwmark(text);
+}
+
+/// A configuration file: parsed, and if it parses, checked and applied to a table.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(loaded) = xvs_control::config::parse(text, "fuzz.yaml") {
+        let _ = loaded.apply(64, 256);
+    }
+}
