@@ -63,31 +63,33 @@ fn help_lists_the_ipvsadm_commands() {
     }
 }
 
+/// `xvsadm -v` writing to `out`: its exit status and what it said on standard error.
+fn version_to(out: impl Into<std::process::Stdio>) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_xvsadm"))
+        .arg("-v")
+        .stdout(out)
+        .output()
+        .expect("run xvsadm");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_reader_that_went_away_ends_it_quietly_and_a_full_disk_is_an_error() {
     // A pipe whose reader is already closed (`xvsadm -v | true`, the reader gone first).
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_xvsadm"))
-        .arg("-v")
-        .stdout(writer)
-        .output()
-        .expect("run xvsadm");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = version_to(writer);
+    assert_eq!(code, Some(0), "{err}");
     assert!(err.is_empty(), "nothing said: {err}");
-    // A full disk.
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    let out = Command::new(env!("CARGO_BIN_EXE_xvsadm"))
-        .arg("-v")
-        .stdout(full)
-        .output()
-        .expect("run xvsadm");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = version_to(full);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.starts_with("cannot write the output:") && !err.contains("panicked"),
         "{err}"

@@ -80,6 +80,23 @@ fn foreign_program() -> PathBuf {
     obj
 }
 
+/// Attaches the XDP object `obj` to the director's ext0 the way older tools do (a netdev flag
+/// held by nobody).
+fn attach_with_ip(lab: &Lab, obj: &std::path::Path) {
+    let st = lab.sh(
+        "dir",
+        &format!(
+            "ip link set dev ext0 xdpgeneric obj {} sec xdp",
+            obj.display()
+        ),
+    );
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
 /// The steering program's object as the build compiled it (target/…/build/xvs-io-*/out).
 fn steering_object() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
@@ -118,18 +135,7 @@ fn someone_elses_program_is_kept_unless_forced() {
     let _g = serial();
     let lab = Lab::up("one-armed", 1);
     let obj = foreign_program();
-    let st = lab.sh(
-        "dir",
-        &format!(
-            "ip link set dev ext0 xdpgeneric obj {} sec xdp",
-            obj.display()
-        ),
-    );
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    attach_with_ip(&lab, &obj);
     let said = lab.xvsd_fails(DR, &[]);
     assert!(
         said.contains("not xvs's") && said.contains("--force"),
@@ -157,18 +163,7 @@ fn a_stale_program_of_ours_is_replaced_with_a_log_line() {
     let _g = serial();
     let lab = Lab::up("one-armed", 1);
     // How an xvsd that attached with a netdev flag (before BPF links) left its program.
-    let st = lab.sh(
-        "dir",
-        &format!(
-            "ip link set dev ext0 xdpgeneric obj {} sec xdp",
-            steering_object().display()
-        ),
-    );
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    attach_with_ip(&lab, &steering_object());
     let mut x = lab.xvsd(DR, &[]);
     assert!(
         x.log_text().contains("replaced a stale xvs XDP program"),
