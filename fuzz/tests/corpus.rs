@@ -18,21 +18,14 @@ fn replay(target: &str, f: fn(&[u8])) {
 }
 
 #[test]
-fn frame() {
-    replay("frame", xvs_fuzz::frame);
-}
-
-#[test]
-fn forwarder() {
-    replay("forwarder", xvs_fuzz::forwarder);
-}
-
-#[test]
-fn control() {
-    replay("control", xvs_fuzz::control);
-}
-
-#[test]
-fn config() {
-    replay("config", xvs_fuzz::config);
+fn every_corpus_input_runs_through_its_target() {
+    let targets: [(&str, fn(&[u8])); 4] = [
+        ("frame", xvs_fuzz::frame),
+        ("forwarder", xvs_fuzz::forwarder),
+        ("control", xvs_fuzz::control),
+        ("config", xvs_fuzz::config),
+    ];
+    for (name, f) in targets {
+        replay(name, f);
+    }
 }

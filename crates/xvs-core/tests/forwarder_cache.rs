@@ -14,14 +14,7 @@ fn from_client(p: &impl IpPacket) -> Vec<u8> {
 /// Opens a DR connection at second `t` and makes it steady (data from the client verifies
 /// it, one more ACK): cached from then on within second `t`.
 fn established(fw: &mut Forwarder, snap: &Snapshot, port: u16, t: u64) {
-    for p in [
-        tcp(CLIENT, port, VIP_DR, 80).syn(),
-        tcp(CLIENT, port, VIP_DR, 80).ack(),
-        tcp(CLIENT, port, VIP_DR, 80)
-            .ack()
-            .payload(b"GET / HTTP/1.0\r\n\r\n"),
-        tcp(CLIENT, port, VIP_DR, 80).ack(),
-    ] {
+    for p in session(CLIENT, port, VIP_DR, 80) {
         let (v, _) = run(fw, snap, EXT, &from_client(&p), t);
         assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
     }

@@ -3,10 +3,7 @@
 //! entry earns the established timeout only by showing more than a handshake; until then it is
 //! evicted first, so real clients keep getting in.
 
-use std::sync::Arc;
-use xvs_core::conn::ConnTable;
-use xvs_core::stats::Stats;
-use xvs_core::{DropReason, Forwarder, Verdict};
+use xvs_core::{DropReason, Verdict};
 use xvs_testkit::lab::*;
 use xvs_testkit::pkt::*;
 
@@ -22,9 +19,7 @@ fn spoofed(n: u32) -> String {
 
 #[test]
 fn after_a_spoofed_handshake_flood_of_three_times_the_table_real_clients_get_in() {
-    let table = Arc::new(ConnTable::new(1024, 7));
-    let stats = Arc::new(Stats::new(1, 256));
-    let mut fw = Forwarder::new(table.clone(), stats.clone(), 0, 1);
+    let (mut fw, table, stats) = forwarder_with_table(1024);
     let snap = snapshot();
     let cap = table.capacity() as u32;
     // The flood: SYN then ACK from 3× capacity spoofed sources, no data, within 2 s.
@@ -47,16 +42,7 @@ fn after_a_spoofed_handshake_flood_of_three_times_the_table_real_clients_get_in(
     let (mut served, tries) = (0, 500u16);
     for k in 0..tries {
         let port = 20_000 + k;
-        let ok = [
-            tcp(CLIENT, port, VIP_DR, 80).syn(),
-            tcp(CLIENT, port, VIP_DR, 80).ack(),
-            tcp(CLIENT, port, VIP_DR, 80)
-                .ack()
-                .payload(b"GET / HTTP/1.0\r\n\r\n"),
-            tcp(CLIENT, port, VIP_DR, 80).ack(),
-        ]
-        .iter()
-        .all(|p| {
+        let ok = session(CLIENT, port, VIP_DR, 80).iter().all(|p| {
             matches!(
                 run(&mut fw, &snap, EXT, &from_client(p), 3).0,
                 Verdict::Tx { .. }

@@ -270,9 +270,7 @@ fn unknown_neighbours_are_reported_for_resolution() {
 
 #[test]
 fn full_table_refuses_new_connections_and_keeps_established_ones() {
-    let table = Arc::new(ConnTable::new(64, 1));
-    let stats = Arc::new(Stats::new(1, 256));
-    let mut fw = Forwarder::new(table.clone(), stats.clone(), 0, 1);
+    let (mut fw, table, stats) = forwarder_with_table(64);
     let snap = snapshot();
     // Establish more connections than the table holds: it ends up full of established ones.
     let mut established = Vec::new();

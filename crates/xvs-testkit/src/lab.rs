@@ -325,9 +325,16 @@ pub fn snapshot_of(services: ServiceTable, generation: u64) -> Snapshot {
 
 /// A forwarder (worker 0 of 1) with its own table (4096 entries) and counters.
 pub fn forwarder() -> Forwarder {
-    let table = Arc::new(ConnTable::new(4096, 0x5eed));
+    forwarder_with_table(4096).0
+}
+
+/// A forwarder (worker 0 of 1) over a table of `entries` and counters of its own, with both
+/// handed out to look at.
+pub fn forwarder_with_table(entries: usize) -> (Forwarder, Arc<ConnTable>, Arc<Stats>) {
+    let table = Arc::new(ConnTable::new(entries, 0x5eed));
     let stats = Arc::new(Stats::new(1, 256));
-    Forwarder::new(table, stats, 0, 0x5eed)
+    let fw = Forwarder::new(Arc::clone(&table), Arc::clone(&stats), 0, 0x5eed);
+    (fw, table, stats)
 }
 
 /// Headroom the test frames get (AF_XDP gives 256).

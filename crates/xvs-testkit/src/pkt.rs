@@ -466,3 +466,15 @@ pub fn quote(p: &impl IpPacket, n: usize) -> Vec<u8> {
     let b = p.bytes();
     b[..n.min(b.len())].to_vec()
 }
+
+/// A client's connection as it crosses a DR director: SYN, ACK, a request (data), an ACK.
+pub fn session(src: &str, sport: u16, dst: &str, dport: u16) -> [Tcp; 4] {
+    [
+        tcp(src, sport, dst, dport).syn(),
+        tcp(src, sport, dst, dport).ack(),
+        tcp(src, sport, dst, dport)
+            .ack()
+            .payload(b"GET / HTTP/1.0\r\n\r\n"),
+        tcp(src, sport, dst, dport).ack(),
+    ]
+}

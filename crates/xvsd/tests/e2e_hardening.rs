@@ -80,6 +80,22 @@ fn foreign_program() -> PathBuf {
     obj
 }
 
+/// A TCP echo of `len` bytes through the IPv4 VIP comes back whole, then xvsd stops cleanly
+/// and leaves no XDP program behind.
+fn serves_then_leaves_nothing(lab: &Lab, x: &mut lab::Xvsd, len: usize, seed: u32) {
+    let data = payload(len, seed);
+    let back = lab.tcp_echo("198.18.0.10", 7, &data);
+    assert!(
+        back == data,
+        "{} of {len} bytes came back\n{}",
+        back.len(),
+        x.log_text()
+    );
+    assert!(x.stop().success());
+    let left = xdp_on_ext0(lab);
+    assert!(left.is_empty(), "left attached: {left}");
+}
+
 /// Attaches the XDP object `obj` to the director's ext0 the way older tools do (a netdev flag
 /// held by nobody).
 fn attach_with_ip(lab: &Lab, obj: &std::path::Path) {
@@ -124,10 +140,7 @@ fn a_crash_leaves_no_program_and_the_next_start_serves() {
     let left = xdp_on_ext0(&lab);
     assert!(left.is_empty(), "a killed xvsd left an XDP program: {left}");
     let mut y = lab.xvsd(DR, &[]);
-    let data = payload(4000, 3);
-    assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
-    assert!(y.stop().success());
-    assert!(xdp_on_ext0(&lab).is_empty());
+    serves_then_leaves_nothing(&lab, &mut y, 4000, 3);
 }
 
 #[test]
@@ -151,10 +164,7 @@ fn someone_elses_program_is_kept_unless_forced() {
         "{}",
         x.log_text()
     );
-    let data = payload(3000, 5);
-    assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
-    assert!(x.stop().success());
-    assert!(xdp_on_ext0(&lab).is_empty());
+    serves_then_leaves_nothing(&lab, &mut x, 3000, 5);
     let _ = std::fs::remove_dir_all(obj.parent().unwrap());
 }
 
@@ -170,10 +180,7 @@ fn a_stale_program_of_ours_is_replaced_with_a_log_line() {
         "{}",
         x.log_text()
     );
-    let data = payload(3000, 6);
-    assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
-    assert!(x.stop().success());
-    assert!(xdp_on_ext0(&lab).is_empty());
+    serves_then_leaves_nothing(&lab, &mut x, 3000, 6);
 }
 
 #[test]
@@ -222,15 +229,7 @@ fn it_runs_with_only_the_documented_capabilities_and_says_what_is_missing() {
     let with = setpriv(CAPS);
     let with: Vec<&str> = with.iter().map(String::as_str).collect();
     let mut x = lab.xvsd_as(&with, DR, &[]);
-    let data = payload(5000, 11);
-    assert_eq!(
-        lab.tcp_echo("198.18.0.10", 7, &data),
-        data,
-        "{}",
-        x.log_text()
-    );
-    assert!(x.stop().success());
-    assert!(xdp_on_ext0(&lab).is_empty());
+    serves_then_leaves_nothing(&lab, &mut x, 5000, 11);
     // Without CAP_NET_ADMIN it refuses, and says why.
     let without = setpriv("-all,+bpf,+perfmon,+net_raw,+sys_nice,+ipc_lock");
     let without: Vec<&str> = without.iter().map(String::as_str).collect();

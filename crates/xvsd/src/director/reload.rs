@@ -93,6 +93,9 @@ mod tests {
     use super::super::testing;
     use std::path::PathBuf;
 
+    /// The file of the stand-in director's service (wlc, one DR real server).
+    const SERVING: &str = "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    reals:\n      - addr: 198.18.1.11\n";
+
     /// Writes `text` to a file of this test process's own in the temporary directory.
     fn write(name: &str, text: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("xvsd-{}-{name}.yaml", std::process::id()));
@@ -103,10 +106,7 @@ mod tests {
     #[test]
     fn a_reload_applies_the_difference_and_a_bad_file_changes_nothing() {
         let (mut d, _) = testing::director();
-        let good = write(
-            "good",
-            "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    reals:\n      - addr: 198.18.1.11\n",
-        );
+        let good = write("good", SERVING);
         let bad = write(
             "bad",
             "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    scheduler: nope\n",
@@ -149,10 +149,7 @@ mod tests {
     #[test]
     fn a_file_reloaded_without_a_difference_is_the_one_sighup_reads() {
         let (mut d, _) = testing::director_serving();
-        let same = write(
-            "same",
-            "services:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    reals:\n      - addr: 198.18.1.11\n",
-        );
+        let same = write("same", SERVING);
         let first = d.reload(Some(&same));
         let sighup = d.reload(None);
         let _ = std::fs::remove_file(&same);
