@@ -239,3 +239,25 @@ fn it_runs_with_only_the_documented_capabilities_and_says_what_is_missing() {
         "{said}"
     );
 }
+
+#[test]
+fn a_served_interface_that_vanishes_is_logged_and_sigterm_still_stops_it() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let mut x = lab.xvsd(DR, &[]);
+    let st = lab.sh("dir", "ip link del dev ext0");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        x.log_text().contains("interface ext0 is gone"),
+        "{}",
+        x.log_text()
+    );
+    // `stop` fails the test if SIGTERM does not end it within 10 s.
+    let st = x.stop();
+    assert!(st.success(), "{st:?}\n{}", x.log_text());
+}

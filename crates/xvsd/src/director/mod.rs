@@ -91,6 +91,8 @@ pub struct Director {
     config_path: Option<PathBuf>,
     sets: SteeringSets,
     removed_since: HashMap<RealId, Instant>,
+    /// Per served port: its interface is gone from the kernel (logged once each way).
+    gone: Vec<bool>,
 }
 
 impl Director {
@@ -122,6 +124,7 @@ impl Director {
             config_path,
             sets,
             removed_since: HashMap::new(),
+            gone: Vec::new(),
         };
         d.sync_health();
         d
@@ -193,6 +196,7 @@ impl Director {
             tracing::warn!(error = %e, "cannot read the network state");
             return;
         }
+        self.note_vanished_interfaces();
         let fresh = netsync::net_state(&self.shared.ports, self.kernel.net());
         if fresh != *self.running.net {
             self.running.net = Arc::new(fresh);
@@ -204,6 +208,28 @@ impl Director {
             );
         }
         self.sync_steering();
+    }
+
+    /// Logs, once each way, a served interface that left the kernel (`ip link del`, its
+    /// namespace gone) or came back. Its sockets are not re-attached: that takes a restart.
+    fn note_vanished_interfaces(&mut self) {
+        let ports = &self.shared.ports;
+        self.gone.resize(ports.names.len(), false);
+        for (i, (name, &ifindex)) in ports.names.iter().zip(&ports.ifindex).enumerate() {
+            let here = self.kernel.net().links.iter().any(|l| l.index == ifindex);
+            if !here && !self.gone[i] {
+                tracing::error!(interface = %name, ifindex,
+                    "interface {name} is gone: its queues carry no traffic; restart xvsd once it is back");
+            } else if here && self.gone[i] {
+                tracing::warn!(interface = %name, ifindex, "interface {name} is back");
+            }
+            self.gone[i] = !here;
+        }
+    }
+
+    /// True if served port `i`'s interface has left the kernel.
+    pub fn port_gone(&self, i: usize) -> bool {
+        self.gone.get(i).copied().unwrap_or(false)
     }
 
     /// Asks the kernel to resolve a next hop on a served port.

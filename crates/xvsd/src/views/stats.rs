@@ -60,7 +60,8 @@ pub fn stats(d: &Director) -> Value {
         .iter()
         .zip(&d.shared.ports.names)
         .zip(&d.shared.polling)
-        .map(|((s, n), p)| {
+        .enumerate()
+        .map(|(i, ((s, n), p))| {
             let [vip, laddr, rip] = s.steered;
             let drops = s.drops;
             let threads: Vec<Value> = match &p.mechanism {
@@ -76,6 +77,7 @@ pub fn stats(d: &Director) -> Value {
                 "from_real": rip, "dropped_worker_behind": drops.behind,
                 "dropped_syn_over_budget": drops.syn_over_budget,
                 "ipv6_unparsed": drops.ipv6_unparsed,
+                "gone": d.port_gone(i),
                 "polling": p.mechanism.name(), "polling_detail": p.detail,
                 "napi_threads": threads})
         })
