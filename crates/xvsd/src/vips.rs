@@ -21,13 +21,14 @@ fn vips_of(services: &ServiceTable) -> Vec<IpAddr> {
 }
 
 /// Adds the VIPs `services` has and `managed` lacks, removes the managed ones it no longer
-/// has. An address that was already present is left alone (and not managed).
+/// has. An address that was already present is left alone (and not managed). True if an
+/// address was added or removed.
 pub fn sync(
     nl: &mut Netlink,
     ifindex: u32,
     services: &ServiceTable,
     managed: &mut Vec<(u32, IpAddr)>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let want = vips_of(services);
     let gone: Vec<(u32, IpAddr)> = managed
         .iter()
@@ -36,6 +37,7 @@ pub fn sync(
         .collect();
     remove_all(nl, &gone);
     managed.retain(|m| !gone.contains(m));
+    let mut changed = !gone.is_empty();
     for ip in want {
         if managed.iter().any(|(_, m)| *m == ip) {
             continue;
@@ -44,12 +46,13 @@ pub fn sync(
             Ok(true) => {
                 tracing::info!(vip = %ip, "VIP address added");
                 managed.push((ifindex, ip));
+                changed = true;
             }
             Ok(false) => tracing::debug!(vip = %ip, "VIP address already present"),
             Err(e) => return Err(format!("cannot add VIP {ip}: {e}")),
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Removes the addresses in `added`.

@@ -97,9 +97,12 @@ impl Kernel for Live {
             return Ok(());
         };
         let r = vips::sync(&mut self.nl, ifindex, services, &mut self.managed);
-        // The addresses are part of the view (steering's local addresses).
-        let _ = self.refresh();
-        r
+        // The addresses are part of the view (steering's local addresses): read it again
+        // when they may have moved (a failed sync may have done part of its work).
+        if !matches!(r, Ok(false)) {
+            let _ = self.refresh();
+        }
+        r.map(drop)
     }
 
     fn sync_steering(&mut self, sets: &SteeringSets) -> Result<(), String> {
