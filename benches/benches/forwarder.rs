@@ -58,10 +58,6 @@ impl Pool {
     }
 }
 
-fn from_client(p: &impl IpPacket) -> Vec<u8> {
-    eth(EXT_MAC, ROUTER_MAC, p)
-}
-
 fn client(i: usize) -> String {
     format!("203.0.{}.{}", 113 + i / 250, 1 + i % 250)
 }

@@ -3,7 +3,7 @@
 //! forwarder gives every frame a verdict and leaves passed and dropped frames untouched, the
 //! control protocol and the configuration refuse bad input with an error.
 
-use xvs_core::{Frame, Time, Verdict};
+use xvs_core::Verdict;
 use xvs_wire::summary::{IpSummary, summarize, summarize_fast, summarize_into};
 
 /// The frame parsers: the general summary, the summary into a reused struct, the fused fast
@@ -40,23 +40,10 @@ pub fn forwarder(data: &[u8]) {
         let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
         let (frame, next) = tail.split_at(len);
         rest = next;
-        let port = u16::from(*port % 3);
-        let mut buf = vec![0u8; xvs_testkit::lab::HEADROOM + frame.len() + 64];
-        buf[xvs_testkit::lab::HEADROOM..][..frame.len()].copy_from_slice(frame);
-        let mut frames = [Frame::new(
-            &mut buf,
-            xvs_testkit::lab::HEADROOM,
-            frame.len(),
-            port,
-        )];
-        let mut verdicts = [Verdict::Pass];
-        fw.process(&snap, &mut frames, &mut verdicts, Time::from_secs(second));
-        if matches!(verdicts[0], Verdict::Pass | Verdict::Drop(_)) {
-            assert_eq!(
-                frames[0].data(),
-                frame,
-                "a passed or dropped frame was changed"
-            );
+        let (verdict, out) =
+            xvs_testkit::lab::run(&mut fw, &snap, u16::from(*port % 3), frame, second);
+        if matches!(verdict, Verdict::Pass | Verdict::Drop(_)) {
+            assert_eq!(out, frame, "a passed or dropped frame was changed");
         }
     }
 }

@@ -7,10 +7,6 @@ use xvs_core::{Forwarder, Snapshot, Verdict};
 use xvs_testkit::lab::*;
 use xvs_testkit::pkt::*;
 
-fn from_client(p: &impl IpPacket) -> Vec<u8> {
-    eth(EXT_MAC, ROUTER_MAC, p)
-}
-
 /// Opens a DR connection at second `t` and makes it steady (data from the client verifies
 /// it, one more ACK): cached from then on within second `t`.
 fn established(fw: &mut Forwarder, snap: &Snapshot, port: u16, t: u64) {

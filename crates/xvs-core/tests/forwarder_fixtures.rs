@@ -73,11 +73,6 @@ impl Case {
     }
 }
 
-/// A frame from the client side: router → director's external port.
-fn from_client(p: &impl IpPacket) -> Vec<u8> {
-    eth(EXT_MAC, ROUTER_MAC, p)
-}
-
 /// A frame from a real server to the director's internal port.
 fn from_rs(mac: xvs_wire::MacAddr, p: &impl IpPacket) -> Vec<u8> {
     eth(INT_MAC, mac, p)

@@ -7,10 +7,6 @@ use xvs_core::{DropReason, Verdict};
 use xvs_testkit::lab::*;
 use xvs_testkit::pkt::*;
 
-fn from_client(p: &impl IpPacket) -> Vec<u8> {
-    eth(EXT_MAC, ROUTER_MAC, p)
-}
-
 /// Spoofed source number `n`: 100.64.0.0/10 and up, never a real client here.
 fn spoofed(n: u32) -> String {
     let b = (0x6440_0000u32 + n).to_be_bytes();

@@ -10,10 +10,6 @@ use xvs_core::{DropReason, Forwarder, Options, Snapshot, Verdict};
 use xvs_testkit::lab::*;
 use xvs_testkit::pkt::*;
 
-fn from_client(p: &impl IpPacket) -> Vec<u8> {
-    eth(EXT_MAC, ROUTER_MAC, p)
-}
-
 fn real_id(snap: &Snapshot, vip: &str, rs: &str) -> u32 {
     let svc = snap.services.find(&svc(Protocol::Tcp, vip, 80)).unwrap();
     snap.services.find_real(svc, &ip(rs), 80).unwrap().id

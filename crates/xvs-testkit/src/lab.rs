@@ -18,7 +18,7 @@ use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, Options, PortId, Snapshot};
 use xvs_wire::MacAddr;
 
-use crate::pkt::ip;
+use crate::pkt::{IpPacket, eth, ip};
 
 /// External port.
 pub const EXT: PortId = 0;
@@ -335,6 +335,11 @@ pub fn forwarder_with_table(entries: usize) -> (Forwarder, Arc<ConnTable>, Arc<S
     let stats = Arc::new(Stats::new(1, 256));
     let fw = Forwarder::new(Arc::clone(&table), Arc::clone(&stats), 0, 0x5eed);
     (fw, table, stats)
+}
+
+/// A frame from the client side: the router's to the director's external port.
+pub fn from_client(p: &impl IpPacket) -> Vec<u8> {
+    eth(EXT_MAC, ROUTER_MAC, p)
 }
 
 /// Headroom the test frames get (AF_XDP gives 256).
