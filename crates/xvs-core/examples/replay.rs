@@ -26,8 +26,8 @@ use xvs_core::conn::{ConnTable, Timeouts};
 use xvs_core::service::{Method, Protocol, RealOptions, ServiceOptions, ServiceTable};
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, Frame, Options, Snapshot, Time, Verdict};
-use xvs_testkit::lab::{self, EXT, EXT_MAC, ROUTER_MAC};
-use xvs_testkit::pkt::{eth, ip, tcp};
+use xvs_testkit::lab::{self, EXT, from_client};
+use xvs_testkit::pkt::{ip, tcp};
 
 /// The virtual service's address.
 const VIP: &str = "198.51.100.50";
@@ -177,17 +177,13 @@ fn replay(
             );
         };
         if !new_conns {
-            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), VIP, 80).syn()));
-            open(eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), VIP, 80).ack()));
+            open(from_client(&tcp(&c, port(i), VIP, 80).syn()));
+            open(from_client(&tcp(&c, port(i), VIP, 80).ack()));
         }
         let f = if new_conns {
-            eth(EXT_MAC, ROUTER_MAC, &tcp(&c, port(i), VIP, 80).syn())
+            from_client(&tcp(&c, port(i), VIP, 80).syn())
         } else {
-            eth(
-                EXT_MAC,
-                ROUTER_MAC,
-                &tcp(&c, port(i), VIP, 80).ack().payload(&[0x61; 18]),
-            )
+            from_client(&tcp(&c, port(i), VIP, 80).ack().payload(&[0x61; 18]))
         };
         pool[i * SLOT + HEADROOM..i * SLOT + HEADROOM + f.len()].copy_from_slice(&f);
         lens[i] = f.len();

@@ -8,7 +8,7 @@ use xvs_testkit::lab::*;
 use xvs_testkit::pkt::*;
 
 fn syn_from(sport: u16, vip: &str) -> Vec<u8> {
-    eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, sport, vip, 80).syn())
+    from_client(&tcp(CLIENT, sport, vip, 80).syn())
 }
 
 fn dst_mac(out: &[u8]) -> [u8; 6] {
@@ -57,7 +57,7 @@ fn existing_connections_continue_or_expire_as_configured() {
         },
         2,
     );
-    let ack = eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 42000, VIP_DR, 80).ack());
+    let ack = from_client(&tcp(CLIENT, 42000, VIP_DR, 80).ack());
     let (v, out) = run(&mut fw, &down, EXT, &ack, 2);
     assert!(matches!(v, Verdict::Tx { .. }), "the connection continues");
     assert_eq!(dst_mac(&out), RS1_MAC.0);

@@ -11,44 +11,22 @@ use xvs_testkit::pkt::*;
 fn seeds() -> Vec<(u16, Vec<u8>)> {
     let c = |p: &dyn Fn() -> Vec<u8>| (EXT, p());
     vec![
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).syn())),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40001, VIP_NAT, 80).syn())),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40002, VIP_TUN, 80).syn())),
-        c(&|| eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40004, VIP_FNAT, 80).syn())),
+        c(&|| from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn())),
+        c(&|| from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn())),
+        c(&|| from_client(&tcp(CLIENT, 40002, VIP_TUN, 80).syn())),
+        c(&|| from_client(&tcp(CLIENT, 40004, VIP_FNAT, 80).syn())),
+        c(&|| from_client(&udp(CLIENT, 5353, VIP_NAT, 53, b"query"))),
+        c(&|| from_client(&tcp(CLIENT6, 40001, VIP6_NAT, 80).syn())),
+        c(&|| from_client(&icmp(CLIENT, VIP_DR, 8, 0, [0, 1, 0, 1], b"ping"))),
         c(&|| {
-            eth(
-                EXT_MAC,
-                ROUTER_MAC,
-                &udp(CLIENT, 5353, VIP_NAT, 53, b"query"),
-            )
-        }),
-        c(&|| {
-            eth(
-                EXT_MAC,
-                ROUTER_MAC,
-                &tcp(CLIENT6, 40001, VIP6_NAT, 80).syn(),
-            )
-        }),
-        c(&|| {
-            eth(
-                EXT_MAC,
-                ROUTER_MAC,
-                &icmp(CLIENT, VIP_DR, 8, 0, [0, 1, 0, 1], b"ping"),
-            )
-        }),
-        c(&|| {
-            eth(
-                EXT_MAC,
-                ROUTER_MAC,
-                &icmp(
-                    "198.18.0.1",
-                    VIP_NAT,
-                    3,
-                    4,
-                    [0, 0, 5, 0],
-                    &quote(&tcp(VIP_NAT, 80, CLIENT, 40001).ack(), 28),
-                ),
-            )
+            from_client(&icmp(
+                "198.18.0.1",
+                VIP_NAT,
+                3,
+                4,
+                [0, 0, 5, 0],
+                &quote(&tcp(VIP_NAT, 80, CLIENT, 40001).ack(), 28),
+            ))
         }),
         (
             INT,
@@ -244,9 +222,9 @@ proptest! {
         t = match flags { 0 => t.syn(), 1 => t.ack(), _ => t.fin().ack() };
         let syn = tcp(&c, sport, vips[svc], 80).syn();
         // The SYN opens the connection, so both it and what follows on it are transmitted.
-        let sent = run_all(&[(EXT, eth(EXT_MAC, ROUTER_MAC, &syn)), (EXT, eth(EXT_MAC, ROUTER_MAC, &t))])?;
+        let sent = run_all(&[(EXT, from_client(&syn)), (EXT, from_client(&t))])?;
         prop_assert_eq!(sent, 2, "a SYN and a packet of its connection");
         let u = udp(&c, sport, VIP_NAT, 53, &payload).ttl(ttl);
-        prop_assert_eq!(run_all(&[(EXT, eth(EXT_MAC, ROUTER_MAC, &u))])?, 1, "a datagram to a UDP service");
+        prop_assert_eq!(run_all(&[(EXT, from_client(&u))])?, 1, "a datagram to a UDP service");
     }
 }

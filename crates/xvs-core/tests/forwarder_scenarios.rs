@@ -401,7 +401,7 @@ fn tun_and_icmp_errors_work_without_headroom() {
     // AF_XDP buffers start at the frame: growing at the front moves the packet instead.
     let snap = snapshot();
     let mut fw = forwarder();
-    let syn = eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40002, VIP_TUN, 80).syn());
+    let syn = from_client(&tcp(CLIENT, 40002, VIP_TUN, 80).syn());
     let mut buf = vec![0u8; 2048];
     buf[..syn.len()].copy_from_slice(&syn);
     let mut frames = [xvs_core::Frame::new(&mut buf, 0, syn.len(), EXT)];

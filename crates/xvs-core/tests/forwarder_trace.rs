@@ -45,7 +45,7 @@ fn new_then_existing_connection() {
     let t = ctl.trace(&snap, k, flags::SYN, Time::from_millis(1000));
     assert!(matches!(t, Trace::Scheduled { .. }), "{t:?}");
     assert_eq!(fw.table().len(), 0, "a trace creates no connection");
-    let syn = eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40000, VIP_DR, 80).syn());
+    let syn = from_client(&tcp(CLIENT, 40000, VIP_DR, 80).syn());
     let (v, out) = run(&mut fw, &snap, EXT, &syn, 1);
     assert!(matches!(v, Verdict::Tx { .. }));
     assert_eq!(out[..6], RS1_MAC.0, "sent to RS1");
@@ -103,7 +103,7 @@ fn nat_reply_direction() {
     let snap = snapshot();
     let mut fw = forwarder();
     let mut ctl = control_of(&fw);
-    let syn = eth(EXT_MAC, ROUTER_MAC, &tcp(CLIENT, 40001, VIP_NAT, 80).syn());
+    let syn = from_client(&tcp(CLIENT, 40001, VIP_NAT, 80).syn());
     run(&mut fw, &snap, EXT, &syn, 1);
     let t = ctl.trace(
         &snap,
@@ -119,11 +119,7 @@ fn persistence_template_decides() {
     let snap = snapshot();
     let mut fw = forwarder();
     let mut ctl = control_of(&fw);
-    let syn = eth(
-        EXT_MAC,
-        ROUTER_MAC,
-        &tcp(CLIENT, 40002, VIP_PERSIST, 80).syn(),
-    );
+    let syn = from_client(&tcp(CLIENT, 40002, VIP_PERSIST, 80).syn());
     let (_, out) = run(&mut fw, &snap, EXT, &syn, 1);
     let t = ctl.trace(
         &snap,
@@ -182,11 +178,7 @@ fn sctp_traces_say_what_the_forwarder_does() {
     let t = ctl.trace(&snap, k, flags::SYN, Time::from_millis(1000));
     let real = real_of(&t);
     assert!(matches!(t, Trace::Scheduled { .. }), "{t:?}");
-    let init = eth(
-        EXT_MAC,
-        ROUTER_MAC,
-        &sctp_init(CLIENT, 5000, VIP_SCTP, 3868),
-    );
+    let init = from_client(&sctp_init(CLIENT, 5000, VIP_SCTP, 3868));
     let (v, _) = run(&mut fw, &snap, EXT, &init, 1);
     assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
     let t = ctl.trace(&snap, k, flags::ACK, Time::from_millis(1500));
