@@ -87,6 +87,8 @@ impl ControlLoop {
         if events.network_changed || now.duration_since(self.last_view) >= Duration::from_secs(1) {
             self.last_view = now;
             d.refresh_network();
+        } else {
+            d.collect_ports();
         }
         self.resolve(d, now, hops);
         // Expiry: the whole table about once a second.

@@ -11,6 +11,7 @@ mod metrics;
 mod netsync;
 mod placement;
 mod polling;
+mod relink;
 mod settings;
 mod startup;
 mod views;

@@ -5,12 +5,14 @@
 
 use crate::control;
 use crate::control_loop::{ControlLoop, Events};
-use crate::director::kernel::{Kernel, Live};
+use crate::director::kernel::{Attach, Kernel, Live};
 use crate::director::{Director, Shared};
 use crate::metrics;
 use crate::netsync::{self, Ports};
 use crate::placement::{self, Placement};
+use crate::polling::restore::Restorer;
 use crate::polling::{self, Plan};
+use crate::relink;
 use crate::settings::Settings;
 use crate::worker::{ForwardOnly, Worker};
 use arc_swap::ArcSwap;
@@ -24,8 +26,7 @@ use xvs_core::conn::ConnTable;
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, PortId, Snapshot};
 use xvs_io::netlink::Watch;
-use xvs_io::steering::{Replace, Steering};
-use xvs_io::xdp_loader::SocketMap;
+use xvs_io::steering::Replace;
 use xvs_io::xsk::{WorkerIo, XskConfig};
 
 fn random_seed() -> u64 {
@@ -92,7 +93,16 @@ impl Signals {
 pub fn run(s: &Settings) -> Result<(), String> {
     let signals = Signals::register()?;
     let mut ports = None;
-    let mut live = Live::open(|view| {
+    let attach = Attach {
+        mode: s.xdp_mode,
+        replace: if s.force {
+            Replace::Any
+        } else {
+            Replace::OursOnly
+        },
+        syn_budget: s.syn_budget,
+    };
+    let mut live = Live::open(attach, |view| {
         let p = Ports::find(&s.interfaces, view)?;
         let vip_ifindex = s.manage_vips.then(|| p.ifindex[0]);
         ports = Some(p);
@@ -156,6 +166,12 @@ pub fn run(s: &Settings) -> Result<(), String> {
     let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<(PortId, [u8; 16])>(1024);
     let io_counters = ios.iter().map(WorkerIo::counters).collect();
     let forward_only = forward_only(s, &ports, &live)?;
+    let (links, mut link_ends) = relink::channels(
+        ports.names.len(),
+        &place.cores,
+        s.poll,
+        std::mem::replace(&mut plan.restorer, Restorer::new(restore_file(s))),
+    );
     let workers = Workers::start(ios, &place, &plan, |q, io, stop| Worker {
         index: q,
         core: place.cores[q],
@@ -167,6 +183,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
         origin_ns: xvs_io::clock::monotonic_ns().saturating_sub(clock.elapsed().as_nanos() as u64),
         resolve: resolve_tx.clone(),
         forward_only: forward_only.clone(),
+        links: link_ends.remove(0),
     })?;
     let (job_tx, jobs) = crossbeam_channel::bounded::<crate::jobs::Job>(64);
     let server = control::Server::bind(&s.control_socket, job_tx.clone())?;
@@ -188,6 +205,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
         sets,
         &s.health,
         s.config_path.clone(),
+        links,
     );
     tracing::info!(
         interfaces = ?d.shared.ports.names, workers = place.workers, socket = %s.control_socket.display(),
@@ -205,7 +223,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
     tracing::info!("stopping");
     workers.stop();
     // Receive settings back before the XDP programs go (veth's NAPI instances go with them).
-    plan.restorer.restore();
+    d.restore_polling();
     // The director's kernel side: steering programs detached, managed VIPs removed.
     drop(d);
     server.close();
@@ -216,15 +234,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
 /// One XDP steering program per interface, with the new-connection budget.
 fn attach_steering(s: &Settings, ports: &Ports, live: &mut Live) -> Result<(), String> {
     for name in &ports.names {
-        let replace = if s.force {
-            Replace::Any
-        } else {
-            Replace::OursOnly
-        };
-        let mut st = Steering::attach(name, s.xdp_mode, replace).map_err(|e| e.to_string())?;
-        st.set_syn_budget(s.syn_budget).map_err(|e| e.to_string())?;
-        tracing::info!(interface = %name, mode = st.mode_name(), "XDP steering program attached");
-        live.add_steering(st);
+        live.add_steering(name)?;
     }
     if s.syn_budget.per_second > 0 {
         tracing::info!(
@@ -250,11 +260,7 @@ fn open_sockets(
     let mut ios = Vec::new();
     for q in 0..place.workers {
         let pairs: Vec<(String, u32)> = ports.names.iter().map(|n| (n.clone(), q)).collect();
-        let mut refs: Vec<&mut dyn SocketMap> = live
-            .steering_mut()
-            .iter_mut()
-            .map(|s| s as &mut dyn SocketMap)
-            .collect();
+        let mut refs = live.socket_maps();
         let io = WorkerIo::new(&xcfg, &pairs, &mut refs).map_err(|e| e.to_string())?;
         for p in io.ports() {
             tracing::info!(worker = q, interface = %p.ifname, queue = p.queue,

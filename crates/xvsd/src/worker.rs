@@ -9,6 +9,7 @@
 //! fixed time), or spin-then-poll.
 
 use crate::polling::{Idle, WorkerPolling};
+use crate::relink::WorkerEnd;
 use arc_swap::ArcSwap;
 use crossbeam_channel::Sender;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Worker {
     pub resolve: Sender<(PortId, [u8; 16])>,
     /// Benchmark baseline mode (`--forward-only`): no forwarding core at all.
     pub forward_only: Option<ForwardOnly>,
+    /// Ports to close or open again (their interfaces left or came back).
+    pub links: WorkerEnd,
 }
 
 /// `--forward-only`: every frame leaves with fixed Ethernet addresses, through the targets
@@ -171,12 +174,14 @@ impl Worker {
             if clock.wrapping_sub(last_tick) >= 1_000_000_000 {
                 last_tick = clock;
                 self.io.tick();
+                self.links.serve(self.index, &mut self.io);
             }
             if got > 0 {
                 idle = 0;
                 sleep_ms = 1;
                 continue;
             }
+            self.links.serve(self.index, &mut self.io);
             idle = idle.saturating_add(1);
             match self.polling.idle {
                 Idle::Spin => {

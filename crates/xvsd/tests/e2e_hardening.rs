@@ -240,24 +240,171 @@ fn it_runs_with_only_the_documented_capabilities_and_says_what_is_missing() {
     );
 }
 
+/// CPU time (user + system, in clock ticks) the process `pid` has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').expect("stat") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Creates the director's interface `ifname` again as `tools/lab.sh` made it: a veth to the
+/// switch's bridge (its end there named `peer`) with `addrs` (`ip addr add` arguments).
+fn recreate(lab: &Lab, ifname: &str, peer: &str, addrs: &[&str]) {
+    let (dir, sw) = (lab.ns("dir"), lab.ns("sw"));
+    let mut script = format!(
+        "set -e
+         ip link add {ifname} netns {dir} type veth peer name {peer} netns {sw}
+         ip -n {sw} link set {peer} master br0 up
+"
+    );
+    for a in addrs {
+        script += &format!("ip -n {dir} addr add {a} dev {ifname}\n");
+    }
+    script += &format!("ip -n {dir} link set {ifname} up\n");
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "recreating {ifname}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits up to 10 s for `text` in the daemon's log.
+fn wait_for_log(x: &lab::Xvsd, text: &str) {
+    let t = std::time::Instant::now();
+    while !x.log_text().contains(text) {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "no \"{text}\" in the log:\n{}",
+            x.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
-fn a_served_interface_that_vanishes_is_logged_and_sigterm_still_stops_it() {
+fn a_served_interface_that_vanishes_is_let_go_and_served_again_when_it_returns() {
     let _g = serial();
     let lab = Lab::up("one-armed", 1);
     let mut x = lab.xvsd(DR, &[]);
+    let data = payload(20_000, 11);
+    assert!(
+        lab.tcp_echo("198.18.0.10", 7, &data) == data,
+        "{}",
+        x.log_text()
+    );
     let st = lab.sh("dir", "ip link del dev ext0");
     assert!(
         st.status.success(),
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    wait_for_log(&x, "interface ext0 is gone");
+    wait_for_log(&x, "socket closed: its interface is gone");
+    assert_eq!(x.stats()["steering"][0]["mode"], "gone", "{}", x.stats());
+    // With its only socket closed the worker waits instead of spinning on a dead socket.
+    let pid = x.pid();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
     assert!(
-        x.log_text().contains("interface ext0 is gone"),
+        used < 100,
+        "xvsd used {used} ticks of CPU in 2 s with its interface gone (spinning?)"
+    );
+    x.assert_frames_balanced();
+
+    recreate(
+        &lab,
+        "ext0",
+        "d0",
+        &[
+            "198.18.0.2/24",
+            "2001:db8::2/64 nodad",
+            "198.18.0.10/32",
+            "2001:db8::10/128 nodad",
+        ],
+    );
+    wait_for_log(&x, "interface ext0 is served again");
+    assert!(
+        !x.log_text().contains("that queue carries no traffic"),
         "{}",
         x.log_text()
     );
+    assert_ne!(x.stats()["steering"][0]["mode"], "gone", "{}", x.stats());
+    for seed in 0..3 {
+        let data = payload(50_000, 20 + seed);
+        let back = lab.tcp_echo("198.18.0.10", 7, &data);
+        assert!(
+            back == data,
+            "after the interface came back: {} of 50000 bytes\n{}",
+            back.len(),
+            x.log_text()
+        );
+    }
+    x.assert_frames_balanced();
     // `stop` fails the test if SIGTERM does not end it within 10 s.
     let st = x.stop();
     assert!(st.success(), "{st:?}\n{}", x.log_text());
+    let left = xdp_on_ext0(&lab);
+    assert!(left.is_empty(), "left attached: {left}");
+}
+
+const NAT: &str = r#"
+interfaces: [ext0, int0]
+services:
+  - { proto: tcp, vip: 198.18.0.10, port: 7, scheduler: rr, reals: [ { addr: 198.18.1.11, method: nat }, { addr: 198.18.1.12, method: nat } ] }
+"#;
+
+/// Two-armed NAT: the real servers' side (int0) leaves and comes back while the client side
+/// stays: only int0's sockets are opened again, and NAT works through the new interface.
+#[test]
+fn the_real_servers_side_leaving_and_returning_leaves_the_other_port_alone() {
+    let _g = serial();
+    let lab = Lab::up("two-armed", 1);
+    let mut x = lab.xvsd(NAT, &[]);
+    let data = payload(30_000, 5);
+    assert!(
+        lab.tcp_echo("198.18.0.10", 7, &data) == data,
+        "{}",
+        x.log_text()
+    );
+    let st = lab.sh("dir", "ip link del dev int0");
+    assert!(st.status.success());
+    wait_for_log(&x, "interface int0 is gone");
+    assert_eq!(x.stats()["steering"][1]["mode"], "gone");
+    assert_eq!(x.stats()["steering"][0]["gone"], false);
+    recreate(
+        &lab,
+        "int0",
+        "d1",
+        &[
+            "198.18.1.1/24",
+            "2001:db8:1::1/64 nodad",
+            "198.18.1.100/32",
+            "2001:db8:1::100/128 nodad",
+        ],
+    );
+    wait_for_log(&x, "interface int0 is served again");
+    let log = x.log_text();
+    assert!(
+        !log.contains("every socket of the worker opened again"),
+        "only int0's socket should have been opened again:\n{log}"
+    );
+    for seed in 0..3 {
+        let data = payload(40_000, 30 + seed);
+        let back = lab.tcp_echo("198.18.0.10", 7, &data);
+        assert!(
+            back == data,
+            "NAT after int0 came back: {} of 40000 bytes\n{}",
+            back.len(),
+            x.log_text()
+        );
+    }
+    x.assert_frames_balanced();
+    assert!(x.stop().success());
 }

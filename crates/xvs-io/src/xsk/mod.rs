@@ -12,6 +12,13 @@
 //! fill ring or owned by the kernel for reception, being processed, or in a TX ring awaiting
 //! completion. [`FrameAccount`] keeps the numbers; `free + in_fill_or_rx + in_tx == total`
 //! holds after every [`WorkerIo::poll_once`] (see [`WorkerIo::account`]).
+//!
+//! A port can leave and come back while the others run ([`WorkerIo::detach`],
+//! [`WorkerIo::attach`]): its interface was deleted, then created again. Closing a socket gives
+//! back nothing by itself (the kernel forgets what its fill and TX rings held), so the worker
+//! keeps, per frame, the port whose fill or TX ring it went to last; on detach, the frames
+//! marked with that port that are not in the pool are exactly the ones its rings held, and
+//! they return to the pool.
 
 mod port;
 pub mod sockopt;
@@ -163,6 +170,10 @@ pub struct IoCounters {
     pub busy_polls: AtomicU64,
     /// Times the worker told an XDP program it was behind.
     pub behind_events: AtomicU64,
+    /// Frames taken back from the fill (or RX) ring of a socket closed with its interface.
+    pub reclaimed_fill: AtomicU64,
+    /// Frames taken back from the TX ring of a socket closed with its interface.
+    pub reclaimed_tx: AtomicU64,
     /// Per socket, in port order.
     pub sockets: Vec<SocketStats>,
 }
@@ -194,8 +205,19 @@ impl FrameAccount {
 /// The AF_XDP sockets of one worker and their shared UMEM.
 pub struct WorkerIo {
     umem: Umem,
-    ports: Vec<Port>,
+    cfg: XskConfig,
+    /// By port id; `None` while a port's interface is gone.
+    ports: Vec<Option<Port>>,
     free: Vec<FrameDesc>,
+    /// Every frame's descriptor, by frame number (to take back a detached port's frames).
+    all: Vec<FrameDesc>,
+    /// By frame number: the port whose fill or TX ring the frame was last put on.
+    last_ring: Vec<u8>,
+    /// log2 of the frame size: a descriptor's address to its frame number.
+    frame_shift: u32,
+    /// The port whose socket holds the UMEM (the first bound on it): the kernel lets a new
+    /// socket share the UMEM only while that socket is bound.
+    holder: usize,
     counters: Arc<IoCounters>,
     ring_size: u32,
     fill_size: u32,
@@ -215,6 +237,31 @@ impl std::fmt::Display for XskError {
 
 impl std::error::Error for XskError {}
 
+/// Ports a worker can serve (the frame location map holds a port id in a byte).
+pub const MAX_PORTS: usize = 255;
+
+/// What a port is, to open its socket again.
+struct Reopen {
+    ifname: String,
+    queue: u32,
+    gate: Option<crate::gate::QueueGate>,
+    busy: Option<BusyPoll>,
+}
+
+/// A UMEM of `cfg.frames_per_port` frames per port, and its frames' descriptors.
+fn new_umem(cfg: &XskConfig, ports: usize) -> Result<(Umem, Vec<FrameDesc>), XskError> {
+    let umem_cfg = UmemConfig::builder()
+        .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| XskError(format!("{e}")))?)
+        .fill_queue_size(qsize(cfg.fill_size)?)
+        .comp_queue_size(qsize(cfg.fill_size)?)
+        .build()
+        .map_err(|e| XskError(format!("UMEM config: {e}")))?;
+    let frames = cfg.frames_per_port * ports.max(1) as u32;
+    let count = NonZeroU32::new(frames).ok_or_else(|| XskError("no frames".into()))?;
+    Umem::new(umem_cfg, count, false)
+        .map_err(|e| XskError(format!("creating the UMEM ({frames} frames): {e}")))
+}
+
 impl WorkerIo {
     /// Creates the UMEM and one socket per `(ifname, queue)` in `ports` (the index is the port
     /// id the handler sees), registering each socket with its interface's XDP program
@@ -224,16 +271,14 @@ impl WorkerIo {
         ports: &[(String, u32)],
         programs: &mut [&mut dyn SocketMap],
     ) -> Result<WorkerIo, XskError> {
-        let umem_cfg = UmemConfig::builder()
-            .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| XskError(format!("{e}")))?)
-            .fill_queue_size(qsize(cfg.fill_size)?)
-            .comp_queue_size(qsize(cfg.fill_size)?)
-            .build()
-            .map_err(|e| XskError(format!("UMEM config: {e}")))?;
-        let frames = cfg.frames_per_port * ports.len().max(1) as u32;
-        let count = NonZeroU32::new(frames).ok_or_else(|| XskError("no frames".into()))?;
-        let (umem, descs) = Umem::new(umem_cfg, count, false)
-            .map_err(|e| XskError(format!("creating the UMEM ({frames} frames): {e}")))?;
+        if ports.len() > MAX_PORTS {
+            return Err(XskError(format!(
+                "{} ports for one worker: at most {MAX_PORTS}",
+                ports.len()
+            )));
+        }
+        let (umem, descs) = new_umem(cfg, ports.len())?;
+        let frames = descs.len() as u32;
         let mut opened = Vec::new();
         for (i, (ifname, queue)) in ports.iter().enumerate() {
             let mut port = Port::open(&umem, cfg, ifname, *queue)?;
@@ -244,31 +289,29 @@ impl WorkerIo {
             if let Some(g) = &port.gate {
                 g.set_behind(false);
             }
-            opened.push(port);
+            opened.push(Some(port));
         }
         let counters = Arc::new(IoCounters {
             sockets: opened.iter().map(|_| SocketStats::default()).collect(),
             ..IoCounters::default()
         });
         counters.total.store(u64::from(frames), Relaxed);
-        let pollfds = opened
-            .iter()
-            .map(|p| libc::pollfd {
-                fd: p.info.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
         let mut out = WorkerIo {
             umem,
+            cfg: *cfg,
+            holder: 0,
             ports: opened,
+            all: descs.clone(),
+            last_ring: vec![u8::MAX; descs.len()],
+            frame_shift: cfg.frame_size.trailing_zeros(),
             free: descs,
             counters,
             ring_size: cfg.ring_size,
             fill_size: cfg.fill_size,
             descs: [FrameDesc::default(); BATCH],
-            pollfds,
+            pollfds: Vec::new(),
         };
+        out.update_pollfds();
         out.refill();
         out.tick();
         Ok(out)
@@ -279,9 +322,13 @@ impl WorkerIo {
         Arc::clone(&self.counters)
     }
 
-    /// The sockets, for the start-up report.
+    /// The sockets that are open (port order), for the start-up report.
     pub fn ports(&self) -> Vec<PortInfo> {
-        self.ports.iter().map(|p| p.info.clone()).collect()
+        self.ports
+            .iter()
+            .flatten()
+            .map(|p| p.info.clone())
+            .collect()
     }
 
     /// Where every frame is now.
@@ -289,15 +336,41 @@ impl WorkerIo {
         FrameAccount {
             total: self.counters.total.load(Relaxed),
             free: self.free.len() as u64,
-            in_fill_or_rx: self.ports.iter().map(|p| p.in_fill).sum(),
-            in_tx: self.ports.iter().map(|p| p.in_tx).sum(),
+            in_fill_or_rx: self.ports.iter().flatten().map(|p| p.in_fill).sum(),
+            in_tx: self.ports.iter().flatten().map(|p| p.in_tx).sum(),
+        }
+    }
+
+    /// The descriptors to wait on: one per open socket, `-1` (ignored by poll) for a port
+    /// that is gone.
+    fn update_pollfds(&mut self) {
+        self.pollfds = self
+            .ports
+            .iter()
+            .map(|p| libc::pollfd {
+                fd: p.as_ref().map_or(-1, |p| p.info.fd),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+    }
+
+    /// Records that `descs` went to port `pi`'s fill or TX ring.
+    #[inline]
+    fn mark(last_ring: &mut [u8], shift: u32, descs: &[FrameDesc], pi: usize) {
+        for d in descs {
+            if let Some(m) = last_ring.get_mut(d.addr() >> shift) {
+                *m = pi as u8;
+            }
         }
     }
 
     /// Tops up the fill ring of port `pi` to its target from the pool.
     #[inline]
     fn refill_port(&mut self, pi: usize) {
-        let p = &mut self.ports[pi];
+        let Some(p) = self.ports[pi].as_mut() else {
+            return;
+        };
         let want = p.fill_target.saturating_sub(p.in_fill) as usize;
         let n = want.min(self.free.len());
         if n == 0 {
@@ -307,6 +380,13 @@ impl WorkerIo {
         // SAFETY: the descriptors come from the pool: they belong to this UMEM and nothing
         // else uses their frames until the kernel hands them back through the RX ring.
         let done = unsafe { p.fq.produce(&self.free[start..]) };
+        // The ring takes all of them or none.
+        Self::mark(
+            &mut self.last_ring,
+            self.frame_shift,
+            &self.free[start..start + done],
+            pi,
+        );
         self.free.truncate(self.free.len() - done);
         p.in_fill += done as u64;
         bump(&self.counters.filled, done as u64);
@@ -326,7 +406,7 @@ impl WorkerIo {
 
     /// Collects TX completions into the pool.
     fn complete(&mut self) {
-        for p in &mut self.ports {
+        for p in self.ports.iter_mut().flatten() {
             if p.in_tx == 0 {
                 continue;
             }
@@ -346,7 +426,9 @@ impl WorkerIo {
         self.refill();
         let mut received = 0;
         for pi in 0..self.ports.len() {
-            let p = &mut self.ports[pi];
+            let Some(p) = self.ports[pi].as_mut() else {
+                continue;
+            };
             // SAFETY: `descs` is scratch space; consumed descriptors describe frames of this
             // UMEM that the kernel has finished writing.
             let n = unsafe { p.rx.consume(&mut self.descs) };
@@ -366,12 +448,14 @@ impl WorkerIo {
             // Before the batch is processed: the kernel keeps receiving meanwhile.
             self.refill_port(pi);
             self.process(pi, n, handler);
-            let behind = self.ports[pi].behind;
-            self.ports[pi].update_gate(self.ring_size);
-            if self.ports[pi].behind != behind {
-                let b = u64::from(self.ports[pi].behind);
-                self.counters.sockets[pi].behind.store(b, Relaxed);
-                bump(&self.counters.behind_events, b);
+            if let Some(p) = self.ports[pi].as_mut() {
+                let behind = p.behind;
+                p.update_gate(self.ring_size);
+                if p.behind != behind {
+                    let b = u64::from(p.behind);
+                    self.counters.sockets[pi].behind.store(b, Relaxed);
+                    bump(&self.counters.behind_events, b);
+                }
             }
         }
         self.transmit();
@@ -429,17 +513,23 @@ impl WorkerIo {
             }
         }
         for (i, fate) in fates.iter().enumerate().take(n) {
+            let d = self.descs[i];
             match *fate {
-                Fate::Tx(q) if usize::from(q) < self.ports.len() => {
-                    self.ports[usize::from(q)].pending.push(self.descs[i]);
-                }
                 Fate::Pass => {
                     bump(&self.counters.passed, 1);
-                    self.free.push(self.descs[i]);
+                    self.free.push(d);
                 }
-                _ => {
+                // To an open port; one whose interface is gone drops the frame.
+                Fate::Tx(q) => match self.ports.get_mut(usize::from(q)) {
+                    Some(Some(out)) => out.pending.push(d),
+                    _ => {
+                        bump(&self.counters.dropped, 1);
+                        self.free.push(d);
+                    }
+                },
+                Fate::Drop => {
                     bump(&self.counters.dropped, 1);
-                    self.free.push(self.descs[i]);
+                    self.free.push(d);
                 }
             }
         }
@@ -448,13 +538,20 @@ impl WorkerIo {
     /// Puts every port's pending frames on its TX ring, with one kick per port (copy mode:
     /// as many as the granted budget requires, normally one).
     fn transmit(&mut self) {
-        for p in &mut self.ports {
+        for (pi, p) in self.ports.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
             if p.pending.is_empty() {
                 continue;
             }
             // SAFETY: pending descriptors are frames of this UMEM owned by this worker, with
             // their lengths set; after this call the kernel owns the ones produced.
             let done = unsafe { p.tx.produce(&p.pending) };
+            Self::mark(
+                &mut self.last_ring,
+                self.frame_shift,
+                &p.pending[..done],
+                pi,
+            );
             p.in_tx += done as u64;
             bump(&self.counters.tx, done as u64);
             if done < p.pending.len() {
@@ -482,14 +579,21 @@ impl WorkerIo {
     /// none).
     pub fn tick(&mut self) {
         for (p, s) in self.ports.iter_mut().zip(&self.counters.sockets) {
+            let Some(p) = p else { continue };
             if let Ok(x) = p.rx.fd().xdp_statistics() {
-                s.rx_dropped.store(x.rx_dropped(), Relaxed);
-                s.rx_ring_full.store(x.rx_ring_full(), Relaxed);
+                // A socket opened again (its interface came back) counts from zero: add what
+                // the earlier sockets of the port counted.
+                let b = &p.stats_base;
+                s.rx_dropped.store(b[0] + x.rx_dropped(), Relaxed);
+                s.rx_ring_full.store(b[1] + x.rx_ring_full(), Relaxed);
                 s.rx_fill_ring_empty
-                    .store(x.rx_fill_ring_empty_descs(), Relaxed);
-                s.rx_invalid_descs.store(x.rx_invalid_descs(), Relaxed);
-                s.tx_invalid_descs.store(x.tx_invalid_descs(), Relaxed);
-                s.tx_ring_empty.store(x.tx_ring_empty_descs(), Relaxed);
+                    .store(b[2] + x.rx_fill_ring_empty_descs(), Relaxed);
+                s.rx_invalid_descs
+                    .store(b[3] + x.rx_invalid_descs(), Relaxed);
+                s.tx_invalid_descs
+                    .store(b[4] + x.tx_invalid_descs(), Relaxed);
+                s.tx_ring_empty
+                    .store(b[5] + x.tx_ring_empty_descs(), Relaxed);
             }
             p.info.napi_id = sockopt::napi_id(p.info.fd);
             s.napi_id.store(u64::from(p.info.napi_id), Relaxed);
@@ -506,9 +610,11 @@ impl WorkerIo {
         let p = self
             .ports
             .get_mut(port)
+            .and_then(Option::as_mut)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such port"))?;
         sockopt::busy_poll(p.info.fd, bp.usecs, bp.budget)?;
         p.info.busy_poll = true;
+        p.busy = Some(bp);
         Ok(())
     }
 
@@ -516,6 +622,7 @@ impl WorkerIo {
     pub fn napi_ids(&self) -> Vec<u32> {
         self.ports
             .iter()
+            .flatten()
             .map(|p| sockopt::napi_id(p.info.fd))
             .collect()
     }
@@ -538,7 +645,7 @@ impl WorkerIo {
             self.kick_tx();
             return 0;
         }
-        let Some(p) = self.ports.get_mut(port) else {
+        let Some(Some(p)) = self.ports.get_mut(port) else {
             return 0;
         };
         for _ in 0..k {
@@ -584,16 +691,152 @@ impl WorkerIo {
 
     /// True if frames are on their way out (completions still to collect).
     pub fn tx_in_flight(&self) -> bool {
-        self.ports.iter().any(|p| p.in_tx > 0)
+        self.ports.iter().flatten().any(|p| p.in_tx > 0)
     }
 
     /// Asks the kernel to send what is on the TX rings (needed after a busy period in copy
     /// mode with need_wakeup).
     pub fn kick_tx(&mut self) {
-        for p in &mut self.ports {
+        for p in self.ports.iter_mut().flatten() {
             if p.in_tx > 0 {
                 let _ = p.tx.wakeup();
             }
         }
+    }
+
+    /// Closes port `port`'s socket (its interface is gone) and takes back every frame its
+    /// rings held. Returns how many frames came back; the port transmits nothing until
+    /// [`WorkerIo::attach`] (frames sent to it are dropped and counted as dropped).
+    pub fn detach(&mut self, port: usize) -> u64 {
+        let Some(p) = self.ports.get_mut(port).and_then(Option::take) else {
+            return 0;
+        };
+        let mut in_pool = vec![false; self.all.len()];
+        for d in &self.free {
+            if let Some(b) = in_pool.get_mut(d.addr() >> self.frame_shift) {
+                *b = true;
+            }
+        }
+        // Frames transmitted or dropped after being received on this port are in the pool;
+        // the rest marked with it are in its fill, RX or TX ring.
+        let mut back = 0u64;
+        for (i, &m) in self.last_ring.iter().enumerate() {
+            if usize::from(m) == port && !in_pool[i] {
+                self.free.push(self.all[i]);
+                back += 1;
+            }
+        }
+        debug_assert_eq!(back, p.in_fill + p.in_tx);
+        bump(&self.counters.reclaimed_fill, p.in_fill);
+        bump(&self.counters.reclaimed_tx, p.in_tx);
+        // The closed socket's counts stay in its slot; the next socket adds to them.
+        drop(p);
+        self.update_pollfds();
+        self.counters.free.store(self.free.len() as u64, Relaxed);
+        back
+    }
+
+    /// Opens port `port` again on `ifname` queue `queue` (its interface came back), on this
+    /// worker's UMEM, with `gate` as the place to say it is behind. Returns every socket
+    /// opened, by port: the caller registers each with its interface's XDP program.
+    ///
+    /// Usually that is the one socket. If the socket holding the UMEM was the one that went
+    /// away, the kernel lets no new socket share the UMEM: then every socket of the worker is
+    /// closed and opened again on a new UMEM (the frames the old rings held are counted as
+    /// taken back), and all of them are returned.
+    pub fn attach(
+        &mut self,
+        port: usize,
+        ifname: &str,
+        queue: u32,
+        gate: Option<crate::gate::QueueGate>,
+    ) -> Result<Vec<(usize, PortInfo)>, XskError> {
+        match self.ports.get(port) {
+            None => return Err(XskError(format!("port {port} is not one of this worker's"))),
+            Some(Some(_)) => return Err(XskError(format!("port {port} is open"))),
+            Some(None) => {}
+        }
+        if self.ports.get(self.holder).is_some_and(Option::is_some) {
+            let info = self.open_port(port, ifname, queue, gate, None)?;
+            return Ok(vec![(port, info)]);
+        }
+        // Every socket again, on a new UMEM: what each open port is, then close them all.
+        let mut specs: Vec<Option<Reopen>> = self
+            .ports
+            .iter()
+            .map(|p| {
+                p.as_ref().map(|p| Reopen {
+                    ifname: p.info.ifname.clone(),
+                    queue: p.info.queue,
+                    gate: p.gate.clone(),
+                    busy: p.busy,
+                })
+            })
+            .collect();
+        specs[port] = Some(Reopen {
+            ifname: ifname.to_string(),
+            queue,
+            gate,
+            busy: None,
+        });
+        for pi in 0..self.ports.len() {
+            self.detach(pi);
+        }
+        let (umem, descs) = new_umem(&self.cfg, self.ports.len())?;
+        // The old UMEM goes once its last socket has (they are all closed now).
+        self.umem = umem;
+        self.all = descs.clone();
+        self.free = descs;
+        self.last_ring.fill(u8::MAX);
+        let mut opened = Vec::new();
+        let mut first = None;
+        for (pi, spec) in specs.into_iter().enumerate() {
+            let Some(r) = spec else {
+                continue;
+            };
+            let info = self.open_port(pi, &r.ifname, r.queue, r.gate, r.busy)?;
+            first.get_or_insert(pi);
+            opened.push((pi, info));
+        }
+        self.holder = first.unwrap_or(0);
+        Ok(opened)
+    }
+
+    /// Opens port `pi`'s socket on the current UMEM and fills its ring.
+    fn open_port(
+        &mut self,
+        pi: usize,
+        ifname: &str,
+        queue: u32,
+        gate: Option<crate::gate::QueueGate>,
+        busy: Option<BusyPoll>,
+    ) -> Result<PortInfo, XskError> {
+        let mut p = Port::open(&self.umem, &self.cfg, ifname, queue)?;
+        if let Some(s) = self.counters.sockets.get(pi) {
+            p.stats_base = [
+                s.rx_dropped.load(Relaxed),
+                s.rx_ring_full.load(Relaxed),
+                s.rx_fill_ring_empty.load(Relaxed),
+                s.rx_invalid_descs.load(Relaxed),
+                s.tx_invalid_descs.load(Relaxed),
+                s.tx_ring_empty.load(Relaxed),
+            ];
+        }
+        if let Some(g) = &gate {
+            g.set_behind(false);
+        }
+        p.gate = gate;
+        if let Some(bp) = busy {
+            sockopt::busy_poll(p.info.fd, bp.usecs, bp.budget)
+                .map_err(|e| XskError(format!("busy polling on {ifname}: {e}")))?;
+            p.info.busy_poll = true;
+            p.busy = Some(bp);
+        }
+        let info = p.info.clone();
+        self.ports[pi] = Some(p);
+        self.update_pollfds();
+        self.refill_port(pi);
+        self.counters.free.store(self.free.len() as u64, Relaxed);
+        Ok(info)
     }
 }

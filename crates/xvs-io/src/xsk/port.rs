@@ -52,6 +52,10 @@ pub(super) struct Port {
     /// Where the worker says it is behind (ports whose program listens).
     pub gate: Option<QueueGate>,
     pub behind: bool,
+    /// What earlier sockets of this port counted (`XDP_STATISTICS` order of `SocketStats`).
+    pub stats_base: [u64; 6],
+    /// The busy-polling options it was given after it was opened.
+    pub busy: Option<super::BusyPoll>,
 }
 
 impl Port {
@@ -137,6 +141,8 @@ impl Port {
                         rx_since_tick: 0,
                         gate: None,
                         behind: false,
+                        stats_base: [0; 6],
+                        busy: None,
                     });
                 }
                 Ok((_, _, None)) => {

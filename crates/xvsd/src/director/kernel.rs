@@ -5,8 +5,10 @@
 use crate::vips;
 use std::net::IpAddr;
 use xvs_core::service::ServiceTable;
+use xvs_io::gate::QueueGate;
 use xvs_io::netlink::{NetView, Netlink};
-use xvs_io::steering::{SteerDrops, Steering, SteeringSets};
+use xvs_io::steering::{Replace, SteerDrops, Steering, SteeringSets, SynBudget};
+use xvs_io::xdp_loader::{SocketMap, XdpMode};
 
 /// One interface's steering program as the statistics show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,15 +33,57 @@ pub trait Kernel {
     fn sync_vips(&mut self, services: &ServiceTable) -> Result<(), String>;
     /// Writes `sets` into every interface's steering maps.
     fn sync_steering(&mut self, sets: &SteeringSets) -> Result<(), String>;
-    /// Each interface's steering program, in port order.
+    /// Each interface's steering program, in port order (`mode` "gone" while its interface
+    /// is).
     fn steering_status(&self) -> Vec<SteeringStatus>;
+    /// Port `port`'s interface is gone: its steering program is let go (the kernel detached
+    /// it with the interface) and the VIP addresses xvsd had put on it are forgotten.
+    fn detach_port(&mut self, port: usize, ifindex: u32);
+    /// Port `port`'s interface is back as `ifname` with index `ifindex`: a steering program is
+    /// attached to it, holding `sets`.
+    fn attach_port(
+        &mut self,
+        port: usize,
+        ifname: &str,
+        ifindex: u32,
+        sets: &SteeringSets,
+    ) -> Result<(), String>;
+    /// Points queue `queue` of port `port`'s steering program at AF_XDP socket `fd`.
+    fn register_socket(&mut self, port: usize, queue: u32, fd: i32) -> Result<(), String>;
+    /// Where the worker of queue `queue` tells port `port`'s program it is behind.
+    fn gate(&self, port: usize, queue: u32) -> Option<QueueGate>;
+}
+
+/// How steering programs are attached (kept to attach one again when its interface returns).
+#[derive(Debug, Clone, Copy)]
+pub struct Attach {
+    /// Native, generic or automatic.
+    pub mode: XdpMode,
+    /// What may be replaced (`--force`: any program).
+    pub replace: Replace,
+    /// The new-connection budget per queue.
+    pub syn_budget: SynBudget,
+}
+
+impl Attach {
+    /// Attaches one interface's steering program.
+    pub fn attach(&self, ifname: &str) -> Result<Steering, String> {
+        let mut st =
+            Steering::attach(ifname, self.mode, self.replace).map_err(|e| e.to_string())?;
+        st.set_syn_budget(self.syn_budget)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(interface = %ifname, mode = st.mode_name(), "XDP steering program attached");
+        Ok(st)
+    }
 }
 
 /// rtnetlink, the steering programs and the VIP addresses xvsd added.
 pub struct Live {
     nl: Netlink,
     view: NetView,
-    steering: Vec<Steering>,
+    /// By port; `None` while the port's interface is gone.
+    steering: Vec<Option<Steering>>,
+    attach: Attach,
     /// Where managed VIPs go (`None`: VIPs are not managed).
     vip_ifindex: Option<u32>,
     managed: Vec<(u32, IpAddr)>,
@@ -48,6 +92,7 @@ pub struct Live {
 impl Live {
     /// Opens rtnetlink and reads the network; `vip_ifindex` is where managed VIPs go.
     pub fn open(
+        attach: Attach,
         vip_ifindex: impl FnOnce(&NetView) -> Result<Option<u32>, String>,
     ) -> Result<Live, String> {
         let mut nl = Netlink::open().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
@@ -59,19 +104,26 @@ impl Live {
             nl,
             view,
             steering: Vec::new(),
+            attach,
             vip_ifindex,
             managed: Vec::new(),
         })
     }
 
-    /// Adds an interface's steering program (in port order).
-    pub fn add_steering(&mut self, s: Steering) {
-        self.steering.push(s);
+    /// Attaches the next port's steering program (in port order).
+    pub fn add_steering(&mut self, ifname: &str) -> Result<(), String> {
+        let st = self.attach.attach(ifname)?;
+        self.steering.push(Some(st));
+        Ok(())
     }
 
-    /// The steering programs, to register sockets in.
-    pub fn steering_mut(&mut self) -> &mut [Steering] {
-        &mut self.steering
+    /// The steering programs, to register sockets in (port order).
+    pub fn socket_maps(&mut self) -> Vec<&mut dyn SocketMap> {
+        self.steering
+            .iter_mut()
+            .flatten()
+            .map(|s| s as &mut dyn SocketMap)
+            .collect()
     }
 }
 
@@ -106,7 +158,7 @@ impl Kernel for Live {
     }
 
     fn sync_steering(&mut self, sets: &SteeringSets) -> Result<(), String> {
-        for st in &mut self.steering {
+        for st in self.steering.iter_mut().flatten() {
             st.sync(sets).map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -115,12 +167,59 @@ impl Kernel for Live {
     fn steering_status(&self) -> Vec<SteeringStatus> {
         self.steering
             .iter()
-            .map(|s| SteeringStatus {
-                mode: s.mode_name(),
-                steered: s.steered(),
-                drops: s.drops(),
+            .map(|s| match s {
+                Some(s) => SteeringStatus {
+                    mode: s.mode_name(),
+                    steered: s.steered(),
+                    drops: s.drops(),
+                },
+                None => SteeringStatus {
+                    mode: "gone",
+                    ..SteeringStatus::default()
+                },
             })
             .collect()
+    }
+
+    fn detach_port(&mut self, port: usize, ifindex: u32) {
+        if let Some(s) = self.steering.get_mut(port) {
+            *s = None;
+        }
+        // Its addresses went with it.
+        self.managed.retain(|(ix, _)| *ix != ifindex);
+    }
+
+    fn attach_port(
+        &mut self,
+        port: usize,
+        ifname: &str,
+        ifindex: u32,
+        sets: &SteeringSets,
+    ) -> Result<(), String> {
+        let slot = self
+            .steering
+            .get_mut(port)
+            .ok_or_else(|| format!("port {port} is not served"))?;
+        let mut st = self.attach.attach(ifname)?;
+        st.sync(sets).map_err(|e| e.to_string())?;
+        *slot = Some(st);
+        if port == 0 && self.vip_ifindex.is_some() {
+            // Managed VIPs live on the first served interface: on the new one from now on
+            // (the next sync puts them back).
+            self.vip_ifindex = Some(ifindex);
+        }
+        Ok(())
+    }
+
+    fn register_socket(&mut self, port: usize, queue: u32, fd: i32) -> Result<(), String> {
+        match self.steering.get_mut(port) {
+            Some(Some(st)) => st.register_socket(queue, fd).map_err(|e| e.to_string()),
+            _ => Err(format!("port {port} has no steering program")),
+        }
+    }
+
+    fn gate(&self, port: usize, queue: u32) -> Option<QueueGate> {
+        self.steering.get(port)?.as_ref()?.gate(queue)
     }
 }
 

@@ -18,6 +18,7 @@ use crate::accounting::Accounting;
 use crate::health::{self, Monitor};
 use crate::netsync::{self, Ports};
 use crate::polling::InterfacePolling;
+use crate::relink::Relink;
 use arc_swap::ArcSwap;
 use kernel::Kernel;
 use running::Running;
@@ -91,8 +92,8 @@ pub struct Director {
     config_path: Option<PathBuf>,
     sets: SteeringSets,
     removed_since: HashMap<RealId, Instant>,
-    /// Per served port: its interface is gone from the kernel (logged once each way).
-    gone: Vec<bool>,
+    /// Served interfaces that leave and come back.
+    links: Relink,
 }
 
 impl Director {
@@ -104,6 +105,7 @@ impl Director {
         sets: SteeringSets,
         health: &xvs_control::check::Health,
         config_path: Option<PathBuf>,
+        links: Relink,
     ) -> Director {
         let running = Running::of(&shared.snapshot.load());
         let sweeper = Forwarder::new(
@@ -124,7 +126,7 @@ impl Director {
             config_path,
             sets,
             removed_since: HashMap::new(),
-            gone: Vec::new(),
+            links,
         };
         d.sync_health();
         d
@@ -189,14 +191,27 @@ impl Director {
         self.sync_health();
     }
 
-    /// The network changed: re-reads it, republishes if the forwarding view moved, and keeps
-    /// the steering maps right (a local address may have come or gone).
+    /// The network changed: re-reads it, follows served interfaces that left or came back,
+    /// republishes if the forwarding view moved, and keeps the steering maps right (a local
+    /// address may have come or gone).
     pub fn refresh_network(&mut self) {
         if let Err(e) = self.kernel.refresh() {
             tracing::warn!(error = %e, "cannot read the network state");
             return;
         }
-        self.note_vanished_interfaces();
+        let moved = self.links.follow(
+            self.kernel.as_mut(),
+            &mut self.shared.ports,
+            &self.sets,
+            &self.shared.polling,
+        );
+        if moved {
+            // An interface came back: the VIP addresses xvsd manages go on it again.
+            if let Err(e) = self.kernel.sync_vips(&self.running.services) {
+                tracing::warn!(error = %e, "cannot update the VIP addresses");
+            }
+        }
+        self.collect_ports();
         let fresh = netsync::net_state(&self.shared.ports, self.kernel.net());
         if fresh != *self.running.net {
             self.running.net = Arc::new(fresh);
@@ -210,26 +225,24 @@ impl Director {
         self.sync_steering();
     }
 
-    /// Logs, once each way, a served interface that left the kernel (`ip link del`, its
-    /// namespace gone) or came back. Its sockets are not re-attached: that takes a restart.
-    fn note_vanished_interfaces(&mut self) {
-        let ports = &self.shared.ports;
-        self.gone.resize(ports.names.len(), false);
-        for (i, (name, &ifindex)) in ports.names.iter().zip(&ports.ifindex).enumerate() {
-            let here = self.kernel.net().links.iter().any(|l| l.index == ifindex);
-            if !here && !self.gone[i] {
-                tracing::error!(interface = %name, ifindex,
-                    "interface {name} is gone: its queues carry no traffic; restart xvsd once it is back");
-            } else if here && self.gone[i] {
-                tracing::warn!(interface = %name, ifindex, "interface {name} is back");
-            }
-            self.gone[i] = !here;
-        }
+    /// Takes the workers' answers about sockets opened again on an interface that came back.
+    pub fn collect_ports(&mut self) {
+        self.links.collect(
+            self.kernel.as_mut(),
+            &self.shared.ports,
+            &mut self.shared.polling,
+        );
     }
 
-    /// True if served port `i`'s interface has left the kernel.
+    /// True if served port `i` is not served now (its interface gone, or being attached
+    /// again).
     pub fn port_gone(&self, i: usize) -> bool {
-        self.gone.get(i).copied().unwrap_or(false)
+        self.links.gone(i)
+    }
+
+    /// Puts back the receive settings xvsd changed (at exit, after the workers stopped).
+    pub fn restore_polling(&mut self) {
+        self.links.restore_polling();
     }
 
     /// Asks the kernel to resolve a next hop on a served port.

@@ -32,6 +32,12 @@ pub struct Calls {
     pub steering: Vec<SteeringSets>,
     /// VIP syncs (the number of services each time).
     pub vip_syncs: Vec<usize>,
+    /// The network the next re-read finds (`None`: as it was).
+    pub next_view: Option<NetView>,
+    /// Ports let go (port, interface index).
+    pub detached: Vec<(usize, u32)>,
+    /// Ports attached again (port, name, interface index, the sets written).
+    pub attached: Vec<(usize, String, u32, SteeringSets)>,
 }
 
 /// A handle on the calls the director's kernel received.
@@ -55,6 +61,18 @@ impl Recorder {
     pub fn vip_syncs(&self) -> usize {
         self.0.borrow().vip_syncs.len()
     }
+    /// Makes the next network re-read find `view`.
+    pub fn set_view(&self, view: NetView) {
+        self.0.borrow_mut().next_view = Some(view);
+    }
+    /// Ports let go so far.
+    pub fn detached(&self) -> Vec<(usize, u32)> {
+        self.0.borrow().detached.clone()
+    }
+    /// Ports attached again so far (port, name, interface index, sets written).
+    pub fn attached(&self) -> Vec<(usize, String, u32, SteeringSets)> {
+        self.0.borrow().attached.clone()
+    }
 }
 
 struct Stand {
@@ -67,7 +85,11 @@ impl Kernel for Stand {
         &self.view
     }
     fn refresh(&mut self) -> Result<(), String> {
-        self.calls.0.borrow_mut().refreshes += 1;
+        let mut c = self.calls.0.borrow_mut();
+        c.refreshes += 1;
+        if let Some(v) = c.next_view.take() {
+            self.view = v;
+        }
         Ok(())
     }
     fn resolve(&mut self, ifindex: u32, ip: IpAddr) -> Result<(), String> {
@@ -88,6 +110,29 @@ impl Kernel for Stand {
             mode: "native",
             ..SteeringStatus::default()
         }]
+    }
+    fn detach_port(&mut self, port: usize, ifindex: u32) {
+        self.calls.0.borrow_mut().detached.push((port, ifindex));
+    }
+    fn attach_port(
+        &mut self,
+        port: usize,
+        ifname: &str,
+        ifindex: u32,
+        sets: &SteeringSets,
+    ) -> Result<(), String> {
+        self.calls
+            .0
+            .borrow_mut()
+            .attached
+            .push((port, ifname.into(), ifindex, sets.clone()));
+        Ok(())
+    }
+    fn register_socket(&mut self, _port: usize, _queue: u32, _fd: i32) -> Result<(), String> {
+        Ok(())
+    }
+    fn gate(&self, _port: usize, _queue: u32) -> Option<xvs_io::gate::QueueGate> {
+        None
     }
 }
 
@@ -154,6 +199,7 @@ pub fn director() -> (Director, Recorder) {
         SteeringSets::default(),
         &Vec::new(),
         None,
+        crate::relink::Relink::without_workers(1),
     );
     (d, calls)
 }

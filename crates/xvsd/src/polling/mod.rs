@@ -59,6 +59,16 @@ pub struct PollSettings {
     pub coalesce_us: u32,
 }
 
+impl PollSettings {
+    /// The socket options prefer-busy asks of every socket.
+    pub fn busy_poll(&self) -> BusyPoll {
+        BusyPoll {
+            usecs: self.busy_poll_us,
+            budget: self.busy_poll_budget,
+        }
+    }
+}
+
 impl Default for PollSettings {
     fn default() -> Self {
         PollSettings {
@@ -95,6 +105,16 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// The highest real-time priority among the interface's NAPI threads (0: none).
+    pub fn napi_priority(&self) -> u8 {
+        match self {
+            Mechanism::ThreadedYield { threads, .. } => {
+                threads.iter().map(|t| t.3.rt_priority()).max().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
     /// Its name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -188,10 +208,7 @@ pub fn configure(
         }
         let ip = match want {
             PollMode::PreferBusy => {
-                let bp = BusyPoll {
-                    usecs: s.busy_poll_us,
-                    budget: s.busy_poll_budget,
-                };
+                let bp = s.busy_poll();
                 restorer.set_knob(ifname, Knob::DeferHardIrqs, u64::from(s.defer_hard_irqs))?;
                 restorer.set_knob(
                     ifname,
@@ -225,57 +242,10 @@ pub fn configure(
                     Some(nd) => nd,
                     None => netdev.insert(Netdev::open().map_err(|e| e.to_string())?),
                 };
-                restorer
-                    .set_knob(ifname, Knob::Threaded, 1)
-                    .map_err(|e| format!("{ifname}: cannot make NAPI threaded: {e}"))?;
-                if s.coalesce_us > 0 {
-                    restorer.set_knob(ifname, Knob::DeferHardIrqs, u64::from(s.defer_hard_irqs))?;
-                    restorer.set_knob(
-                        ifname,
-                        Knob::GroFlushTimeout,
-                        u64::from(s.coalesce_us) * 1000,
-                    )?;
-                }
-                let (queues, source) =
-                    napi::wait_for_threads(nd, ifindex, workers as u32, Duration::from_secs(2))
-                        .map_err(|e| format!("{ifname}: {e}"))?;
-                let mut threads = Vec::new();
-                for q in &queues {
-                    let pid = q
-                        .thread
-                        .ok_or_else(|| format!("{ifname}: queue {} has no NAPI thread", q.queue))?;
-                    let core = cores[q.queue as usize];
-                    restorer.place_thread(pid, &[core], None)?;
-                    let pol = sched::policy(pid).map_err(|e| format!("thread {pid}: {e}"))?;
-                    napi_prio = napi_prio.max(pol.rt_priority());
-                    threads.push((q.queue, pid, core, pol));
-                }
-                let detail = format!(
-                    "NAPI threads {} (queue→thread {}); {}",
-                    threads
-                        .iter()
-                        .map(|(q, pid, core, pol)| format!("q{q}: {pid} on core {core} ({pol})"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if source == MappingSource::Order {
-                        "by NAPI order: the driver does not link queues to NAPI instances"
-                    } else {
-                        "as the driver reports"
-                    },
-                    if has_napi_ids {
-                        "the sockets have NAPI ids: prefer-busy would also work"
-                    } else {
-                        "the sockets have no NAPI id: busy polling is unavailable"
-                    }
-                );
-                InterfacePolling {
-                    ifname: ifname.clone(),
-                    mechanism: Mechanism::ThreadedYield {
-                        threads,
-                        by_order: source == MappingSource::Order,
-                    },
-                    detail,
-                }
+                let (ip, prio) =
+                    threaded_yield(s, nd, &mut restorer, ifname, ifindex, cores, has_napi_ids)?;
+                napi_prio = napi_prio.max(prio);
+                ip
             }
             PollMode::Busy => InterfacePolling {
                 ifname: ifname.clone(),
@@ -329,6 +299,111 @@ pub fn configure(
         workers: vec![worker; workers],
         restorer,
     })
+}
+
+/// threaded-yield on one interface: threaded NAPI, coalescing, and each served queue's NAPI
+/// thread pinned to its worker's core (`cores[q]` serves queue q). Returns what the interface
+/// got and the highest real-time priority among its NAPI threads.
+fn threaded_yield(
+    s: &PollSettings,
+    nd: &mut Netdev,
+    restorer: &mut Restorer,
+    ifname: &str,
+    ifindex: u32,
+    cores: &[usize],
+    has_napi_ids: bool,
+) -> Result<(InterfacePolling, u8), String> {
+    restorer
+        .set_knob(ifname, Knob::Threaded, 1)
+        .map_err(|e| format!("{ifname}: cannot make NAPI threaded: {e}"))?;
+    if s.coalesce_us > 0 {
+        restorer.set_knob(ifname, Knob::DeferHardIrqs, u64::from(s.defer_hard_irqs))?;
+        restorer.set_knob(
+            ifname,
+            Knob::GroFlushTimeout,
+            u64::from(s.coalesce_us) * 1000,
+        )?;
+    }
+    let (queues, source) =
+        napi::wait_for_threads(nd, ifindex, cores.len() as u32, Duration::from_secs(2))
+            .map_err(|e| format!("{ifname}: {e}"))?;
+    let mut threads = Vec::new();
+    let mut napi_prio = 0u8;
+    for q in &queues {
+        let pid = q
+            .thread
+            .ok_or_else(|| format!("{ifname}: queue {} has no NAPI thread", q.queue))?;
+        let core = cores[q.queue as usize];
+        restorer.place_thread(pid, &[core], None)?;
+        let pol = sched::policy(pid).map_err(|e| format!("thread {pid}: {e}"))?;
+        napi_prio = napi_prio.max(pol.rt_priority());
+        threads.push((q.queue, pid, core, pol));
+    }
+    let detail = format!(
+        "NAPI threads {} (queue→thread {}); {}",
+        threads
+            .iter()
+            .map(|(q, pid, core, pol)| format!("q{q}: {pid} on core {core} ({pol})"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if source == MappingSource::Order {
+            "by NAPI order: the driver does not link queues to NAPI instances"
+        } else {
+            "as the driver reports"
+        },
+        if has_napi_ids {
+            "the sockets have NAPI ids: prefer-busy would also work"
+        } else {
+            "the sockets have no NAPI id: busy polling is unavailable"
+        }
+    );
+    let ip = InterfacePolling {
+        ifname: ifname.to_string(),
+        mechanism: Mechanism::ThreadedYield {
+            threads,
+            by_order: source == MappingSource::Order,
+        },
+        detail,
+    };
+    Ok((ip, napi_prio))
+}
+
+/// The receive settings of an interface that came back (deleted and created again under the
+/// same name), as it had them before: the same mechanism on the new interface. prefer-busy's
+/// socket options are the new sockets' own (see [`PollSettings::busy_poll`]); here only the
+/// interface's knobs and NAPI threads. Recorded in `restorer` like those made at start.
+pub fn reapply(
+    s: &PollSettings,
+    before: &InterfacePolling,
+    ifindex: u32,
+    cores: &[usize],
+    restorer: &mut Restorer,
+) -> Result<InterfacePolling, String> {
+    let ifname = before.ifname.as_str();
+    match &before.mechanism {
+        Mechanism::ThreadedYield { .. } => {
+            let mut nd = Netdev::open().map_err(|e| e.to_string())?;
+            let (ip, prio) = threaded_yield(s, &mut nd, restorer, ifname, ifindex, cores, false)?;
+            let was = before.mechanism.napi_priority();
+            if prio > was {
+                return Err(format!(
+                    "{ifname}: its NAPI threads now run at real-time priority {prio}, above the workers' ({})",
+                    was + 1
+                ));
+            }
+            Ok(ip)
+        }
+        Mechanism::PreferBusy { .. } => {
+            restorer.set_knob(ifname, Knob::DeferHardIrqs, u64::from(s.defer_hard_irqs))?;
+            restorer.set_knob(
+                ifname,
+                Knob::GroFlushTimeout,
+                u64::from(s.gro_flush_timeout_us) * 1000,
+            )?;
+            Ok(before.clone())
+        }
+        Mechanism::Busy | Mechanism::Adaptive => Ok(before.clone()),
+    }
 }
 
 #[cfg(test)]

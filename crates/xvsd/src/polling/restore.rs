@@ -88,15 +88,21 @@ impl Restorer {
         if old == value {
             return Ok(());
         }
+        let ifindex = ifindex_of(ifname).unwrap_or(0);
         let known = self
             .saved
             .knobs
             .iter()
-            .any(|k| k.ifname == ifname && k.knob == knob.file());
+            .any(|k| k.ifname == ifname && k.knob == knob.file() && k.ifindex == ifindex);
         if !known {
+            // An interface of the same name deleted and created again is another interface:
+            // what the old one had is moot, the new one's value is what to put back.
+            self.saved
+                .knobs
+                .retain(|k| !(k.ifname == ifname && k.knob == knob.file()));
             self.saved.knobs.push(SavedKnob {
                 ifname: ifname.into(),
-                ifindex: ifindex_of(ifname).unwrap_or(0),
+                ifindex,
                 knob: knob.file().into(),
                 value: old,
             });

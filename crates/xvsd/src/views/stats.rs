@@ -46,6 +46,7 @@ pub fn stats(d: &Director) -> Value {
             json!({
                 "rx": c.rx.load(Relaxed), "tx": c.tx.load(Relaxed), "completed": c.completed.load(Relaxed),
                 "filled": c.filled.load(Relaxed), "dropped": c.dropped.load(Relaxed),
+                "reclaimed_fill": c.reclaimed_fill.load(Relaxed), "reclaimed_tx": c.reclaimed_tx.load(Relaxed),
                 "passed": c.passed.load(Relaxed), "tx_ring_full": c.tx_ring_full.load(Relaxed),
                 "frames_free": c.free.load(Relaxed), "frames_total": c.total.load(Relaxed),
                 "wakeups": c.wakeups.load(Relaxed), "busy_polls": c.busy_polls.load(Relaxed),

@@ -486,8 +486,9 @@ impl Xvsd {
         for (i, w) in s["workers"].as_array().expect("workers").iter().enumerate() {
             let g = |k: &str| w[k].as_u64().unwrap_or(0);
             let (total, free) = (g("frames_total"), g("frames_free"));
-            let in_fill = g("filled") - g("rx");
-            let in_tx = g("tx") - g("completed");
+            // Frames a closed socket's rings held (its interface left) came back to the pool.
+            let in_fill = g("filled") - g("rx") - g("reclaimed_fill");
+            let in_tx = g("tx") - g("completed") - g("reclaimed_tx");
             assert_eq!(
                 free + in_fill + in_tx,
                 total,
@@ -500,6 +501,11 @@ impl Xvsd {
                 "worker {i}: frames in != frames out: {w}"
             );
         }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Kills the daemon with SIGKILL (a crash: nothing of it runs afterwards).
