@@ -1,8 +1,12 @@
 //! What each fuzz target feeds its input to. Each function must return for any input, without
 //! a panic, and keep what the code promises: the frame parsers agree with each other, the
 //! forwarder gives every frame a verdict and leaves passed and dropped frames untouched, the
-//! control protocol and the configuration refuse bad input with an error.
+//! control protocol, the configuration and xvsadm's command line refuse bad input with an
+//! error; the steering program agrees with the forwarder's parser (`steer`).
 
+pub mod steer;
+
+pub use steer::steer;
 use xvs_core::Verdict;
 use xvs_wire::summary::{IpSummary, summarize, summarize_fast, summarize_into};
 
@@ -69,4 +73,19 @@ pub fn config(data: &[u8]) {
     if let Ok(loaded) = xvs_control::config::parse(text, "fuzz.yaml") {
         let _ = loaded.apply(64, 256);
     }
+}
+
+/// xvsadm's command line: the input split at NUL bytes into arguments (after `xvsadm`), parsed
+/// by clap and checked by `Args::action` as xvsadm does; and the whole input as `-R` rules.
+/// Either gives a result or an error, never a panic.
+pub fn xvsadm(data: &[u8]) {
+    use clap::Parser;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let argv = std::iter::once("xvsadm").chain(text.split('\0'));
+    if let Ok(a) = xvsadm::args::Args::try_parse_from(argv) {
+        let _ = a.action();
+    }
+    let _ = xvsadm::args::restore_lines(text);
 }

@@ -19,13 +19,35 @@ fn replay(target: &str, f: fn(&[u8])) {
 
 #[test]
 fn every_corpus_input_runs_through_its_target() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [(&str, fn(&[u8])); 6] = [
         ("frame", xvs_fuzz::frame),
         ("forwarder", xvs_fuzz::forwarder),
         ("control", xvs_fuzz::control),
         ("config", xvs_fuzz::config),
+        ("steer", xvs_fuzz::steer),
+        ("xvsadm", xvs_fuzz::xvsadm),
     ];
     for (name, f) in targets {
         replay(name, f);
     }
+}
+
+/// The steering corpus decides both ways: frames the program must hand to xvs and frames it
+/// must leave to the host (so the comparison in `steer` is not vacuous).
+#[test]
+fn the_steering_corpus_has_frames_for_xvs_and_for_the_host() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/steer");
+    let sets = xvs_fuzz::steer::sets();
+    let (mut to_xvs, mut to_host) = (0, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        match xvs_fuzz::steer::expected(&std::fs::read(entry.unwrap().path()).unwrap(), &sets) {
+            Some(true) => to_xvs += 1,
+            Some(false) => to_host += 1,
+            None => {}
+        }
+    }
+    assert!(
+        to_xvs >= 10 && to_host >= 4,
+        "{to_xvs} for xvs, {to_host} for the host"
+    );
 }

@@ -98,6 +98,11 @@ impl Steering {
             mode,
             replace,
         )?;
+        Self::with_maps(prog, ifname)
+    }
+
+    /// The steering program's maps found in `prog`.
+    fn with_maps(prog: XdpProgram, ifname: &str) -> Result<Steering, BpfError> {
         Ok(Steering {
             xsks: prog.map(c"xsks_map")?,
             vip: prog.map(c"vip_map")?,
@@ -113,6 +118,20 @@ impl Steering {
             prog,
             current: SteeringSets::default(),
         })
+    }
+
+    /// Loads the program attached to no interface, to run it on test frames
+    /// ([`Steering::test_run`]).
+    #[cfg(feature = "test-run")]
+    pub fn unattached() -> Result<Steering, BpfError> {
+        let prog = XdpProgram::load_unattached(OBJECT, c"xvs_steer", "steering program")?;
+        Self::with_maps(prog, "(no interface)")
+    }
+
+    /// Runs the program once on `frame` as received on queue 0; returns its XDP action.
+    #[cfg(feature = "test-run")]
+    pub fn test_run(&self, frame: &[u8]) -> Result<u32, BpfError> {
+        self.prog.test_run(frame)
     }
 
     /// Sets the budget of new TCP connections per receive queue.

@@ -94,6 +94,8 @@ pub(crate) struct XdpProgram {
     /// The BPF link holding it on the interface (-1 before it is attached).
     link_fd: i32,
     mode: XdpMode,
+    /// The loaded program (owned by `obj`).
+    prog_fd: i32,
 }
 
 // SAFETY: the libbpf object is only used through `&mut self` (or `&self` for read-only map
@@ -116,18 +118,15 @@ pub(crate) fn ifindex_of(ifname: &str) -> Result<i32, BpfError> {
 }
 
 impl XdpProgram {
-    /// Loads program `prog` of the compiled `object` (`what` names it in errors) and attaches
-    /// it to `ifname` in `mode`, after clearing what `replace` allows from the interface.
-    pub(crate) fn attach(
+    /// Loads program `prog` of the compiled `object` (`what` names it in errors) without
+    /// attaching it anywhere; returns it and its descriptor.
+    fn load(
         object: &'static [u8],
         prog: &CStr,
         what: &str,
         ifname: &str,
         mode: XdpMode,
-        replace: Replace,
-    ) -> Result<XdpProgram, BpfError> {
-        let ifindex = ifindex_of(ifname)?;
-        clear_the_way(ifindex, ifname, prog, replace)?;
+    ) -> Result<(XdpProgram, i32), BpfError> {
         // SAFETY: `object` is a static byte slice that outlives the object (libbpf copies what
         // it needs); a null opts pointer selects defaults.
         let obj = unsafe {
@@ -146,11 +145,12 @@ impl XdpProgram {
         // From here on, dropping `p` closes the object (and detaches once attached).
         let mut p = XdpProgram {
             obj,
-            ifindex,
+            ifindex: 0,
             ifname: ifname.into(),
             attach_flags: 0,
             link_fd: -1,
             mode,
+            prog_fd: -1,
         };
         // SAFETY: `obj` was opened above and is not loaded yet.
         let rc = unsafe { libbpf_sys::bpf_object__load(obj) };
@@ -164,6 +164,54 @@ impl XdpProgram {
         }
         // SAFETY: `handle` belongs to the loaded object.
         let prog_fd = unsafe { libbpf_sys::bpf_program__fd(handle) };
+        p.prog_fd = prog_fd;
+        Ok((p, prog_fd))
+    }
+
+    /// Loads program `prog` of the compiled `object` (`what` names it in errors), attached
+    /// nowhere: for `BPF_PROG_TEST_RUN` ([`XdpProgram::test_run`]).
+    #[cfg(feature = "test-run")]
+    pub(crate) fn load_unattached(
+        object: &'static [u8],
+        prog: &CStr,
+        what: &str,
+    ) -> Result<XdpProgram, BpfError> {
+        Self::load(object, prog, what, "(no interface)", XdpMode::Auto).map(|(p, _)| p)
+    }
+
+    /// Runs the program once on `frame` as if received on queue 0 (`BPF_PROG_TEST_RUN`);
+    /// returns its action (`XDP_PASS`, `XDP_DROP`, …).
+    #[cfg(feature = "test-run")]
+    pub(crate) fn test_run(&self, frame: &[u8]) -> Result<u32, BpfError> {
+        // SAFETY: the options are plain data, all-zero is their default.
+        let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+        opts.sz = size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+        opts.data_in = frame.as_ptr().cast();
+        opts.data_size_in = frame.len() as u32;
+        opts.repeat = 1;
+        // SAFETY: `prog_fd` is a loaded program owned by `self`; `opts` and the frame it
+        // points to outlive the call, and no output buffers are given.
+        let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog_fd, &mut opts) };
+        if rc != 0 {
+            return Err(err("running the program on a test frame", rc));
+        }
+        Ok(opts.retval)
+    }
+
+    /// Loads program `prog` of the compiled `object` (`what` names it in errors) and attaches
+    /// it to `ifname` in `mode`, after clearing what `replace` allows from the interface.
+    pub(crate) fn attach(
+        object: &'static [u8],
+        prog: &CStr,
+        what: &str,
+        ifname: &str,
+        mode: XdpMode,
+        replace: Replace,
+    ) -> Result<XdpProgram, BpfError> {
+        let ifindex = ifindex_of(ifname)?;
+        clear_the_way(ifindex, ifname, prog, replace)?;
+        let (mut p, prog_fd) = Self::load(object, prog, what, ifname, mode)?;
+        p.ifindex = ifindex;
         let try_attach = |flags: u32| {
             // SAFETY: the options are plain data, all-zero is their default.
             let mut opts: libbpf_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };

@@ -3,19 +3,18 @@
 //! Exit status: 0 on success, 1 when xvsd refuses or cannot be reached, 2 for a bad command
 //! line.
 
-mod args;
 mod client;
 mod output;
 mod stats;
 mod top;
 
-use args::{Action, Args};
 use clap::Parser;
 use client::Client;
 use std::io::Read;
 use std::process::ExitCode;
 use xvs_control::proto::{ApplyReply, ConnsReply, HealthReply, ListReply, Request, TraceReply};
 use xvs_control::{health_listing, listing};
+use xvsadm::args::{self, Action, Args};
 
 fn main() -> ExitCode {
     let a = Args::parse();
