@@ -8,6 +8,7 @@
 //! health checks.
 
 pub mod apply;
+mod indent;
 #[cfg(test)]
 mod tests;
 
@@ -369,12 +370,21 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let text = inner.to_string();
+        let said = inner.to_string();
         // serde_yaml_ng may name the field (or its parent) itself; the error names it once.
-        let message = match text.split_once(": ") {
+        let message = match said.split_once(": ") {
             Some((at, rest)) if path.starts_with(at) => strip_location(rest),
-            _ => strip_location(&text),
+            _ => strip_location(&said),
         };
+        // An indentation mistake reads as something else to the parser: name it instead.
+        if let Some((line, message)) = indent::hint(text) {
+            return ConfigError {
+                file: file.into(),
+                line: Some(line),
+                field: None,
+                message,
+            };
+        }
         ConfigError {
             file: file.into(),
             line: inner.location().map(|l| l.line()),

@@ -264,8 +264,27 @@ fn example_configurations_load_and_apply() {
         dir.display()
     );
     for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert_eq!(indent::hint(&text), None, "{}", f.display());
         let loaded = load(f).unwrap_or_else(|e| panic!("{e}"));
         let applied = loaded.apply(64, 256).unwrap_or_else(|e| panic!("{e}"));
         assert!(applied.services.services().count() > 0, "{}", f.display());
     }
+}
+
+#[test]
+fn an_indentation_error_is_called_one() {
+    // `port` indented under `vip`: YAML reads "198.18.0.10 port: 80" as the address.
+    let e = err(
+        "interfaces: [ext0]\nservices:\n  - proto: tcp\n    vip: 198.18.0.10\n      port: 80\n",
+    );
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.message.contains("indentation error"), "{e}");
+    assert!(!e.message.contains("invalid IP address"), "{e}");
+    // A real server's key dedented under its list item.
+    let e = err(
+        "interfaces: [ext0]\nservices:\n  - proto: tcp\n    vip: 198.18.0.10\n    port: 80\n    reals:\n    - addr: 198.18.0.11\n     method: dr\n",
+    );
+    assert_eq!(e.line, Some(8), "{e}");
+    assert!(e.message.contains("`method:` starts in column 6"), "{e}");
 }
