@@ -7,7 +7,7 @@ use netlink_packet_core::{
     NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, LinkXdp};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -28,6 +28,12 @@ pub struct Link {
     pub mac: Vec<u8>,
     /// MTU.
     pub mtu: u32,
+    /// Administratively up (`ip link set IF up`).
+    pub up: bool,
+    /// Has a carrier (the lower layer is up: a veth's peer is up, a cable is in).
+    pub carrier: bool,
+    /// The id of the XDP program attached to it (0: none).
+    pub xdp_prog: u32,
 }
 
 /// An address on an interface.
@@ -157,12 +163,22 @@ impl Netlink {
                     name: String::new(),
                     mac: Vec::new(),
                     mtu: 1500,
+                    up: l.header.flags.contains(LinkFlags::Up),
+                    carrier: l.header.flags.contains(LinkFlags::LowerUp),
+                    xdp_prog: 0,
                 };
                 for a in l.attributes {
                     match a {
                         LinkAttribute::IfName(n) => link.name = n,
                         LinkAttribute::Address(mac) => link.mac = mac,
                         LinkAttribute::Mtu(mtu) => link.mtu = mtu,
+                        LinkAttribute::Xdp(x) => {
+                            for a in x {
+                                if let LinkXdp::ProgId(id) = a {
+                                    link.xdp_prog = id;
+                                }
+                            }
+                        }
                         _ => {}
                     }
                 }

@@ -151,6 +151,11 @@ impl Steering {
         }
     }
 
+    /// The kernel's id of the program (what `ip link` shows as `prog/xdp id N`).
+    pub fn program_id(&self) -> u32 {
+        self.prog.id()
+    }
+
     /// The interface index.
     pub fn ifindex(&self) -> i32 {
         self.prog.ifindex()

@@ -254,6 +254,17 @@ impl XdpProgram {
         })
     }
 
+    /// The kernel's id of the loaded program (0 if it cannot be read).
+    pub(crate) fn id(&self) -> u32 {
+        // SAFETY: the information block is plain data, all-zero before the kernel fills it.
+        let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: `info` is a writable bpf_prog_info of `len` bytes; `prog_fd` is our loaded
+        // program's.
+        let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(self.prog_fd, &mut info, &mut len) };
+        if rc != 0 { 0 } else { info.id }
+    }
+
     /// The interface index.
     pub(crate) fn ifindex(&self) -> i32 {
         self.ifindex

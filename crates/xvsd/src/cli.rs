@@ -60,6 +60,15 @@ pub struct Cli {
     /// Connection-table entries (rounded up to a power of two).
     #[arg(long, value_name = "N")]
     pub conn_table_size: Option<usize>,
+    /// AF_XDP: UMEM frames (4 KiB each) per served interface and worker [default: 4096].
+    /// Fewer than the rings hold (3 × ring size) save memory but let the fill rings run dry
+    /// under load.
+    #[arg(long, value_name = "N")]
+    pub umem_frames: Option<u32>,
+    /// AF_XDP: receive and transmit ring entries, a power of two [default: 1024] (fill and
+    /// completion rings are twice as large).
+    #[arg(long, value_name = "N")]
+    pub ring_size: Option<u32>,
     /// Add the VIPs as addresses of the first interface at start and remove them at exit.
     #[arg(long)]
     pub manage_vips: bool,

@@ -99,6 +99,7 @@ impl ControlLoop {
         if now.duration_since(self.last_second) >= Duration::from_secs(1) {
             self.last_second = now;
             d.purge_removed();
+            d.watch_alarms(now);
         }
         d.sample_rates();
         d.run_health();

@@ -1,6 +1,7 @@
 //! xvsd: the Linux Virtual Server on AF_XDP. See `xvsd --help`.
 
 mod accounting;
+mod alarms;
 mod cli;
 mod control;
 mod control_loop;

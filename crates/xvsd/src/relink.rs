@@ -35,6 +35,16 @@ pub enum PortCommand {
         /// The port.
         port: usize,
     },
+    /// Take this gate for the port (its interface got a new steering program) and say what
+    /// the port's socket is, to register it.
+    Rebind {
+        /// The port.
+        port: usize,
+        /// The new program's gate for the worker's queue.
+        gate: Option<QueueGate>,
+        /// Which re-attachment this is.
+        round: u64,
+    },
     /// Open the socket of this port again, on the worker's own queue of `ifname`.
     Attach {
         /// The port.
@@ -89,6 +99,18 @@ impl WorkerEnd {
                         "socket closed: its interface is gone"
                     );
                 }
+                PortCommand::Rebind { port, gate, round } => {
+                    let result = io
+                        .rebind(port, gate)
+                        .map(|info| vec![(port, info)])
+                        .map_err(|e| e.to_string());
+                    let _ = self.replies.send(PortReply {
+                        worker,
+                        port,
+                        round,
+                        result,
+                    });
+                }
                 PortCommand::Attach {
                     port,
                     ifname,
@@ -135,11 +157,16 @@ enum State {
     /// Its interface is gone; `tried` is the index of a returned interface that could not be
     /// attached, and when.
     Gone { tried: Option<(u32, Instant)> },
-    /// A new program is attached; the workers are opening their sockets.
+    /// Its interface is here but our steering program on it is not (someone removed it);
+    /// `tried` as for `Gone`.
+    Lost { tried: Option<(u32, Instant)> },
+    /// A new program is attached; the workers are opening their sockets (`reopened`) or
+    /// telling what they are, to register them with it.
     Attaching {
         round: u64,
         waiting: usize,
         opened: usize,
+        reopened: bool,
     },
 }
 
@@ -147,6 +174,8 @@ enum State {
 /// the receive settings needs.
 pub struct Relink {
     states: Vec<State>,
+    /// Per port: (administratively up, carrier) as last seen.
+    seen: Vec<Option<(bool, bool)>>,
     workers: Vec<Sender<PortCommand>>,
     replies: Receiver<PortReply>,
     round: u64,
@@ -175,6 +204,7 @@ pub fn channels(
     }
     let r = Relink {
         states: vec![State::Up; ports],
+        seen: vec![None; ports],
         workers,
         replies,
         round: 0,
@@ -192,6 +222,7 @@ impl Relink {
         let (_, replies) = crossbeam_channel::unbounded();
         Relink {
             states: vec![State::Up; ports],
+            seen: vec![None; ports],
             workers: Vec::new(),
             replies,
             round: 0,
@@ -221,8 +252,10 @@ impl Relink {
     }
 
     /// Follows the served interfaces in the network view the kernel last read: a port whose
-    /// interface left is let go, one whose interface is back (by name) is attached again.
-    /// True if a port's interface index changed (the forwarding view must be rebuilt).
+    /// interface left is let go, one whose interface is back (by name) is attached again, one
+    /// whose steering program someone else removed gets it again, and an interface going down
+    /// or losing its carrier (and coming back) is logged once each way. True if a port's
+    /// interface index changed (the forwarding view must be rebuilt).
     pub fn follow(
         &mut self,
         kernel: &mut dyn Kernel,
@@ -234,26 +267,43 @@ impl Relink {
         for i in 0..ports.names.len() {
             let name = ports.names[i].clone();
             let ifindex = ports.ifindex[i];
-            let here = kernel.net().links.iter().any(|l| l.index == ifindex);
-            if !here && matches!(self.states[i], State::Up | State::Attaching { .. }) {
+            let link = kernel
+                .net()
+                .links
+                .iter()
+                .find(|l| l.index == ifindex)
+                .map(|l| (l.up, l.carrier, l.xdp_prog));
+            if link.is_none() && matches!(self.states[i], State::Up | State::Attaching { .. }) {
                 tracing::error!(interface = %name, ifindex,
                     "interface {name} is gone: its sockets are closed; xvsd attaches it again when it returns");
                 kernel.detach_port(i, ifindex);
                 self.tell_workers(|| PortCommand::Detach { port: i });
                 self.states[i] = State::Gone { tried: None };
+                self.seen[i] = None;
             }
-            let State::Gone { tried } = self.states[i] else {
-                continue;
+            if let Some((up, carrier, prog)) = link {
+                self.note_link_state(i, &name, up, carrier);
+                let ours = kernel.program_id(i);
+                if self.states[i] == State::Up && ours.is_some_and(|id| id != prog) {
+                    tracing::error!(interface = %name, attached = prog, ours = ?ours,
+                        "the steering program on {name} was removed by someone else: attaching it again");
+                    self.states[i] = State::Lost { tried: None };
+                }
+            }
+            let (back, tried, lost) = match self.states[i] {
+                State::Gone { tried } => {
+                    let back = kernel
+                        .net()
+                        .links
+                        .iter()
+                        .find(|l| l.name == name)
+                        .map(|l| l.index);
+                    (back, tried, false)
+                }
+                State::Lost { tried } => (Some(ifindex), tried, true),
+                _ => continue,
             };
-            let Some(back) = kernel
-                .net()
-                .links
-                .iter()
-                .find(|l| l.name == name)
-                .map(|l| l.index)
-            else {
-                continue;
-            };
+            let Some(back) = back else { continue };
             if let Some((ix, at)) = tried
                 && ix == back
                 && at.elapsed() < RETRY_EVERY
@@ -262,8 +312,10 @@ impl Relink {
             }
             match kernel.attach_port(i, &name, back, sets) {
                 Ok(()) => {
-                    ports.ifindex[i] = back;
-                    moved = true;
+                    if back != ifindex {
+                        ports.ifindex[i] = back;
+                        moved = true;
+                    }
                     self.round += 1;
                     let round = self.round;
                     let busy_poll = polling
@@ -271,35 +323,78 @@ impl Relink {
                         .filter(|p| matches!(p.mechanism, Mechanism::PreferBusy { .. }))
                         .map(|_| self.poll.busy_poll());
                     for (w, tx) in self.workers.iter().enumerate() {
-                        let _ = tx.send(PortCommand::Attach {
-                            port: i,
-                            ifname: name.clone(),
-                            gate: kernel.gate(i, w as u32),
-                            busy_poll,
-                            round,
+                        let gate = kernel.gate(i, w as u32);
+                        let _ = tx.send(if lost {
+                            PortCommand::Rebind {
+                                port: i,
+                                gate,
+                                round,
+                            }
+                        } else {
+                            PortCommand::Attach {
+                                port: i,
+                                ifname: name.clone(),
+                                gate,
+                                busy_poll,
+                                round,
+                            }
                         });
                     }
-                    tracing::info!(interface = %name, ifindex = back,
-                        "interface {name} is back: steering program attached, opening sockets");
+                    if lost {
+                        tracing::info!(interface = %name, "steering program attached again; registering the sockets");
+                    } else {
+                        tracing::info!(interface = %name, ifindex = back,
+                            "interface {name} is back: steering program attached, opening sockets");
+                    }
                     self.states[i] = State::Attaching {
                         round,
                         waiting: self.workers.len(),
                         opened: 0,
+                        reopened: !lost,
                     };
                 }
                 Err(e) => {
                     if tried.is_none_or(|(ix, _)| ix != back) {
                         tracing::error!(interface = %name, ifindex = back, error = %e,
-                            "interface {name} is back but cannot be attached; trying again every {} s",
+                            "cannot attach the steering program to {name}; trying again every {} s",
                             RETRY_EVERY.as_secs());
                     }
-                    self.states[i] = State::Gone {
-                        tried: Some((back, Instant::now())),
+                    let tried = Some((back, Instant::now()));
+                    self.states[i] = if lost {
+                        State::Lost { tried }
+                    } else {
+                        State::Gone { tried }
                     };
                 }
             }
         }
         moved
+    }
+
+    /// Logs once each way an interface going down or up, or losing or finding its carrier.
+    fn note_link_state(&mut self, i: usize, name: &str, up: bool, carrier: bool) {
+        let before = self.seen[i].replace((up, carrier));
+        let Some((was_up, had_carrier)) = before else {
+            if !up || !carrier {
+                tracing::warn!(interface = %name, up, carrier,
+                    "interface {name} is {}: nothing arrives on it", if up { "without carrier" } else { "down" });
+            }
+            return;
+        };
+        if was_up != up {
+            if up {
+                tracing::info!(interface = %name, "interface {name} is up");
+            } else {
+                tracing::warn!(interface = %name, "interface {name} is down: nothing arrives on it and nothing can leave by it");
+            }
+        }
+        if up && had_carrier != carrier {
+            if carrier {
+                tracing::info!(interface = %name, "interface {name} has its carrier back");
+            } else {
+                tracing::warn!(interface = %name, "interface {name} lost its carrier: frames queued to leave by it wait or are dropped");
+            }
+        }
     }
 
     /// Takes the workers' answers: registers each new socket with its port's program; once
@@ -315,6 +410,7 @@ impl Relink {
                 round,
                 waiting,
                 opened,
+                ..
             } = &mut self.states[r.port]
             else {
                 continue;
@@ -343,12 +439,21 @@ impl Relink {
         // Ports whose workers all answered are served again, with their receive settings.
         for i in 0..self.states.len() {
             let State::Attaching {
-                waiting: 0, opened, ..
+                waiting: 0,
+                opened,
+                reopened,
+                ..
             } = self.states[i]
             else {
                 continue;
             };
             let name = &ports.names[i];
+            if !reopened {
+                tracing::warn!(interface = %name, sockets = opened, workers = self.workers.len(),
+                    "steering program on {name} restored");
+                self.states[i] = State::Up;
+                continue;
+            }
             if let (Some(p), Some(restorer)) = (polling.get_mut(i), self.restorer.as_mut()) {
                 match polling::reapply(&self.poll, p, ports.ifindex[i], &self.cores, restorer) {
                     Ok(np) => *p = np,

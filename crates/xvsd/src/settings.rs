@@ -6,7 +6,9 @@ use crate::metrics;
 use crate::polling::PollSettings;
 use std::path::PathBuf;
 use xvs_control::config::{BindModeConfig, XdpModeConfig};
-use xvs_control::config::{DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES};
+use xvs_control::config::{
+    DEFAULT_MAX_REALS, DEFAULT_MAX_SERVICES, DEFAULT_RING_SIZE, DEFAULT_UMEM_FRAMES,
+};
 use xvs_core::Options;
 use xvs_core::conn::Timeouts;
 use xvs_core::service::ServiceTable;
@@ -43,6 +45,10 @@ pub struct Settings {
     pub syn_budget: SynBudget,
     /// Connection-table size.
     pub conn_table_size: usize,
+    /// UMEM frames per served interface and worker.
+    pub umem_frames: u32,
+    /// Receive/transmit ring entries.
+    pub ring_size: u32,
     /// Manage VIP addresses.
     pub manage_vips: bool,
     /// Control socket.
@@ -143,6 +149,17 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
     if queues == Some(0) {
         return Err("--queues must be at least 1".into());
     }
+    let umem_frames = cli
+        .umem_frames
+        .or(file_cfg.umem_frames)
+        .unwrap_or(DEFAULT_UMEM_FRAMES);
+    xvs_control::config::check_umem_frames(umem_frames)
+        .map_err(|e| format!("--umem-frames: {e}"))?;
+    let ring_size = cli
+        .ring_size
+        .or(file_cfg.ring_size)
+        .unwrap_or(DEFAULT_RING_SIZE);
+    xvs_control::config::check_ring_size(ring_size).map_err(|e| format!("--ring-size: {e}"))?;
     let (services, timeouts, health) = match applied {
         Some(a) => (a.services, a.timeouts, a.health),
         None => (
@@ -168,6 +185,8 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
             .or(file_cfg.conn_table_size)
             .unwrap_or(DEFAULT_TABLE)
             .max(64),
+        umem_frames,
+        ring_size,
         manage_vips: cli.manage_vips || file_cfg.manage_vips,
         control_socket: cli
             .control_socket

@@ -57,6 +57,48 @@ fn placement_of(s: &Settings) -> Result<Placement, String> {
     placement::decide(s.queues, &ifaces, &allowed, &s.cores)
 }
 
+/// The memory xvsd is about to take (UMEMs and the connection table), checked against what
+/// the machine has available before any of it is allocated; a UMEM smaller than its rings is
+/// allowed (it saves memory) with a warning.
+fn check_memory(s: &Settings, place: &Placement, ports: usize) -> Result<(), String> {
+    let umem = u64::from(place.workers) * ports as u64 * u64::from(s.umem_frames) * 4096;
+    let table = ConnTable::memory_for(s.conn_table_size) as u64;
+    let need = umem + table;
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024);
+    if let Some(avail) = available
+        && need > avail / 10 * 9
+    {
+        return Err(format!(
+            "not enough memory: {} workers × {ports} interfaces × {} UMEM frames of 4 KiB ({} MiB) \
+             and a connection table of {} entries ({} MiB) need {} MiB, the machine has {} MiB \
+             available (lower --umem-frames, --queues or --conn-table-size)",
+            place.workers,
+            s.umem_frames,
+            umem >> 20,
+            s.conn_table_size,
+            table >> 20,
+            need >> 20,
+            avail >> 20
+        ));
+    }
+    let rings = 3 * s.ring_size;
+    if s.umem_frames < rings {
+        tracing::warn!(
+            umem_frames = s.umem_frames,
+            ring_size = s.ring_size,
+            "fewer UMEM frames per interface than its rings hold ({rings}): under load the fill rings can run dry (rx_fill_ring_empty)"
+        );
+    }
+    Ok(())
+}
+
 /// The signals the daemon answers: SIGTERM/SIGINT stop it, SIGHUP reloads.
 struct Signals {
     stop: Arc<AtomicBool>,
@@ -116,6 +158,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
     for w in &place.warnings {
         tracing::warn!("{w}");
     }
+    check_memory(s, &place, ports.names.len())?;
     // The control socket's path before anything else is set up: a path that is taken, or not
     // a socket, is refused while nothing needs undoing. It is bound once xvsd serves (clients
     // take its appearance as the sign that xvsd is running).
@@ -255,6 +298,10 @@ fn open_sockets(
 ) -> Result<Vec<WorkerIo>, String> {
     let xcfg = XskConfig {
         bind: s.bind_mode,
+        frames_per_port: s.umem_frames,
+        ring_size: s.ring_size,
+        fill_size: 2 * s.ring_size,
+        tx_budget: s.ring_size,
         ..XskConfig::default()
     };
     let mut ios = Vec::new();

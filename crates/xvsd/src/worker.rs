@@ -237,6 +237,9 @@ mod tests {
             name: name.into(),
             mac: vec![2, 0, 0, 0, 0, last],
             mtu: 1500,
+            up: true,
+            carrier: true,
+            xdp_prog: 0,
         }
     }
 

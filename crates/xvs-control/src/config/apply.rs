@@ -177,6 +177,12 @@ impl Loaded {
         if let Some(l) = &c.log_level {
             check_log_level(l).map_err(|m| self.error("log_level", m))?;
         }
+        if let Some(n) = c.ring_size {
+            super::check_ring_size(n).map_err(|m| self.error("ring_size", m))?;
+        }
+        if let Some(n) = c.umem_frames {
+            super::check_umem_frames(n).map_err(|m| self.error("umem_frames", m))?;
+        }
         if let Some(n) = c.conn_table_size.filter(|&n| n < 64) {
             return Err(self.error("conn_table_size", format!("{n} is below the minimum of 64")));
         }

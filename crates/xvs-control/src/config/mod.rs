@@ -27,6 +27,29 @@ use xvs_core::service::Protocol;
 pub const DEFAULT_MAX_SERVICES: usize = 1024;
 /// Default number of real servers a table holds (live and removed).
 pub const DEFAULT_MAX_REALS: usize = 8192;
+/// Default UMEM frames per served interface and worker.
+pub const DEFAULT_UMEM_FRAMES: u32 = 4096;
+/// Default receive/transmit ring entries.
+pub const DEFAULT_RING_SIZE: u32 = 1024;
+
+/// Checks a ring size (a power of two in 64..=8192).
+pub fn check_ring_size(n: u32) -> Result<(), String> {
+    if n.is_power_of_two() && (64..=8192).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!("{n} is not a power of two in 64..=8192 entries"))
+    }
+}
+
+/// Checks a number of UMEM frames per interface and worker (at least two batches' worth, at
+/// most 1 Mi frames: 4 GiB).
+pub fn check_umem_frames(n: u32) -> Result<(), String> {
+    if (128..=1 << 20).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!("{n} is outside 128..=1048576 frames"))
+    }
+}
 
 /// How the XDP program attaches (`xdp_mode:`, `--xdp-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
@@ -282,6 +305,11 @@ pub struct Config {
     pub syn_burst: Option<u64>,
     /// Connection-table entries.
     pub conn_table_size: Option<usize>,
+    /// AF_XDP: UMEM frames (4 KiB each) per served interface and worker.
+    pub umem_frames: Option<u32>,
+    /// AF_XDP: receive and transmit ring entries (a power of two; fill and completion rings
+    /// are twice as large).
+    pub ring_size: Option<u32>,
     /// Add and remove the VIPs as addresses of the first interface.
     #[serde(default)]
     pub manage_vips: bool,

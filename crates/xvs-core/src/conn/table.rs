@@ -147,7 +147,12 @@ impl ConnTable {
 
     /// Bytes the table occupies (entries and tags).
     pub fn memory_bytes(&self) -> usize {
-        self.capacity() * (size_of::<Entry>() + size_of::<u32>())
+        Self::memory_for(self.capacity())
+    }
+
+    /// Bytes a table asked for `capacity` entries will occupy (before it is allocated).
+    pub fn memory_for(capacity: usize) -> usize {
+        capacity.max(64).next_power_of_two() * (size_of::<Entry>() + size_of::<u32>())
     }
 
     /// Entries in use (locks each shard briefly; for statistics).

@@ -438,6 +438,15 @@ impl WorkerIo {
                     sockopt::poll_rx(p.info.fd);
                     bump(&self.counters.busy_polls, 1);
                 }
+                if p.behind {
+                    // While it says it is behind, the program drops what would arrive: the
+                    // gate must open again from here, once frames are posted (a UMEM that ran
+                    // dry fills again as transmissions complete), not on a receive.
+                    p.update_gate(self.ring_size);
+                    if !p.behind {
+                        self.counters.sockets[pi].behind.store(0, Relaxed);
+                    }
+                }
                 continue;
             }
             p.in_fill -= n as u64;
@@ -734,6 +743,26 @@ impl WorkerIo {
         self.update_pollfds();
         self.counters.free.store(self.free.len() as u64, Relaxed);
         back
+    }
+
+    /// Gives open port `port` a new gate (its interface got a new steering program) and says
+    /// what its socket is, to register with that program.
+    pub fn rebind(
+        &mut self,
+        port: usize,
+        gate: Option<crate::gate::QueueGate>,
+    ) -> Result<PortInfo, XskError> {
+        let p = self
+            .ports
+            .get_mut(port)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| XskError(format!("port {port} is not open")))?;
+        if let Some(g) = &gate {
+            g.set_behind(false);
+        }
+        p.gate = gate;
+        p.behind = false;
+        Ok(p.info.clone())
     }
 
     /// Opens port `port` again on `ifname` queue `queue` (its interface came back), on this

@@ -52,6 +52,8 @@ pub trait Kernel {
     fn register_socket(&mut self, port: usize, queue: u32, fd: i32) -> Result<(), String>;
     /// Where the worker of queue `queue` tells port `port`'s program it is behind.
     fn gate(&self, port: usize, queue: u32) -> Option<QueueGate>;
+    /// The kernel's id of port `port`'s steering program (`None`: it has none now).
+    fn program_id(&self, port: usize) -> Option<u32>;
 }
 
 /// How steering programs are attached (kept to attach one again when its interface returns).
@@ -220,6 +222,10 @@ impl Kernel for Live {
 
     fn gate(&self, port: usize, queue: u32) -> Option<QueueGate> {
         self.steering.get(port)?.as_ref()?.gate(queue)
+    }
+
+    fn program_id(&self, port: usize) -> Option<u32> {
+        self.steering.get(port)?.as_ref().map(Steering::program_id)
     }
 }
 

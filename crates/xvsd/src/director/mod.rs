@@ -15,6 +15,7 @@ pub mod running;
 pub mod testing;
 
 use crate::accounting::Accounting;
+use crate::alarms::{Alarms, Reading};
 use crate::health::{self, Monitor};
 use crate::netsync::{self, Ports};
 use crate::polling::InterfacePolling;
@@ -94,6 +95,8 @@ pub struct Director {
     removed_since: HashMap<RealId, Instant>,
     /// Served interfaces that leave and come back.
     links: Relink,
+    /// Trouble the counters show, told once when it starts and ends.
+    alarms: Alarms,
 }
 
 impl Director {
@@ -127,6 +130,7 @@ impl Director {
             sets,
             removed_since: HashMap::new(),
             links,
+            alarms: Alarms::default(),
         };
         d.sync_health();
         d
@@ -238,6 +242,69 @@ impl Director {
     /// again).
     pub fn port_gone(&self, i: usize) -> bool {
         self.links.gone(i)
+    }
+
+    /// Reads the counters that tell of trouble (rings, UMEM, steering drops, neighbours, the
+    /// table) and logs episodes that start or end (once a second).
+    pub fn watch_alarms(&mut self, now: Instant) -> Vec<crate::alarms::Event> {
+        use std::sync::atomic::Ordering::Relaxed;
+        use xvs_core::DropReason;
+        let names = &self.shared.ports.names;
+        let mut r = Vec::new();
+        for (w, c) in self.shared.io.iter().enumerate() {
+            r.push(Reading {
+                what: format!("worker {w}: transmit ring full"),
+                meaning: "frames dropped: the kernel is not sending what the worker queued (egress down or slower than ingress)",
+                value: c.tx_ring_full.load(Relaxed),
+            });
+            for (k, name) in c.sockets.iter().zip(names) {
+                r.push(Reading {
+                    what: format!("{name} queue {w}: fill ring ran dry"),
+                    meaning: "the kernel dropped frames for want of UMEM frames to receive into (UMEM exhausted, or frames held in transmit rings)",
+                    value: k.rx_fill_ring_empty.load(Relaxed),
+                });
+                r.push(Reading {
+                    what: format!("{name} queue {w}: receive ring full"),
+                    meaning: "the kernel dropped frames the worker did not take in time",
+                    value: k.rx_ring_full.load(Relaxed),
+                });
+            }
+        }
+        for (st, name) in self.kernel.steering_status().iter().zip(names) {
+            r.push(Reading {
+                what: format!("{name}: steering dropped frames for a worker behind"),
+                meaning: "overload shed before the frames were copied",
+                value: st.drops.behind,
+            });
+            r.push(Reading {
+                what: format!("{name}: SYNs beyond the new-connection budget"),
+                meaning: "dropped in XDP: a SYN flood, or a budget too low",
+                value: st.drops.syn_over_budget,
+            });
+        }
+        let g = self.shared.stats.global();
+        for (reason, meaning) in [
+            (
+                DropReason::UnknownNeighbour,
+                "frames dropped: a next hop has no MAC address yet (being resolved)",
+            ),
+            (
+                DropReason::TableFull,
+                "new connections dropped: the connection table is full",
+            ),
+        ] {
+            r.push(Reading {
+                what: format!("drops: {}", reason.label()),
+                meaning,
+                value: g.drops[reason as usize],
+            });
+        }
+        self.alarms.observe(now, r)
+    }
+
+    /// The trouble going on now (counters in an episode), for `xvsadm stats`.
+    pub fn alarms(&self) -> Vec<&str> {
+        self.alarms.active()
     }
 
     /// Puts back the receive settings xvsd changed (at exit, after the workers stopped).

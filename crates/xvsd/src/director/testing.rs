@@ -134,6 +134,10 @@ impl Kernel for Stand {
     fn gate(&self, _port: usize, _queue: u32) -> Option<xvs_io::gate::QueueGate> {
         None
     }
+    fn program_id(&self, _port: usize) -> Option<u32> {
+        // What the stand-in view's links show attached.
+        Some(0)
+    }
 }
 
 /// The stand-in network: `ext0` with 198.18.0.2/24 and 198.18.1.1/24, no neighbours.
@@ -155,6 +159,9 @@ pub fn view() -> NetView {
             name: "ext0".into(),
             mac: vec![2, 0, 0, 0, 0, 1],
             mtu: 1500,
+            up: true,
+            carrier: true,
+            xdp_prog: 0,
         }],
         addrs: vec![addr("198.18.0.2"), addr("198.18.1.1")],
         routes: vec![route("198.18.0.0"), route("198.18.1.0")],

@@ -5,6 +5,7 @@
 use md5::{Digest, Md5};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -174,7 +175,10 @@ fn udp(check: &CheckConfig, target: SocketAddr, deadline: Instant) -> Result<Str
 
 fn misc(check: &CheckConfig, addr: IpAddr, port: u16, deadline: Instant) -> Result<String, String> {
     let cmd = check.command.as_deref().unwrap_or("false");
+    // In a process group of its own: a command that hangs is killed with everything it
+    // started (a shell's children would otherwise outlive it, one more each interval).
     let mut child = Command::new("sh")
+        .process_group(0)
         .args(["-c", cmd])
         .env("XVS_REAL_ADDR", addr.to_string())
         .env("XVS_REAL_PORT", port.to_string())
@@ -193,7 +197,10 @@ fn misc(check: &CheckConfig, addr: IpAddr, port: u16, deadline: Instant) -> Resu
                 });
             }
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                if let Err(e) = xvs_io::sched::kill_group(child.id()) {
+                    tracing::warn!(command = cmd, error = %e, "cannot kill a check that timed out");
+                    let _ = child.kill();
+                }
                 let _ = child.wait();
                 return Err("timed out (killed)".into());
             }
@@ -397,5 +404,27 @@ mod tests {
             Err("timed out (killed)".into())
         );
         assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_hanging_check_is_killed_with_what_it_started() {
+        // The shell forks `sleep` (a second command follows it), so killing the shell alone
+        // would leave the sleep running after every timed-out check.
+        let marker = format!("sleep 3{}.5", std::process::id() % 1000);
+        let cmd = format!("{{ type: misc, command: '{marker}; true', timeout: 0.3 }}");
+        assert_eq!(
+            run(&check(&cmd), LOCAL, 80),
+            Err("timed out (killed)".into())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let left = Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .expect("pgrep");
+        assert!(
+            left.stdout.is_empty(),
+            "left running: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
     }
 }

@@ -91,5 +91,6 @@ pub fn stats(d: &Director) -> Value {
         "cross_worker_replies": g.cross_worker_replies,
         "conn_table": {"entries": d.shared.table.len(), "capacity": d.shared.table.capacity()},
         "drops": drops, "workers": workers, "steering": steering,
+        "alarms": d.alarms(),
     })
 }
