@@ -155,6 +155,27 @@ pub fn current_tid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
+/// Sends SIGKILL to every process of process group `pgid` (a health-check command started
+/// as a group leader, with whatever it started). A group already gone is not an error.
+pub fn kill_group(pgid: u32) -> io::Result<()> {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    if pgid <= 1 {
+        // 0 would be our own group, 1 (−1) every process: never.
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: plain syscall wrapper; a positive group id names that group only.
+    let rc = unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ESRCH) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,25 +227,4 @@ mod tests {
         assert!("SCHED_FIFO 100".parse::<Policy>().is_err());
         assert!("nice".parse::<Policy>().is_err());
     }
-}
-
-/// Sends SIGKILL to every process of process group `pgid` (a health-check command started
-/// as a group leader, with whatever it started). A group already gone is not an error.
-pub fn kill_group(pgid: u32) -> io::Result<()> {
-    let Ok(pgid) = i32::try_from(pgid) else {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    };
-    if pgid <= 1 {
-        // 0 would be our own group, 1 (−1) every process: never.
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: plain syscall wrapper; a positive group id names that group only.
-    let rc = unsafe { libc::killpg(pgid, libc::SIGKILL) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ESRCH) {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
