@@ -157,6 +157,16 @@ impl NetState {
         self.neighbours.remove(&addr16(ip));
     }
 
+    /// The known neighbours: address (16-byte form), port, MAC.
+    pub fn neighbours(&self) -> impl Iterator<Item = ([u8; 16], PortId, MacAddr)> + '_ {
+        self.neighbours.iter().map(|(ip, n)| (*ip, n.port, n.mac))
+    }
+
+    /// The neighbour at `ip` (16-byte form), if known: its port and MAC.
+    pub fn neighbour(&self, ip: &[u8; 16]) -> Option<(PortId, MacAddr)> {
+        self.neighbours.get(ip).map(|n| (n.port, n.mac))
+    }
+
     /// Number of known neighbours.
     pub fn neighbour_count(&self) -> usize {
         self.neighbours.len()

@@ -9,6 +9,7 @@ mod director;
 mod health;
 mod jobs;
 mod metrics;
+mod neigh_grace;
 mod netsync;
 mod placement;
 mod polling;

@@ -220,6 +220,8 @@ pub struct WorkerIo {
     holder: usize,
     counters: Arc<IoCounters>,
     ring_size: u32,
+    /// Fill frames a receiving port keeps posted (the fill ring's size, or less when the
+    /// UMEM is small).
     fill_size: u32,
     descs: [FrameDesc; BATCH],
     pollfds: Vec<libc::pollfd>,
@@ -307,7 +309,11 @@ impl WorkerIo {
             free: descs,
             counters,
             ring_size: cfg.ring_size,
-            fill_size: cfg.fill_size,
+            // A port keeps at most half its share of the UMEM posted for reception, so that a
+            // UMEM smaller than the rings still leaves every port frames to receive into (and
+            // to transmit from): otherwise the busiest port's fill ring takes them all and a
+            // quiet port, starved, says it is behind for good.
+            fill_size: cfg.fill_size.min(cfg.frames_per_port / 2).max(BATCH as u32),
             descs: [FrameDesc::default(); BATCH],
             pollfds: Vec::new(),
         };
@@ -607,7 +613,7 @@ impl WorkerIo {
             p.info.napi_id = sockopt::napi_id(p.info.fd);
             s.napi_id.store(u64::from(p.info.napi_id), Relaxed);
             if p.rx_since_tick == 0 {
-                p.fill_target = QUIET_FILL;
+                p.fill_target = QUIET_FILL.min(u64::from(self.fill_size));
             }
             p.rx_since_tick = 0;
         }

@@ -17,6 +17,7 @@ pub mod testing;
 use crate::accounting::Accounting;
 use crate::alarms::{Alarms, Reading};
 use crate::health::{self, Monitor};
+use crate::neigh_grace::NeighGrace;
 use crate::netsync::{self, Ports};
 use crate::polling::InterfacePolling;
 use crate::relink::Relink;
@@ -97,6 +98,8 @@ pub struct Director {
     links: Relink,
     /// Trouble the counters show, told once when it starts and ends.
     alarms: Alarms,
+    /// Neighbours that vanished a moment ago, still in use.
+    neigh_grace: NeighGrace,
 }
 
 impl Director {
@@ -131,6 +134,7 @@ impl Director {
             removed_since: HashMap::new(),
             links,
             alarms: Alarms::default(),
+            neigh_grace: NeighGrace::default(),
         };
         d.sync_health();
         d
@@ -216,7 +220,19 @@ impl Director {
             }
         }
         self.collect_ports();
-        let fresh = netsync::net_state(&self.shared.ports, self.kernel.net());
+        let mut fresh = netsync::net_state(&self.shared.ports, self.kernel.net());
+        let failed: Vec<IpAddr> = self.kernel.net().failed.iter().map(|(_, ip)| *ip).collect();
+        let links = &self.links;
+        let ask = self.neigh_grace.carry(
+            &self.running.net,
+            &mut fresh,
+            &failed,
+            |p| !links.gone(usize::from(p)),
+            Instant::now(),
+        );
+        for (port, ip) in ask {
+            self.resolve(usize::from(port), ip);
+        }
         if fresh != *self.running.net {
             self.running.net = Arc::new(fresh);
             self.running.publish(&self.shared.snapshot);
