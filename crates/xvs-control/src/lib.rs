@@ -6,6 +6,7 @@ pub mod change;
 pub mod check;
 pub mod config;
 pub mod health_listing;
+pub mod keepalived;
 mod lines;
 pub mod listing;
 pub mod proto;

@@ -8,6 +8,7 @@
 //! health checks.
 
 pub mod apply;
+pub mod ha;
 mod indent;
 #[cfg(test)]
 mod tests;
@@ -331,6 +332,12 @@ pub struct Config {
     /// Firewall-mark rules.
     #[serde(default)]
     pub marks: Vec<MarkConfig>,
+    /// VRRP: scripts, instances, sync groups.
+    #[serde(default)]
+    pub vrrp: ha::VrrpConfig,
+    /// IPVS connection synchronisation.
+    #[serde(default)]
+    pub sync: Option<ha::SyncConfig>,
 }
 
 /// A configuration problem, located.
