@@ -13,6 +13,7 @@ secs=${1:-600}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "soak: ${secs} s (release build)"
+cargo build --release --quiet -p xvsd -p xvsadm
 status=0
 XVS_SOAK_SECONDS=$secs cargo test --release --quiet -p xvsd --test e2e_soak -- --nocapture \
   >"$log" 2>&1 || status=$?
