@@ -27,6 +27,10 @@ pub enum Layer {
     Icmpv4,
     /// ICMPv6 header.
     Icmpv6,
+    /// VRRP advertisement.
+    Vrrp,
+    /// IPVS connection-sync message.
+    IpvsSync,
 }
 
 impl Layer {
@@ -44,6 +48,8 @@ impl Layer {
             Layer::Sctp => "sctp",
             Layer::Icmpv4 => "icmpv4",
             Layer::Icmpv6 => "icmpv6",
+            Layer::Vrrp => "vrrp",
+            Layer::IpvsSync => "ipvs-sync",
         }
     }
 }

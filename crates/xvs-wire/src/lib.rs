@@ -25,6 +25,7 @@ pub mod tcp;
 pub mod transport;
 pub mod udp;
 mod view;
+pub mod vrrp;
 
 pub use error::{Layer, WireError};
 pub use ethernet::MacAddr;
