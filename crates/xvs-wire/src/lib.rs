@@ -19,6 +19,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ipvs_sync;
 pub mod sctp;
 pub mod summary;
 pub mod tcp;
