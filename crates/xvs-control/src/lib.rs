@@ -11,5 +11,6 @@ mod lines;
 pub mod listing;
 pub mod proto;
 pub mod rate;
+pub mod vrrp;
 
 pub use config::{Config, ConfigError, Loaded};

@@ -69,17 +69,29 @@ view! {
 
 fields! { SyncMessage {
     /// Reserved, 0 in version 1 (a version 0 message has `nr_conns` here).
-    reserved / set_reserved: u8 = 0;
+    reserved /
+        /// Sets it.
+        set_reserved: u8 = 0;
     /// Sync id.
-    syncid / set_syncid: u8 = 1;
+    syncid /
+        /// Sets it.
+        set_syncid: u8 = 1;
     /// Length of the whole message.
-    size / set_size: u16 = 2;
+    size /
+        /// Sets it.
+        set_size: u16 = 2;
     /// Number of connections.
-    nr_conns / set_nr_conns: u8 = 4;
+    nr_conns /
+        /// Sets it.
+        set_nr_conns: u8 = 4;
     /// Message version.
-    version / set_version: u8 = 5;
+    version /
+        /// Sets it.
+        set_version: u8 = 5;
     /// Spare, 0.
-    spare / set_spare: u16 = 6;
+    spare /
+        /// Sets it.
+        set_spare: u16 = 6;
 }}
 
 impl<T: AsRef<[u8]>> SyncMessage<T> {

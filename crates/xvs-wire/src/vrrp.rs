@@ -41,21 +41,37 @@ view! {
 
 fields! { VrrpPacket {
     /// Version (high nibble) and type (low nibble).
-    ver_type / set_ver_type: u8 = 0;
+    ver_type /
+        /// Sets it.
+        set_ver_type: u8 = 0;
     /// Virtual router id.
-    vrid / set_vrid: u8 = 1;
+    vrid /
+        /// Sets it.
+        set_vrid: u8 = 1;
     /// Priority (0: the master is leaving; 255: the address owner).
-    priority / set_priority: u8 = 2;
+    priority /
+        /// Sets it.
+        set_priority: u8 = 2;
     /// Number of addresses.
-    count / set_count: u8 = 3;
+    count /
+        /// Sets it.
+        set_count: u8 = 3;
     /// v2: authentication type.
-    auth_type / set_auth_type: u8 = 4;
+    auth_type /
+        /// Sets it.
+        set_auth_type: u8 = 4;
     /// v2: advertisement interval in seconds.
-    adver_int_s / set_adver_int_s: u8 = 5;
+    adver_int_s /
+        /// Sets it.
+        set_adver_int_s: u8 = 5;
     /// v3: the 16 bits holding the interval in centiseconds (low 12) and reserved bits.
-    rsvd_adver_cs / set_rsvd_adver_cs: u16 = 4;
+    rsvd_adver_cs /
+        /// Sets it.
+        set_rsvd_adver_cs: u16 = 4;
     /// Checksum as stored.
-    checksum / set_checksum: u16 = CHECKSUM_OFFSET;
+    checksum /
+        /// Sets it.
+        set_checksum: u16 = CHECKSUM_OFFSET;
 }}
 
 impl<T: AsRef<[u8]>> VrrpPacket<T> {

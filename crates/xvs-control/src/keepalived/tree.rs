@@ -8,6 +8,9 @@
 use crate::ConfigError;
 use std::path::{Path, PathBuf};
 
+/// A warning at a place.
+pub type Warning = (At, String);
+
 /// Files an `include` may bring in, in all (a guard against include loops).
 const MAX_FILES: usize = 256;
 /// Depth of nested includes.
@@ -105,7 +108,7 @@ struct Reader {
     lines: Vec<Line>,
     files: usize,
     /// Include patterns that matched no file (keepalived goes on, and so does xvs).
-    warnings: Vec<(At, String)>,
+    warnings: Vec<Warning>,
 }
 
 impl Reader {
@@ -180,7 +183,7 @@ fn expand(including: &Path, pattern: &str, at: &At) -> Result<Vec<PathBuf>, Conf
 
 /// Reads `path` (and its includes) into a tree of blocks, with warnings about include
 /// patterns that matched nothing.
-pub fn read(path: &Path) -> Result<(Vec<Node>, Vec<(At, String)>), ConfigError> {
+pub fn read(path: &Path) -> Result<(Vec<Node>, Vec<Warning>), ConfigError> {
     let mut r = Reader {
         lines: Vec::new(),
         files: 0,
