@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes what parses input from outside: frames (the wire parsers, the forwarder, the XDP
 # steering program through BPF_PROG_TEST_RUN, as root), the control protocol, the
-# configuration file, xvsadm's command line (fuzz/, cargo-fuzz layout). With a nightly
+# configuration file and keepalived.conf, xvsadm's command line (fuzz/, cargo-fuzz layout). With a nightly
 # toolchain each target runs for FUZZ_SECONDS (default 15) under libFuzzer, starting from the
 # committed corpus (new inputs go to a scratch directory; a crash fails the run and is kept in
 # fuzz/artifacts/). Without one the corpora are only replayed. The corpora are replayed as
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-15}
-targets=(frame forwarder control config steer xvsadm)
+targets=(frame forwarder control config steer xvsadm keepalived)
 if cargo +nightly --version >/dev/null 2>&1; then
   if ! command -v cargo-fuzz >/dev/null; then
     echo "fuzz: installing cargo-fuzz"

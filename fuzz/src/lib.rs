@@ -89,3 +89,14 @@ pub fn xvsadm(data: &[u8]) {
     }
     let _ = xvsadm::args::restore_lines(text);
 }
+
+/// A keepalived.conf: its syntax, its conversion, and if both pass, the checks of
+/// `Loaded::apply`; errors and warnings, never a panic.
+pub fn keepalived(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok((loaded, _warnings)) = xvs_control::keepalived::parse(text, "fuzz.conf") {
+        let _ = loaded.apply(64, 256);
+    }
+}

@@ -19,13 +19,14 @@ fn replay(target: &str, f: fn(&[u8])) {
 
 #[test]
 fn every_corpus_input_runs_through_its_target() {
-    let targets: [(&str, fn(&[u8])); 6] = [
+    let targets: [(&str, fn(&[u8])); 7] = [
         ("frame", xvs_fuzz::frame),
         ("forwarder", xvs_fuzz::forwarder),
         ("control", xvs_fuzz::control),
         ("config", xvs_fuzz::config),
         ("steer", xvs_fuzz::steer),
         ("xvsadm", xvs_fuzz::xvsadm),
+        ("keepalived", xvs_fuzz::keepalived),
     ];
     for (name, f) in targets {
         replay(name, f);

@@ -112,7 +112,11 @@ pub struct CheckConfig {
     /// Successes in a row to come back up (default 1).
     #[serde(default = "one_u")]
     pub rise: u32,
-    /// Failures in a row to go down (keepalived's `retry`; default 1).
+    /// Seconds until a failed check is tried again while the server is still up
+    /// (keepalived's `delay_before_retry`; default: the interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval: Option<f64>,
+    /// Failures in a row to go down (keepalived's `retry` + 1; default 1).
     #[serde(default = "one_u")]
     pub fall: u32,
     /// State before the first result.
@@ -140,6 +144,14 @@ impl CheckConfig {
                     "{} is not a positive number of seconds (at most 86400)",
                     self.timeout
                 ),
+            ));
+        }
+        if let Some(r) = self.retry_interval
+            && !positive(r)
+        {
+            return Err((
+                "retry_interval",
+                format!("{r} is not a positive number of seconds (at most 86400)"),
             ));
         }
         if self.rise == 0 {

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-/// Field path → 1-based line.
+/// Field path → 1-based line (and, for a configuration read from several files, the file).
 #[derive(Debug, Default, Clone)]
 pub struct Lines {
     map: HashMap<String, usize>,
+    files: HashMap<String, String>,
 }
 
 enum Level {
@@ -98,7 +99,33 @@ impl Lines {
         let mut b = Builder::default();
         let mut p = Parser::new_from_str(src);
         let _ = p.load(&mut b, false);
-        Lines { map: b.map }
+        Lines {
+            map: b.map,
+            files: HashMap::new(),
+        }
+    }
+
+    /// Field paths placed in files other than the one being read (keepalived.conf and its
+    /// includes): path → (file, line).
+    pub fn of_places(places: impl IntoIterator<Item = (String, (String, usize))>) -> Lines {
+        let mut l = Lines::default();
+        for (path, (file, line)) in places {
+            l.map.insert(path.clone(), line);
+            l.files.insert(path, file);
+        }
+        l
+    }
+
+    /// The file of `path` (or its nearest parent), if it is not the one being read.
+    pub fn file(&self, path: &str) -> Option<&str> {
+        let mut p = path;
+        loop {
+            if let Some(f) = self.files.get(p) {
+                return Some(f);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
     }
 
     /// The line of `path`, or of its nearest ancestor that has one.

@@ -184,15 +184,32 @@ fn mixed_traffic_with_churn_and_flaps_loses_nothing_and_holds_its_memory() {
         "soak {secs} s: tcp echo {tcp_ok} ok / {tcp_bad} bad, udp {udp_ok} / {udp_bad}, \
          http {http_ok} / {http_bad} (the churned service), rss KiB {rss:?}"
     );
+    // What xvsd saw, for a failure's message: its drops and the trouble it logged.
+    let s = x.stats();
+    let told: Vec<String> = x
+        .log_text()
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .map(str::to_string)
+        .collect();
+    let seen = format!(
+        "drops {}\nworkers {}\nlog:\n{}",
+        s["drops"],
+        s["workers"],
+        told.join("\n")
+    );
     assert!(
         tcp_ok > 50 && udp_ok > 200 && http_ok > 50,
         "too little traffic"
     );
     assert_eq!(
         tcp_bad, 0,
-        "echoes lost or corrupted on the unchanged TCP service"
+        "echoes lost or corrupted on the unchanged TCP service\n{seen}"
     );
-    assert_eq!(udp_bad, 0, "datagrams lost on the unchanged UDP service");
+    assert_eq!(
+        udp_bad, 0,
+        "datagrams lost on the unchanged UDP service\n{seen}"
+    );
     // Memory: after the first fifth (warm-up: threads, caches), flat within 4 MiB.
     let warm = &rss[rss.len() / 5..];
     let (lo, hi) = (
@@ -201,7 +218,6 @@ fn mixed_traffic_with_churn_and_flaps_loses_nothing_and_holds_its_memory() {
     );
     assert!(hi - lo <= 4096, "RSS grew from {lo} to {hi} KiB: {rss:?}");
     x.assert_frames_balanced();
-    let s = x.stats();
     assert_eq!(s["alarms"].as_array().map(Vec::len), Some(0), "{s}");
     assert!(x.stop().success());
 }

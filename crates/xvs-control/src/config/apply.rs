@@ -103,6 +103,7 @@ impl Loaded {
     /// with its line and field.
     pub fn apply(&self, max_services: usize, max_reals: usize) -> Result<Applied, ConfigError> {
         self.check_settings()?;
+        self.check_ha()?;
         let mut services = ServiceTable::new(max_services, max_reals);
         let mut timeouts = Timeouts::default();
         for s in self.changes()? {
@@ -125,6 +126,47 @@ impl Loaded {
             timeouts,
             health,
         })
+    }
+
+    /// The `vrrp:` and `sync:` sections.
+    fn check_ha(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        crate::vrrp::params::check(&c.vrrp).map_err(|(f, m)| self.error(format!("vrrp.{f}"), m))?;
+        if let Some(s) = &c.sync {
+            if s.interface.is_empty() || s.interface.len() > 15 {
+                return Err(self.error(
+                    "sync.interface",
+                    format!("'{}' is not an interface name", s.interface),
+                ));
+            }
+            if let Some(i) = &s.instance
+                && !c.vrrp.instances.iter().any(|x| &x.name == i)
+            {
+                return Err(self.error(
+                    "sync.instance",
+                    format!("no VRRP instance named '{i}' in vrrp.instances"),
+                ));
+            }
+            if s.instance.is_some() && s.role.is_some() {
+                return Err(self.error(
+                    "sync.role",
+                    "the role follows the instance; give one or the other",
+                ));
+            }
+            if s.group.is_some_and(|g| !g.is_multicast()) {
+                return Err(self.error("sync.group", "not a multicast address"));
+            }
+            if s.maxlen.is_some_and(|m| !(128..=65507).contains(&m)) {
+                return Err(self.error("sync.maxlen", "outside 128..=65507 bytes"));
+            }
+            if s.port == Some(0) || s.ttl == Some(0) {
+                return Err(self.error("sync", "port and ttl are at least 1"));
+            }
+            if s.refresh.is_some_and(|r| !(1..=3600).contains(&r)) {
+                return Err(self.error("sync.refresh", "outside 1..=3600 seconds"));
+            }
+        }
+        Ok(())
     }
 
     /// The settings outside the service table: queues, polling, budgets, interfaces, timeouts.

@@ -18,7 +18,7 @@ pub use apply::Applied;
 use crate::change::RealSpec;
 use crate::check::CheckConfig;
 use crate::lines::Lines;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
@@ -53,7 +53,7 @@ pub fn check_umem_frames(n: u32) -> Result<(), String> {
 }
 
 /// How the XDP program attaches (`xdp_mode:`, `--xdp-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpModeConfig {
     /// Native, falling back to generic.
@@ -66,7 +66,7 @@ pub enum XdpModeConfig {
 }
 
 /// How AF_XDP sockets bind (`bind_mode:`, `--bind-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BindModeConfig {
     /// Zero-copy if possible, else copy.
@@ -80,7 +80,7 @@ pub enum BindModeConfig {
 
 /// Who runs a served queue's receive work, and when (`poll_mode:`, `--poll-mode`; see
 /// docs/architecture.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PollModeConfig {
     /// prefer-busy where the AF_XDP sockets have a NAPI id, else threaded-yield.
@@ -110,7 +110,7 @@ impl PollModeConfig {
 }
 
 /// `polling:` — the knobs of the polling mechanisms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PollingConfig {
     /// threaded-yield: microseconds a worker with empty rings sleeps; 0 (the default): it
@@ -130,7 +130,7 @@ pub struct PollingConfig {
 }
 
 /// `timeouts:` — ipvsadm's `--set tcp tcpfin udp` (seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// Established TCP.
@@ -142,7 +142,7 @@ pub struct TimeoutsConfig {
 }
 
 /// `persistence:` of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersistenceConfig {
     /// Seconds (ipvsadm's default 300).
@@ -158,7 +158,7 @@ fn default_persistence() -> u32 {
 
 /// A real server: what `-a` gives it (the same fields, read by the same type), and what only
 /// a file has: its health check and notify commands.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealConfig {
     /// Address, port, method, weight and thresholds.
     #[serde(flatten)]
@@ -179,7 +179,7 @@ pub struct RealConfig {
 }
 
 /// Protocol names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtoConfig {
     /// TCP.
@@ -201,7 +201,7 @@ impl From<ProtoConfig> for Protocol {
 }
 
 /// Address family names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FamilyConfig {
     /// IPv4.
@@ -212,7 +212,7 @@ pub enum FamilyConfig {
 }
 
 /// A virtual service: `proto` + `vip` + `port`, or `fwmark` (+ `family`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Protocol of an address service.
@@ -265,7 +265,7 @@ fn default_scheduler() -> String {
 }
 
 /// A firewall-mark rule.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkConfig {
     /// The mark.
@@ -279,7 +279,7 @@ pub struct MarkConfig {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Interfaces served, in port order.
@@ -379,6 +379,20 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// A configuration read some other way (keepalived.conf): `places` says where each field
+    /// path came from, for errors.
+    pub fn from_places(
+        config: Config,
+        file: &str,
+        places: impl IntoIterator<Item = (String, (String, usize))>,
+    ) -> Loaded {
+        Loaded {
+            config,
+            file: file.into(),
+            lines: Lines::of_places(places),
+        }
+    }
+
     /// True if the file says `field` itself (`services`), even if empty.
     pub fn says(&self, field: &str) -> bool {
         self.lines.has(field)
@@ -391,7 +405,10 @@ impl Loaded {
     ) -> ConfigError {
         let field = field.into();
         ConfigError {
-            file: self.file.clone(),
+            file: self
+                .lines
+                .file(&field)
+                .map_or_else(|| self.file.clone(), str::to_string),
             line: self.lines.line(&field),
             field: Some(field),
             message: message.into(),

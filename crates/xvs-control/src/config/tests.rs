@@ -288,3 +288,55 @@ fn an_indentation_error_is_called_one() {
     assert_eq!(e.line, Some(8), "{e}");
     assert!(e.message.contains("`method:` starts in column 6"), "{e}");
 }
+
+const HA: &str = "interfaces: [ext0]
+vrrp:
+  scripts:
+    - { name: chk_nginx, script: 'pidof nginx', interval: 2, weight: -20 }
+  instances:
+    - name: VI_1
+      interface: ext0
+      vrid: 51
+      state: master
+      advert_int: 1
+      authentication: { type: PASS, password: secret }
+      virtual_ipaddress: [ { addr: 198.18.0.10, prefix: 32 } ]
+      track_script: [ { name: chk_nginx } ]
+sync: { interface: ext0, instance: VI_1 }
+";
+
+#[test]
+fn vrrp_and_sync_sections_are_checked_with_the_file() {
+    let loaded = parse(HA, "ha.yaml").unwrap();
+    loaded.apply(64, 256).unwrap();
+    let inst = &loaded.config.vrrp.instances[0];
+    let p = crate::vrrp::params::params(inst).unwrap();
+    assert_eq!(
+        (p.priority, p.version),
+        (255, 2),
+        "state master without priority: 255"
+    );
+    let e = err(&HA.replace(
+        "track_script: [ { name: chk_nginx } ]",
+        "track_script: [ { name: nope } ]",
+    ));
+    assert_eq!(
+        e.field.as_deref(),
+        Some("vrrp.instances[0].track_script[0]"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(13), "{e}");
+    let e = err(&HA.replace("instance: VI_1", "instance: VI_9"));
+    assert!(e.message.contains("no VRRP instance named 'VI_9'"), "{e}");
+    let e = err(&HA.replace("vrid: 51", "vrid: 0"));
+    assert_eq!(e.field.as_deref(), Some("vrrp.instances[0].vrid"), "{e}");
+    let e = err(&HA.replace(
+        "{ addr: 198.18.0.10, prefix: 32 }",
+        "{ addr: '2001:db8::10' }",
+    ));
+    assert!(
+        e.message.contains("IPv6 instances use version 3")
+            || e.message.contains("VRRPv3 has no authentication"),
+        "{e}"
+    );
+}

@@ -515,6 +515,7 @@ fn set_check(c: &CheckArgs) -> Result<Action, String> {
                 command: c.command.clone(),
                 interval: c.interval,
                 timeout: c.timeout,
+                retry_interval: None,
                 rise: c.rise,
                 fall: c.fall,
                 start: c.start,

@@ -264,8 +264,6 @@ impl Monitor {
             };
             c.busy = false;
             let done = Instant::now();
-            // The next check one interval after this one started, never in a burst.
-            c.next = (c.next + Duration::from_secs_f64(c.check.interval)).max(done);
             let (ok, detail) = match result {
                 Ok(d) => (true, d),
                 Err(d) => (false, d),
@@ -278,6 +276,14 @@ impl Monitor {
                 c.oks = 0;
             }
             c.last = Some((done, ok, detail.clone()));
+            // The next check one interval after this one started, never in a burst; a failure
+            // of a server still up is tried again after `retry_interval` (keepalived's
+            // delay_before_retry) if one is set.
+            let step = match c.check.retry_interval {
+                Some(r) if !ok && c.up && c.fails < c.check.fall => r,
+                _ => c.check.interval,
+            };
+            c.next = (c.next + Duration::from_secs_f64(step)).max(done);
             let flip = if c.up {
                 !ok && c.fails >= c.check.fall
             } else {
