@@ -19,5 +19,6 @@ pub mod sched;
 #[cfg(feature = "bench")]
 pub mod sink;
 pub mod steering;
+pub mod vrrp_sock;
 pub mod xdp_loader;
 pub mod xsk;

@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod arp;
 pub mod checksum;
 pub mod emit;
