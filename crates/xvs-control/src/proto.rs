@@ -49,6 +49,17 @@ pub enum Request {
     Metrics,
     /// Health checks: state, last result, connections left.
     Health,
+    /// VRRP instances: state, priorities, master, counters.
+    Vrrp,
+    /// The connection-sync daemons and their counters (`-L --daemon`).
+    Daemon,
+    /// Starts a sync daemon (`--start-daemon`).
+    StartDaemon(DaemonSpec),
+    /// Stops a sync daemon (`--stop-daemon master|backup`).
+    StopDaemon {
+        /// `master` or `backup`.
+        role: String,
+    },
     /// Sets (or with `check` absent, removes) the health check of one real server, until the
     /// next reload.
     SetCheck {
@@ -283,4 +294,106 @@ pub struct HealthReply {
     /// Services withdrawn because their quorum is not met.
     #[serde(default)]
     pub withdrawn: Vec<Key>,
+}
+
+/// A sync daemon to start, as ipvsadm's options give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonSpec {
+    /// `master` or `backup`.
+    pub role: String,
+    /// `--mcast-interface` (ipvsadm's default `eth0`).
+    pub interface: String,
+    /// `--syncid` (default 0).
+    #[serde(default)]
+    pub syncid: u8,
+    /// `--sync-maxlen` (0: the default).
+    #[serde(default)]
+    pub maxlen: u16,
+    /// `--mcast-group` (the default 224.0.0.81 if absent).
+    #[serde(default)]
+    pub group: Option<std::net::IpAddr>,
+    /// `--mcast-port` (0: 8848).
+    #[serde(default)]
+    pub port: u16,
+    /// `--mcast-ttl` (0: 1).
+    #[serde(default)]
+    pub ttl: u8,
+}
+
+/// One VRRP instance as `xvsadm vrrp` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct VrrpStatus {
+    /// Instance name.
+    pub name: String,
+    /// Interface.
+    pub interface: String,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// INIT, BACKUP, MASTER, FAULT or STOP.
+    pub state: String,
+    /// Priority now.
+    pub priority: u8,
+    /// Configured priority.
+    pub base_priority: u8,
+    /// The master's address (ours when master), if known.
+    pub master: Option<String>,
+    /// Seconds in this state.
+    pub since: f64,
+    /// Advertisements believed.
+    pub adverts_in: u64,
+    /// Advertisements sent.
+    pub adverts_out: u64,
+    /// Times it became master.
+    pub became_master: u64,
+    /// Advertisements refused, by reason.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Its addresses.
+    pub vips: Vec<String>,
+    /// The sync group it belongs to.
+    pub group: Option<String>,
+}
+
+/// The `vrrp` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct VrrpReply {
+    /// Instances, in configuration order.
+    pub instances: Vec<VrrpStatus>,
+}
+
+/// One running sync daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// `master` or `backup`.
+    pub role: String,
+    /// Interface.
+    pub interface: String,
+    /// Sync id.
+    pub syncid: u8,
+    /// Largest message.
+    pub maxlen: u16,
+    /// Multicast group.
+    pub group: String,
+    /// UDP port.
+    pub port: u16,
+    /// Multicast TTL.
+    pub ttl: u8,
+}
+
+/// The `daemon` reply: the daemons and the sync counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DaemonReply {
+    /// Running daemons (master first).
+    pub daemons: Vec<DaemonStatus>,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Connections sent.
+    pub conns_sent: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Connections received.
+    pub conns_received: u64,
+    /// Connections installed or refreshed.
+    pub conns_installed: u64,
+    /// Messages or connections refused, by reason.
+    pub rejected: std::collections::BTreeMap<String, u64>,
 }

@@ -21,7 +21,7 @@ pub mod stats;
 mod time;
 
 pub use drop_reason::DropReason;
-pub use forward::{Forwarder, Frame, Trace, Verdict};
+pub use forward::{Forwarder, Frame, SyncReject, Trace, Verdict};
 pub use snapshot::{Options, Snapshot};
 pub use time::Time;
 

@@ -262,12 +262,20 @@ impl Netlink {
 
 impl Netlink {
     fn addr_message(ifindex: u32, ip: IpAddr) -> AddressMessage {
+        Self::prefix_message(ifindex, ip, if ip.is_ipv4() { 32 } else { 128 })
+    }
+
+    fn prefix_message(ifindex: u32, ip: IpAddr, prefix: u8) -> AddressMessage {
         let mut m = AddressMessage::default();
         m.header.family = match ip {
             IpAddr::V4(_) => AddressFamily::Inet,
             IpAddr::V6(_) => AddressFamily::Inet6,
         };
-        m.header.prefix_len = if ip.is_ipv4() { 32 } else { 128 };
+        m.header.prefix_len = prefix;
+        if ip.is_ipv6() {
+            // No duplicate-address detection for an address that moves between directors.
+            m.header.flags = netlink_packet_route::address::AddressHeaderFlags::Nodad;
+        }
         m.header.index = ifindex;
         m.attributes.push(AddressAttribute::Local(ip));
         m.attributes.push(AddressAttribute::Address(ip));
@@ -286,6 +294,27 @@ impl Netlink {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Adds `ip/prefix` to `ifindex` (IPv6 without duplicate-address detection). Returns
+    /// false if it was already there.
+    pub fn add_prefix(&mut self, ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<bool> {
+        let m = Self::prefix_message(ifindex, ip, prefix);
+        match self.request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes `ip/prefix` from `ifindex`.
+    pub fn remove_prefix(&mut self, ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<()> {
+        let m = Self::prefix_message(ifindex, ip, prefix);
+        self.request(RouteNetlinkMessage::DelAddress(m), NLM_F_ACK)
+            .map(|_| ())
     }
 
     /// Removes the host address `ip` from `ifindex`.

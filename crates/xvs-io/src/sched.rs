@@ -176,6 +176,28 @@ pub fn kill_group(pgid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Waits up to `timeout` for any of `fds` to be readable; returns which are.
+pub fn wait_readable(fds: &[i32], timeout: std::time::Duration) -> io::Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `p` is a valid array of pollfd of the length given, live for the call.
+    let rc = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(p.iter().map(|x| x.revents & libc::POLLIN != 0).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

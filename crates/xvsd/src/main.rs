@@ -6,6 +6,7 @@ mod cli;
 mod control;
 mod control_loop;
 mod director;
+mod ha;
 mod health;
 mod jobs;
 mod metrics;

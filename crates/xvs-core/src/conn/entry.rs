@@ -56,6 +56,8 @@ pub struct Entry {
     pub lport: u16,
     /// [`Entry::VERIFIED`] once a TCP connection has shown more than a handshake.
     pub flags: u8,
+    /// Connection sync: the state last sent to the backups, plus one (0: never sent).
+    pub synced: u8,
 }
 
 impl Entry {
@@ -100,6 +102,7 @@ impl Entry {
         laddr: 0,
         lport: 0,
         flags: 0,
+        synced: 0,
     };
 
     /// A forward entry.

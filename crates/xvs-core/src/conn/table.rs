@@ -354,23 +354,49 @@ impl ConnTable {
     }
 
     /// Keeps only the entries `keep` accepts, across the whole table; returns the number removed.
-    pub fn retain(&self, keep: impl FnMut(&Entry) -> bool) -> usize {
-        self.retain_in(0, self.shard_count, keep)
+    pub fn retain(&self, mut keep: impl FnMut(&Entry) -> bool) -> usize {
+        self.retain_in(0, self.shard_count, |e| keep(e))
     }
 
-    fn retain_in(&self, first: usize, count: usize, mut keep: impl FnMut(&Entry) -> bool) -> usize {
+    fn retain_in(
+        &self,
+        first: usize,
+        count: usize,
+        mut keep: impl FnMut(&mut Entry) -> bool,
+    ) -> usize {
         let n = self.shard_count;
         let mut gone = 0;
         for k in 0..count.min(n) {
             let mut shard = self.lock((first + k) % n);
             for i in 0..shard.entries.len() * WAYS {
-                if shard.entry(i).kind != EntryKind::Empty && !keep(shard.entry(i)) {
+                if shard.entry(i).kind != EntryKind::Empty && !keep(shard.entry_mut(i)) {
                     shard.clear(i);
                     gone += 1;
                 }
             }
         }
         gone
+    }
+
+    /// [`ConnTable::sweep`], and `visit` called (under the shard lock: keep it cheap) on
+    /// every entry that stays, which it may change (connection sync marks what it sent).
+    pub fn sweep_visit(
+        &self,
+        first: usize,
+        count: usize,
+        now: u32,
+        mut removed: impl FnMut(&Entry),
+        mut visit: impl FnMut(&mut Entry),
+    ) -> usize {
+        self.retain_in(first, count, |e| {
+            if e.is_expired(now) {
+                removed(e);
+                false
+            } else {
+                visit(e);
+                true
+            }
+        })
     }
 
     /// Calls `f` on every entry in use (one shard locked at a time; for listings).

@@ -336,7 +336,7 @@ impl Lane {
     }
 
     /// Counts an entry an insert displaced (expired, or evicted alive) and lets go of it.
-    fn displaced(&self, cx: &Ctx<'_>, d: Option<Displaced>) {
+    pub(super) fn displaced(&self, cx: &Ctx<'_>, d: Option<Displaced>) {
         if let Some(d) = d {
             let counter = if d.expired {
                 &cx.c.conns_expired

@@ -12,7 +12,10 @@ mod flow;
 mod icmp;
 mod rewrite;
 mod svcmemo;
+mod sync;
 mod trace;
+
+pub use sync::SyncReject;
 
 pub use trace::Trace;
 mod xmit;
