@@ -65,14 +65,12 @@ fn an_established_connection_goes_to_the_backup_which_carries_it_on() {
     let next = from_client(&tcp(CLIENT, 40_000, VIP_DR, 80).ack().payload(b"more"));
     let (v, _) = run(&mut cold, &snap, EXT, &next, 5);
     assert_eq!(v, Verdict::Pass);
-    // With it, the same real server.
-    let (mut rs_first, _) = (None, ());
-    {
-        let mut probe = forwarder();
-        for p in session(CLIENT, 40_000, VIP_DR, 80) {
-            let (_, out) = run(&mut probe, &snap, EXT, &from_client(&p), 1);
-            rs_first = Some(out[..6].to_vec());
-        }
+    // With it, the same real server (the master sent the request to this MAC).
+    let mut probe = forwarder();
+    let mut rs_first = None;
+    for p in session(CLIENT, 40_000, VIP_DR, 80) {
+        let (_, out) = run(&mut probe, &snap, EXT, &from_client(&p), 1);
+        rs_first = Some(out[..6].to_vec());
     }
     let mut backup = forwarder();
     backup

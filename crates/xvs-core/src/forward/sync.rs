@@ -375,9 +375,7 @@ fn export(snap: &Snapshot, e: &Entry, now: u32) -> Option<SyncConn> {
             c.flags |= flags::TEMPLATE | flags::INACTIVE;
             c.state = 1; // IP_VS_CTPL_S_ASSURED
             c.cport = 0;
-            if svc.options.persistence.is_none() {
-                return None;
-            }
+            svc.options.persistence?;
         }
         EntryKind::Forward => {
             if e.method() == Method::FullNat {
