@@ -19,6 +19,7 @@ pub mod sched;
 #[cfg(feature = "bench")]
 pub mod sink;
 pub mod steering;
+pub mod sync_sock;
 pub mod vrrp_sock;
 pub mod xdp_loader;
 pub mod xsk;

@@ -15,9 +15,15 @@ pub struct Cli {
     /// YAML configuration file.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Validate a configuration file and exit (0 if valid).
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    /// Validate a configuration file and exit (0 if valid; with --keepalived-conf given
+    /// instead of a file here, that keepalived.conf is checked).
+    #[arg(long, value_name = "FILE", conflicts_with = "config", num_args = 0..=1, default_missing_value = "")]
     pub check_config: Option<PathBuf>,
+    /// Run from an existing keepalived.conf (its virtual servers, VRRP instances, scripts and
+    /// sync daemon); the interfaces served are those given with --interface and those the
+    /// file names. Keywords xvs does not implement are warned about with file:line.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub keepalived_conf: Option<PathBuf>,
     /// Interface to serve (repeat for a two-armed setup; the order gives the port numbers).
     #[arg(long = "interface", short = 'i', value_name = "IF")]
     pub interfaces: Vec<String>,

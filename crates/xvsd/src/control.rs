@@ -373,6 +373,16 @@ pub fn answer(line: &str, d: &mut Director) -> Value {
             Err(e) => err(e),
         },
         Request::Metrics => ok(json!({"text": metrics::render(d)})),
+        Request::Vrrp => ok(d.vrrp_status()),
+        Request::Daemon => ok(d.daemon_status()),
+        Request::StartDaemon(spec) => match d.start_daemon(&spec) {
+            Ok(()) => ok(json!({})),
+            Err(e) => err(e),
+        },
+        Request::StopDaemon { role } => match d.stop_daemon(&role) {
+            Ok(()) => ok(json!({})),
+            Err(e) => err(e),
+        },
         Request::Health => ok(views::health::health(d)),
         Request::SetCheck {
             service,

@@ -5,6 +5,7 @@
 
 use crate::control;
 use crate::director::Director;
+use crate::ha::HaEvent;
 use crate::jobs::Job;
 use crossbeam_channel::Receiver;
 use std::collections::HashMap;
@@ -53,12 +54,29 @@ impl ControlLoop {
         &mut self,
         d: &mut Director,
         jobs: &Receiver<Job>,
+        ha: &Receiver<HaEvent>,
         events: Events,
         hops: impl Iterator<Item = (PortId, [u8; 16])>,
     ) {
         let deadline = Instant::now() + TICK;
-        while let Ok(job) = jobs.recv_deadline(deadline) {
-            control::handle(job, d);
+        // Requests and VRRP's mastership changes as they come (a new master waits for its
+        // addresses before it announces them).
+        loop {
+            crossbeam_channel::select! {
+                recv(jobs) -> job => match job {
+                    Ok(job) => control::handle(job, d),
+                    Err(_) => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),
+                },
+                recv(ha) -> ev => {
+                    if let Ok(ev) = ev {
+                        d.ha_event(ev);
+                    }
+                }
+                default(deadline.saturating_duration_since(Instant::now())) => break,
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
         }
         self.tick(d, Instant::now(), events, hops);
     }

@@ -27,12 +27,24 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if let Some(path) = &cli.check_config {
-        return match xvs_control::config::load(path).and_then(|l| {
+        let (path, keepalived) = match (&cli.keepalived_conf, path.as_os_str().is_empty()) {
+            (Some(k), true) => (k.clone(), true),
+            (_, true) => {
+                eprintln!("xvsd: --check-config needs a file (or --keepalived-conf FILE)");
+                return ExitCode::from(2);
+            }
+            (_, false) => (path.clone(), false),
+        };
+        let checked = xvs_control::config::load_file(&path, keepalived).and_then(|(l, w)| {
+            for w in w {
+                eprintln!("xvsd: warning: {w}");
+            }
             l.apply(
                 xvs_control::config::DEFAULT_MAX_SERVICES,
                 xvs_control::config::DEFAULT_MAX_REALS,
             )
-        }) {
+        });
+        return match checked {
             Ok(a) => {
                 println!(
                     "{}: OK ({} services)",
@@ -68,6 +80,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
     match startup::run(&settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -99,8 +99,14 @@ fn icmp_of(a: &IpAddr) -> u8 {
     }
 }
 
-/// What the XDP program must steer to xvs, for these services and these local addresses.
-pub fn steering_sets(services: &ServiceTable, view: &NetView) -> (SteeringSets, Vec<String>) {
+/// What the XDP program must steer to xvs, for these services and these local addresses;
+/// services on an address in `inactive` (held by a VRRP instance that is not master here)
+/// are not steered: a backup director leaves their traffic alone.
+pub fn steering_sets(
+    services: &ServiceTable,
+    view: &NetView,
+    inactive: &HashSet<IpAddr>,
+) -> (SteeringSets, Vec<String>) {
     let mut s = SteeringSets::default();
     let mut warnings = Vec::new();
     let key = |addr: &IpAddr, port: u16, proto: u8| SvcKey {
@@ -113,6 +119,9 @@ pub fn steering_sets(services: &ServiceTable, view: &NetView) -> (SteeringSets, 
     // packets, as if the VIP had no service.
     for svc in services.services().filter(|s| !s.down) {
         if let ServiceKey::Addr { proto, addr, port } = svc.key {
+            if inactive.contains(&addr) {
+                continue;
+            }
             s.vips.insert(key(&addr, port, proto.number()));
             s.vips.insert(key(&addr, 0, icmp_of(&addr)));
         }

@@ -61,6 +61,14 @@ pub struct Settings {
     pub options: Options,
     /// The configuration file (reloads read it again).
     pub config_path: Option<PathBuf>,
+    /// The file is a keepalived.conf.
+    pub keepalived: bool,
+    /// What reading the file warned about (keepalived keywords xvs does not implement).
+    pub warnings: Vec<String>,
+    /// VRRP instances, scripts, sync groups.
+    pub vrrp: xvs_control::config::ha::VrrpConfig,
+    /// Connection sync.
+    pub sync: Option<xvs_control::config::ha::SyncConfig>,
     /// Where the Prometheus endpoint listens (off if `None`).
     pub metrics: Option<std::net::SocketAddr>,
     /// Health checks and policies.
@@ -89,8 +97,19 @@ fn parse_forward_only(s: &str, interfaces: &[String]) -> Result<(String, [u8; 6]
 
 /// Merges the configuration file (if any) and the command line.
 pub fn settings(cli: &Cli) -> Result<Settings, String> {
-    let loaded = match &cli.config {
-        Some(p) => Some(xvs_control::config::load(p).map_err(|e| e.to_string())?),
+    let (path, keepalived) = match (&cli.config, &cli.keepalived_conf) {
+        (Some(p), _) => (Some(p.clone()), false),
+        (None, Some(k)) => (Some(k.clone()), true),
+        (None, None) => (None, false),
+    };
+    let mut warnings = Vec::new();
+    let loaded = match &path {
+        Some(p) => {
+            let (l, w) =
+                xvs_control::config::load_file(p, keepalived).map_err(|e| e.to_string())?;
+            warnings = w;
+            Some(l)
+        }
         None => None,
     };
     let (file_cfg, applied) = match &loaded {
@@ -103,7 +122,16 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         ),
         None => (xvs_control::Config::default(), None),
     };
-    let interfaces = if cli.interfaces.is_empty() {
+    let interfaces = if keepalived {
+        // keepalived.conf: those given, then those the file names.
+        let mut v = cli.interfaces.clone();
+        for i in &file_cfg.interfaces {
+            if !v.contains(i) {
+                v.push(i.clone());
+            }
+        }
+        v
+    } else if cli.interfaces.is_empty() {
         file_cfg.interfaces.clone()
     } else {
         cli.interfaces.clone()
@@ -199,7 +227,11 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
             expire_nodest_conn: file_cfg.expire_nodest_conn,
             ..Options::default()
         },
-        config_path: cli.config.clone(),
+        config_path: path,
+        keepalived,
+        warnings,
+        vrrp: file_cfg.vrrp.clone(),
+        sync: file_cfg.sync.clone(),
         health,
         forward_only,
         force: cli.force,

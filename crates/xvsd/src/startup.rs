@@ -7,6 +7,10 @@ use crate::control;
 use crate::control_loop::{ControlLoop, Events};
 use crate::director::kernel::{Attach, Kernel, Live};
 use crate::director::{Director, Shared};
+use crate::ha::HaEvent;
+use crate::ha::state::HaState;
+use crate::ha::sync::Daemons;
+use crate::ha::vrrp::VrrpRunner;
 use crate::metrics;
 use crate::netsync::{self, Ports};
 use crate::placement::{self, Placement};
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::Instant;
+use xvs_control::config::ha::SyncRole;
 use xvs_core::conn::ConnTable;
 use xvs_core::stats::Stats;
 use xvs_core::{Forwarder, PortId, Snapshot};
@@ -175,7 +180,10 @@ pub fn run(s: &Settings) -> Result<(), String> {
     if let Some(l) = leftover {
         l.retry();
     }
-    let (sets, warnings) = netsync::steering_sets(&s.services, live.net());
+    // VRRP instances start as backups: the services on their addresses are not steered (and
+    // the addresses not held) until an instance becomes master.
+    let mut ha = HaState::of(&s.vrrp);
+    let (sets, warnings) = netsync::steering_sets(&s.services, live.net(), &ha.inactive());
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -250,6 +258,19 @@ pub fn run(s: &Settings) -> Result<(), String> {
         s.config_path.clone(),
         links,
     );
+    d.keepalived = s.keepalived;
+    d.vrrp_config = s.vrrp.clone();
+    d.sync_config = s.sync.clone();
+    ha.sync = Daemons::new(s.sync.as_ref().and_then(|x| x.refresh).unwrap_or(10));
+    start_sync(s, &mut ha, d.kernel().net())?;
+    let (ha_tx, ha_rx) = crossbeam_channel::unbounded::<HaEvent>();
+    d.ha = ha;
+    d.ha.runner = VrrpRunner::start(
+        &s.vrrp,
+        s.sync.as_ref(),
+        ha_tx,
+        Arc::clone(&d.ha.sync.counters),
+    )?;
     tracing::info!(
         interfaces = ?d.shared.ports.names, workers = place.workers, socket = %s.control_socket.display(),
         services = services.services().count(), "xvsd running"
@@ -261,9 +282,18 @@ pub fn run(s: &Settings) -> Result<(), String> {
             reload: signals.reload.swap(false, Relaxed),
             network_changed: watch.changed(),
         };
-        control_loop.serve_tick(&mut d, &jobs, events, resolve_rx.try_iter());
+        control_loop.serve_tick(&mut d, &jobs, &ha_rx, events, resolve_rx.try_iter());
     }
     tracing::info!("stopping");
+    // VRRP first: a master says priority 0 so a backup takes over at once; its addresses
+    // come off as the instances stop.
+    if let Some(r) = d.ha.runner.take() {
+        r.stop();
+        for ev in ha_rx.try_iter() {
+            d.ha_event(ev);
+        }
+    }
+    d.ha.sync.stop_all();
     workers.stop();
     // Receive settings back before the XDP programs go (veth's NAPI instances go with them).
     d.restore_polling();
@@ -271,6 +301,35 @@ pub fn run(s: &Settings) -> Result<(), String> {
     drop(d);
     server.close();
     tracing::info!("XDP programs detached, sockets closed; bye");
+    Ok(())
+}
+
+/// The sync daemons the configuration asks for: following a VRRP instance (a backup daemon
+/// first: every instance starts as backup), or with a fixed role.
+fn start_sync(
+    s: &Settings,
+    ha: &mut HaState,
+    view: &xvs_io::netlink::NetView,
+) -> Result<(), String> {
+    let Some(sync) = &s.sync else {
+        return Ok(());
+    };
+    let cfg = crate::director::daemon_cfg(sync, view)?;
+    match (&sync.instance, sync.role) {
+        (Some(instance), _) => {
+            ha.follow = Some((instance.clone(), cfg.clone()));
+            ha.sync.start_backup(cfg)?;
+        }
+        (None, role) => {
+            let role = role.unwrap_or(SyncRole::Both);
+            if matches!(role, SyncRole::Master | SyncRole::Both) {
+                ha.sync.start_master(cfg.clone())?;
+            }
+            if matches!(role, SyncRole::Backup | SyncRole::Both) {
+                ha.sync.start_backup(cfg)?;
+            }
+        }
+    }
     Ok(())
 }
 

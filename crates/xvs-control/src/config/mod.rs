@@ -465,6 +465,17 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
+/// Reads a configuration: YAML, or with `keepalived` a keepalived.conf (its warnings about
+/// what xvs does not implement returned beside it, as `FILE:LINE: message`).
+pub fn load_file(path: &Path, keepalived: bool) -> Result<(Loaded, Vec<String>), ConfigError> {
+    if keepalived {
+        let (l, w) = crate::keepalived::load(path)?;
+        Ok((l, w.iter().map(crate::keepalived::describe).collect()))
+    } else {
+        Ok((load(path)?, Vec::new()))
+    }
+}
+
 /// Reads and parses a file.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let file = path.display().to_string();

@@ -144,6 +144,8 @@ pub struct Instance {
     pub since: u64,
     /// Weight-0 tracked things failing now.
     faults: u32,
+    /// When a lower-priority master was last heard (and ignored: this backup preempts).
+    lower_heard: Option<u64>,
     /// Counters.
     pub counters: Counters,
 }
@@ -166,6 +168,7 @@ impl Instance {
             own_addr: None,
             since: 0,
             faults: 0,
+            lower_heard: None,
             counters: Counters::default(),
         }
     }
@@ -291,6 +294,18 @@ impl Instance {
         }
         // Otherwise a lower-priority master is ignored: the down timer runs out and this
         // backup takes over (not at once).
+        else {
+            self.lower_heard = Some(now);
+        }
+    }
+
+    /// True if this backup is about to preempt a live master of lower priority (one was heard
+    /// within the master-down time).
+    pub fn preempting(&self, now: u64) -> bool {
+        self.state == State::Backup
+            && self
+                .lower_heard
+                .is_some_and(|t| now.saturating_sub(t) < self.master_down())
     }
 
     /// vrrp.c `vrrp_state_master_rx`.

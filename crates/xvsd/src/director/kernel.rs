@@ -2,6 +2,7 @@
 //! (rtnetlink), neighbour resolution, the VIP addresses it manages and the XDP steering maps.
 //! [`Live`] is the real one; tests drive the director with a stand-in that records calls.
 
+use crate::ha::HeldAddr;
 use crate::vips;
 use std::net::IpAddr;
 use xvs_core::service::ServiceTable;
@@ -54,6 +55,8 @@ pub trait Kernel {
     fn gate(&self, port: usize, queue: u32) -> Option<QueueGate>;
     /// The kernel's id of port `port`'s steering program (`None`: it has none now).
     fn program_id(&self, port: usize) -> Option<u32>;
+    /// Makes the addresses xvsd holds for VRRP masters exactly `want` (added, removed).
+    fn sync_vrrp_addrs(&mut self, want: &[HeldAddr]) -> Result<(), String>;
 }
 
 /// How steering programs are attached (kept to attach one again when its interface returns).
@@ -89,6 +92,8 @@ pub struct Live {
     /// Where managed VIPs go (`None`: VIPs are not managed).
     vip_ifindex: Option<u32>,
     managed: Vec<(u32, IpAddr)>,
+    /// VRRP addresses added (interface index, address).
+    vrrp: Vec<(u32, HeldAddr)>,
 }
 
 impl Live {
@@ -109,6 +114,7 @@ impl Live {
             attach,
             vip_ifindex,
             managed: Vec::new(),
+            vrrp: Vec::new(),
         })
     }
 
@@ -227,11 +233,65 @@ impl Kernel for Live {
     fn program_id(&self, port: usize) -> Option<u32> {
         self.steering.get(port)?.as_ref().map(Steering::program_id)
     }
+
+    fn sync_vrrp_addrs(&mut self, want: &[HeldAddr]) -> Result<(), String> {
+        let mut changed = false;
+        let gone: Vec<(u32, HeldAddr)> = self
+            .vrrp
+            .iter()
+            .filter(|(_, a)| !want.contains(a))
+            .cloned()
+            .collect();
+        for (ix, a) in &gone {
+            match self.nl.remove_prefix(*ix, a.addr, a.prefix) {
+                Ok(()) => tracing::info!(addr = %a.addr, dev = %a.dev, "VRRP address removed"),
+                Err(e) => {
+                    tracing::warn!(addr = %a.addr, dev = %a.dev, error = %e, "cannot remove a VRRP address");
+                }
+            }
+            changed = true;
+        }
+        self.vrrp.retain(|x| !gone.contains(x));
+        let mut err = None;
+        for a in want {
+            if self.vrrp.iter().any(|(_, x)| x == a) {
+                continue;
+            }
+            let Some(ix) = self
+                .view
+                .links
+                .iter()
+                .find(|l| l.name == a.dev)
+                .map(|l| l.index)
+            else {
+                err = Some(format!(
+                    "no interface {} for VRRP address {}",
+                    a.dev, a.addr
+                ));
+                continue;
+            };
+            match self.nl.add_prefix(ix, a.addr, a.prefix) {
+                Ok(_) => {
+                    tracing::info!(addr = %a.addr, dev = %a.dev, "VRRP address added");
+                    self.vrrp.push((ix, a.clone()));
+                    changed = true;
+                }
+                Err(e) => err = Some(format!("cannot add VRRP address {}: {e}", a.addr)),
+            }
+        }
+        if changed {
+            let _ = self.refresh();
+        }
+        err.map_or(Ok(()), Err)
+    }
 }
 
 impl Drop for Live {
-    /// The VIP addresses xvsd added go with it.
+    /// The VIP addresses xvsd added go with it, and those it holds for VRRP.
     fn drop(&mut self) {
         vips::remove_all(&mut self.nl, &self.managed);
+        for (ix, a) in std::mem::take(&mut self.vrrp) {
+            let _ = self.nl.remove_prefix(ix, a.addr, a.prefix);
+        }
     }
 }

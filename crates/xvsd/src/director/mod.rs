@@ -8,6 +8,8 @@
 //! maps) in step, in that order. What the director answers (listings, stats, traces) is in
 //! `crate::views`; the periodic work in `crate::control_loop`.
 
+mod ha;
+pub use ha::daemon_cfg;
 pub mod kernel;
 mod reload;
 pub mod running;
@@ -16,6 +18,7 @@ pub mod testing;
 
 use crate::accounting::Accounting;
 use crate::alarms::{Alarms, Reading};
+use crate::ha::state::HaState;
 use crate::health::{self, Monitor};
 use crate::neigh_grace::NeighGrace;
 use crate::netsync::{self, Ports};
@@ -92,6 +95,12 @@ pub struct Director {
     /// The control thread's own forwarder (expiry sweeps and traces).
     sweeper: Forwarder,
     config_path: Option<PathBuf>,
+    /// The configuration file is a keepalived.conf.
+    pub keepalived: bool,
+    /// The VRRP and sync settings xvsd started with (reloads do not change them).
+    pub vrrp_config: xvs_control::config::ha::VrrpConfig,
+    /// See `vrrp_config`.
+    pub sync_config: Option<xvs_control::config::ha::SyncConfig>,
     sets: SteeringSets,
     removed_since: HashMap<RealId, Instant>,
     /// Served interfaces that leave and come back.
@@ -100,6 +109,8 @@ pub struct Director {
     alarms: Alarms,
     /// Neighbours that vanished a moment ago, still in use.
     neigh_grace: NeighGrace,
+    /// VRRP and connection sync.
+    pub ha: HaState,
 }
 
 impl Director {
@@ -130,11 +141,15 @@ impl Director {
             kernel,
             sweeper,
             config_path,
+            keepalived: false,
+            vrrp_config: Default::default(),
+            sync_config: None,
             sets,
             removed_since: HashMap::new(),
             links,
             alarms: Alarms::default(),
             neigh_grace: NeighGrace::default(),
+            ha: HaState::default(),
         };
         d.sync_health();
         d
@@ -170,7 +185,11 @@ impl Director {
     }
 
     fn sync_steering(&mut self) {
-        let (sets, _) = netsync::steering_sets(&self.running.services, self.kernel.net());
+        let (sets, _) = netsync::steering_sets(
+            &self.running.services,
+            self.kernel.net(),
+            &self.ha.inactive(),
+        );
         if sets != self.sets {
             match self.kernel.sync_steering(&sets) {
                 Ok(()) => self.sets = sets,
@@ -448,12 +467,6 @@ impl Director {
     pub fn sample_rates(&mut self) {
         self.accounting
             .tick(&self.shared.stats, &self.running.services);
-    }
-
-    /// Expires `count` shards of the connection table from `first`.
-    pub fn sweep(&mut self, first: usize, count: usize) {
-        let snap = self.shared.snapshot.load();
-        self.sweeper.sweep(&snap, first, count, self.shared.now());
     }
 
     /// What the forwarder would do with a packet of `key` with TCP `flags` (nothing changes).

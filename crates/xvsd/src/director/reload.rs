@@ -17,7 +17,11 @@ impl Director {
         else {
             return Err("xvsd was started without --config: give a file to reload".into());
         };
-        let loaded = xvs_control::config::load(&path).map_err(|e| e.to_string())?;
+        let (loaded, warnings) =
+            xvs_control::config::load_file(&path, self.keepalived).map_err(|e| e.to_string())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
         let applied = loaded
             .apply(DEFAULT_MAX_SERVICES, DEFAULT_MAX_REALS)
             .map_err(|e| e.to_string())?;
@@ -30,7 +34,10 @@ impl Director {
                 path.display()
             ));
         }
-        if !c.interfaces.is_empty() && c.interfaces != self.shared.ports.names {
+        if c.vrrp != self.vrrp_config || c.sync != self.sync_config {
+            tracing::warn!(file = %path.display(), "VRRP or sync settings changed in the file: they take effect at the next start");
+        }
+        if !self.keepalived && !c.interfaces.is_empty() && c.interfaces != self.shared.ports.names {
             tracing::warn!(file = %path.display(), "interfaces changed in the file: they take effect at the next start");
         }
         let running = &self.running;

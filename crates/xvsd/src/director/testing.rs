@@ -38,6 +38,8 @@ pub struct Calls {
     pub detached: Vec<(usize, u32)>,
     /// Ports attached again (port, name, interface index, the sets written).
     pub attached: Vec<(usize, String, u32, SteeringSets)>,
+    /// The VRRP addresses held, as last set.
+    pub vrrp_addrs: Vec<crate::ha::HeldAddr>,
 }
 
 /// A handle on the calls the director's kernel received.
@@ -60,6 +62,10 @@ impl Recorder {
     /// VIP syncs so far.
     pub fn vip_syncs(&self) -> usize {
         self.0.borrow().vip_syncs.len()
+    }
+    /// The VRRP addresses held, as last set.
+    pub fn vrrp_addrs(&self) -> Vec<crate::ha::HeldAddr> {
+        self.0.borrow().vrrp_addrs.clone()
     }
     /// Makes the next network re-read find `view`.
     pub fn set_view(&self, view: NetView) {
@@ -137,6 +143,10 @@ impl Kernel for Stand {
     fn program_id(&self, _port: usize) -> Option<u32> {
         // What the stand-in view's links show attached.
         Some(0)
+    }
+    fn sync_vrrp_addrs(&mut self, want: &[crate::ha::HeldAddr]) -> Result<(), String> {
+        self.calls.0.borrow_mut().vrrp_addrs = want.to_vec();
+        Ok(())
     }
 }
 

@@ -8,6 +8,8 @@
 //! sent, so that traffic they attract finds the dataplane ready.
 
 pub mod scripts;
+pub mod state;
+pub mod sync;
 pub mod vrrp;
 
 use crossbeam_channel::Sender;

@@ -113,7 +113,7 @@ impl Script {
         }
         let now_up = match self.up {
             None => ok,
-            Some(true) => !(self.fails >= self.cfg.fall),
+            Some(true) => self.fails < self.cfg.fall,
             Some(false) => self.oks >= self.cfg.rise,
         };
         if self.up == Some(now_up) {

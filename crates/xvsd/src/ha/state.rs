@@ -19,6 +19,8 @@ pub struct HaState {
     held: BTreeMap<String, (bool, Vec<HeldAddr>)>,
     /// The connection-sync daemons.
     pub sync: Daemons,
+    /// The VRRP instance whose state the sync daemons follow, with their settings.
+    pub follow: Option<(String, super::sync::DaemonCfg)>,
 }
 
 impl HaState {
@@ -42,15 +44,13 @@ impl HaState {
 
     /// Records that `instance` is master (or not) now; true if that changed anything.
     pub fn set(&mut self, instance: &str, master: bool, addrs: Vec<HeldAddr>) -> bool {
-        let e = self.held.entry(instance.to_string()).or_insert((false, Vec::new()));
+        let e = self
+            .held
+            .entry(instance.to_string())
+            .or_insert((false, Vec::new()));
         let changed = e.0 != master || e.1 != addrs;
         *e = (master, addrs);
         changed
-    }
-
-    /// True if `instance` is master.
-    pub fn is_master(&self, instance: &str) -> bool {
-        self.held.get(instance).is_some_and(|h| h.0)
     }
 
     /// The addresses of instances that are master: on the interfaces now.

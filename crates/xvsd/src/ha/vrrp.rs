@@ -4,6 +4,7 @@
 //! packet or the next deadline, whichever comes first.
 
 use super::scripts::{Notifier, Script};
+use super::sync::SyncCounters;
 use super::{HaEvent, HeldAddr};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use xvs_control::config::ha::{VrrpConfig, VrrpInstanceConfig};
+use xvs_control::config::ha::{SyncConfig, VrrpConfig, VrrpInstanceConfig};
 use xvs_control::proto::VrrpStatus;
 use xvs_control::vrrp::{self, Action, Instance, Received, Reject, State};
 use xvs_io::netlink::{NetView, Netlink};
@@ -56,7 +57,14 @@ pub struct VrrpRunner {
 
 impl VrrpRunner {
     /// Starts the instances of `cfg` (none: no thread). `events` goes to the control loop.
-    pub fn start(cfg: &VrrpConfig, events: Sender<HaEvent>) -> Result<Option<VrrpRunner>, String> {
+    /// With `sync` following an instance, that instance does not preempt a live master before
+    /// its backup daemon has received the table (`counters`).
+    pub fn start(
+        cfg: &VrrpConfig,
+        sync: Option<&SyncConfig>,
+        events: Sender<HaEvent>,
+        counters: Arc<SyncCounters>,
+    ) -> Result<Option<VrrpRunner>, String> {
         if cfg.instances.is_empty() {
             return Ok(None);
         }
@@ -139,7 +147,11 @@ impl VrrpRunner {
             last_view: now,
             status: Arc::clone(&status),
             unknown_vrid: 0,
-            router_id: cfg.router_id.clone(),
+            hold: sync.and_then(|s| {
+                s.instance
+                    .clone()
+                    .map(|i| (i, counters, s.refresh.unwrap_or(10)))
+            }),
         };
         let stop2 = Arc::clone(&stop);
         let handle = std::thread::Builder::new()
@@ -182,7 +194,9 @@ struct Runner {
     last_view: Instant,
     status: Arc<Mutex<Vec<VrrpStatus>>>,
     unknown_vrid: u64,
-    router_id: Option<String>,
+    /// The instance the sync daemons follow, their counters and refresh period: it does not
+    /// preempt before the table has arrived.
+    hold: Option<(String, Arc<SyncCounters>, u32)>,
 }
 
 impl Runner {
@@ -233,6 +247,7 @@ impl Runner {
             self.refresh_view(now, false);
             self.poll_scripts(now);
             let t = self.us(now);
+            self.hold_preemption(t);
             for i in 0..self.members.len() {
                 let out = self.members[i].inst.tick(t);
                 self.act(i, out);
@@ -285,6 +300,23 @@ impl Runner {
             },
         );
         self.act(i, out);
+    }
+
+    /// A director coming back (higher priority, preempting) does not take mastership before
+    /// its sync backup daemon has had the table: until then its takeover waits (a master
+    /// that really died is not waited for: it sends nothing to preempt).
+    fn hold_preemption(&mut self, t: u64) {
+        let Some((name, counters, refresh)) = &self.hold else {
+            return;
+        };
+        if counters.synced(*refresh) {
+            return;
+        }
+        for m in &mut self.members {
+            if &m.cfg.name == name && m.inst.preempting(t) {
+                m.inst.hold_takeover(t + 500_000);
+            }
+        }
     }
 
     /// Carries out what instance `i` asked for.
@@ -419,10 +451,10 @@ impl Runner {
         let prio = self.members[i].inst.effective;
         match to {
             State::Master => {
-                tracing::warn!(instance = %name, priority = prio, "VRRP: entering MASTER state")
+                tracing::warn!(instance = %name, priority = prio, "VRRP: entering MASTER state");
             }
             State::Backup => {
-                tracing::info!(instance = %name, priority = prio, "VRRP: entering BACKUP state")
+                tracing::info!(instance = %name, priority = prio, "VRRP: entering BACKUP state");
             }
             State::Fault => tracing::warn!(instance = %name, "VRRP: entering FAULT state"),
             State::Stop => tracing::info!(instance = %name, "VRRP: stopped"),
@@ -558,9 +590,7 @@ impl Runner {
             let w = if in_group { 0 } else { tr.weight.unwrap_or(0) };
             if w == 0 {
                 fails.insert(format!("if:{}", tr.name), !up);
-            } else if w > 0 && up {
-                delta += w;
-            } else if w < 0 && !up {
+            } else if (w > 0 && up) || (w < 0 && !up) {
                 delta += w;
             }
         }
@@ -654,7 +684,6 @@ impl Runner {
                 }
             })
             .collect();
-        let _ = &self.router_id;
         if let Ok(mut st) = self.status.lock() {
             *st = s;
         }
