@@ -17,6 +17,7 @@ cargo build --release --quiet -p xvsd -p xvsadm
 status=0
 XVS_SOAK_SECONDS=$secs cargo test --release --quiet -p xvsd --test e2e_soak -- --nocapture \
   >"$log" 2>&1 || status=$?
-grep -E '^soak |test result|panicked' "$log" || true
-[ "$status" = 0 ] || { tail -40 "$log"; echo "soak: FAILED" >&2; }
+grep -E '^soak |test result' "$log" || true
+# A failure's whole message: from the panic to the backtrace.
+[ "$status" = 0 ] || { sed -n '/panicked at/,/stack backtrace/p' "$log"; echo "soak: FAILED" >&2; }
 exit "$status"
