@@ -5,9 +5,10 @@
 #   tools/lab.sh down [--prefix P]
 #   tools/lab.sh exec [--prefix P] NODE CMD...   (NODE: cl, dir, rs1, ...)
 #
-# SHAPE is one-armed (DR/TUN: client, director and real servers on one segment) or two-armed
+# SHAPE is one-armed (DR/TUN: client, director and real servers on one segment), two-armed
 # (NAT/FullNAT: client on the director's ext0, real servers behind its int0, default route via
-# the director). Namespaces are named ${P}cl, ${P}dir, ${P}sw (the switch: a bridge), ${P}rs1..N.
+# the director), or ha (one-armed with a second director, dir2, for VRRP: neither director
+# holds the VIP until VRRP gives it one). Namespaces are named ${P}cl, ${P}dir, ${P}sw (the switch: a bridge), ${P}rs1..N.
 # Addresses (benchmarking range 198.18.0.0/15 and documentation IPv6):
 #   one-armed   segment 198.18.0.0/24, 2001:db8:0::/64
 #               client .100 / ::100, director ext0 .2 / ::2, RSn .1n / ::1n
@@ -27,7 +28,7 @@ cmd=${1:-}; shift || true
 shape=""; prefix=${XVS_LAB:-xl$$-}; queues=1; reals=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    one-armed|two-armed) shape=$1 ;;
+    one-armed|two-armed|ha) shape=$1 ;;
     --prefix) prefix=$2; shift ;;
     --queues) queues=$2; shift ;;
     --reals) reals=$2; shift ;;
@@ -114,21 +115,32 @@ up() {
   [ -n "$shape" ] || usage
   down
   mkdir -p "/tmp/${prefix}lab"
-  for n in cl dir sw $(seq -f 'rs%g' 1 "$reals"); do ip netns add "$prefix$n"; done
-  for n in cl dir sw $(seq -f 'rs%g' 1 "$reals"); do ns "$n" ip link set lo up; done
+  local nodes="cl dir sw"
+  [ "$shape" = ha ] && nodes="cl dir dir2 sw"
+  for n in $nodes $(seq -f 'rs%g' 1 "$reals"); do ip netns add "$prefix$n"; done
+  for n in $nodes $(seq -f 'rs%g' 1 "$reals"); do ns "$n" ip link set lo up; done
   ns sw ip link add br0 type bridge
   ns sw ip link set br0 up
   ns sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
   local n
-  if [ "$shape" = one-armed ]; then
+  if [ "$shape" = one-armed ] || [ "$shape" = ha ]; then
     # Everyone on one segment through the switch.
     veth eth0 cl c0 sw; veth ext0 dir d0 sw
     ns cl ip addr add 198.18.0.100/24 dev eth0
     ns cl ip -6 addr add 2001:db8::100/64 dev eth0 nodad
     ns dir ip addr add 198.18.0.2/24 dev ext0
     ns dir ip -6 addr add 2001:db8::2/64 dev ext0 nodad
-    ns dir ip addr add 198.18.0.10/32 dev ext0
-    ns dir ip -6 addr add 2001:db8::10/128 dev ext0 nodad
+    if [ "$shape" = ha ]; then
+      # The second director; the VIP comes and goes with VRRP mastership.
+      veth ext0 dir2 d2 sw
+      ns dir2 ip addr add 198.18.0.3/24 dev ext0
+      ns dir2 ip -6 addr add 2001:db8::3/64 dev ext0 nodad
+      ns sw ip link set d2 master br0 up
+      ns dir2 ip link set ext0 up
+    else
+      ns dir ip addr add 198.18.0.10/32 dev ext0
+      ns dir ip -6 addr add 2001:db8::10/128 dev ext0 nodad
+    fi
     for n in $(seq 1 "$reals"); do
       veth eth0 "rs$n" "r$n" sw
       ns "rs$n" ip addr add "198.18.0.1$n/24" dev eth0

@@ -460,17 +460,25 @@ impl Runner {
             State::Stop => tracing::info!(instance = %name, "VRRP: stopped"),
             State::Init => {}
         }
-        if to == State::Master || from == State::Master {
+        if to == State::Master {
+            // The gratuitous ARPs that follow must find the addresses and steering in place.
             let (tx, rx) = crossbeam_channel::bounded(1);
             let _ = self.events.send(HaEvent::Mastership {
                 instance: name.clone(),
-                master: to == State::Master,
+                master: true,
                 addrs: self.members[i].addrs.clone(),
                 done: Some(tx),
             });
             if rx.recv_timeout(APPLY_WAIT).is_err() {
                 tracing::warn!(instance = %name, "the control loop did not confirm the addresses in time");
             }
+        } else if from == State::Master {
+            let _ = self.events.send(HaEvent::Mastership {
+                instance: name.clone(),
+                master: false,
+                addrs: self.members[i].addrs.clone(),
+                done: None,
+            });
         }
         let c = &self.members[i].cfg;
         let specific = match to {

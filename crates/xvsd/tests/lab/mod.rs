@@ -290,14 +290,34 @@ print(json.dumps({"counts": counts, "errors": errors}))
     /// Starts xvsd in the director under `wrapper` (a command that execs the rest, such as
     /// `setpriv …`), with this configuration.
     pub fn xvsd_as(&self, wrapper: &[&str], yaml: &str, extra: &[&str]) -> Xvsd {
+        self.xvsd_in("dir", wrapper, yaml, extra)
+    }
+
+    /// Starts xvsd in node `node` (`dir`, or `dir2` of the ha lab).
+    pub fn xvsd_on(&self, node: &str, yaml: &str, extra: &[&str]) -> Xvsd {
+        self.xvsd_in(node, &[], yaml, extra)
+    }
+
+    fn xvsd_in(&self, node: &str, wrapper: &[&str], yaml: &str, extra: &[&str]) -> Xvsd {
         let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
         std::fs::create_dir_all(&dir).expect("tmp dir");
-        let config = dir.join("xvsd.yaml");
+        let name = if node == "dir" {
+            "xvsd".to_string()
+        } else {
+            format!("{node}-xvsd")
+        };
+        let config = dir.join(format!("{name}.yaml"));
         std::fs::write(&config, yaml).expect("write config");
-        let socket = dir.join("xvsd.sock");
-        let log = dir.join("xvsd.log");
+        let socket = dir.join(format!("{name}.sock"));
+        let log = dir.join(format!("{name}.log"));
+        // A log kept from an earlier run of this node (a restart) is appended to.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns("dir")])
+            .args(["netns", "exec", &self.ns(node)])
             .args(wrapper)
             .arg(env!("CARGO_BIN_EXE_xvsd"))
             .arg("--config")
@@ -306,7 +326,7 @@ print(json.dumps({"counts": counts, "errors": errors}))
             .arg(&socket)
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(log_file)
             .spawn()
             .expect("start xvsd");
         let x = Xvsd {
@@ -314,7 +334,7 @@ print(json.dumps({"counts": counts, "errors": errors}))
             config,
             socket,
             log,
-            ns: self.ns("dir"),
+            ns: self.ns(node),
         };
         x.wait_ready();
         x
@@ -347,6 +367,136 @@ impl Lab {
             .expect("run xvsd");
         assert!(!out.status.success(), "xvsd started with {extra:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// A stock keepalived (Debian's) running its VRRP part in a node of the lab.
+pub struct Keepalived {
+    child: Option<Child>,
+    /// Its log (keepalived's own, on the console).
+    pub log: PathBuf,
+    ns: String,
+}
+
+impl Lab {
+    /// Starts keepalived (VRRP only, in the foreground, logging to a file) in `node` with
+    /// this configuration.
+    pub fn keepalived(&self, node: &str, conf: &str) -> Keepalived {
+        let ok = Command::new("sh")
+            .args(["-c", "command -v keepalived"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ok,
+            "the HA tests need keepalived (apt-get install keepalived; tools/setup.sh installs it)"
+        );
+        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let file = dir.join(format!("{node}-keepalived.conf"));
+        std::fs::write(&file, conf).expect("write keepalived.conf");
+        let log = dir.join(format!("{node}-keepalived.log"));
+        let pid = |n: &str| dir.join(format!("{node}-{n}.pid"));
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(node),
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+            ])
+            .arg("-f")
+            .arg(&file)
+            .arg("-p")
+            .arg(pid("keepalived"))
+            .arg("-r")
+            .arg(pid("vrrp"))
+            .stdout(Stdio::null())
+            // keepalived -l logs to standard error.
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start keepalived");
+        Keepalived {
+            child: Some(child),
+            log,
+            ns: self.ns(node),
+        }
+    }
+
+    /// True if `addr` is on an interface of `node`.
+    pub fn has_addr(&self, node: &str, addr: &str) -> bool {
+        let out = self.sh(node, "ip -o addr show");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .any(|w| w.split('/').next() == Some(addr))
+    }
+
+    /// Waits up to `limit` for `addr` to be on `node` (`present`) or gone from it; returns
+    /// how long it took.
+    pub fn wait_addr(&self, node: &str, addr: &str, present: bool, limit: Duration) -> Duration {
+        let t = Instant::now();
+        while self.has_addr(node, addr) != present {
+            assert!(
+                t.elapsed() < limit,
+                "{addr} still {} {node} after {limit:?}",
+                if present { "not on" } else { "on" }
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t.elapsed()
+    }
+}
+
+impl Keepalived {
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops it cleanly (SIGTERM: a master sends priority 0).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let t = Instant::now();
+            while c.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills it (SIGKILL to the parent and its VRRP child at once: nothing more is sent).
+    pub fn kill_hard(&mut self) {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+            .expect("ip netns pids");
+        let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "keepalived")
+            })
+            .map(str::to_string)
+            .collect();
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
