@@ -20,6 +20,7 @@ pub mod sched;
 pub mod sink;
 pub mod steering;
 pub mod sync_sock;
+pub mod vip_dev;
 pub mod vrrp_sock;
 pub mod xdp_loader;
 pub mod xsk;

@@ -317,6 +317,39 @@ impl Netlink {
             .map(|_| ())
     }
 
+    /// Sets interface `ifindex` administratively up.
+    pub fn set_up(&mut self, ifindex: u32) -> io::Result<()> {
+        let mut m = LinkMessage::default();
+        m.header.index = ifindex;
+        m.header.flags = LinkFlags::Up;
+        m.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(m), NLM_F_ACK)
+            .map(|_| ())
+    }
+
+    /// Adds (or renews) `ip/prefix` on `ifindex` valid for `secs` seconds: it goes by itself
+    /// unless renewed (an address of a process that died goes within that time).
+    pub fn add_prefix_for(
+        &mut self,
+        ifindex: u32,
+        ip: IpAddr,
+        prefix: u8,
+        secs: u32,
+    ) -> io::Result<()> {
+        let mut m = Self::prefix_message(ifindex, ip, prefix);
+        m.attributes.push(AddressAttribute::CacheInfo({
+            let mut c = netlink_packet_route::address::CacheInfo::default();
+            c.ifa_preferred = secs;
+            c.ifa_valid = secs;
+            c
+        }));
+        self.request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE | NLM_F_ACK,
+        )
+        .map(|_| ())
+    }
+
     /// Removes the host address `ip` from `ifindex`.
     pub fn remove_address(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<()> {
         let m = Self::addr_message(ifindex, ip);

@@ -118,6 +118,7 @@ impl ControlLoop {
             self.last_second = now;
             d.purge_removed();
             d.watch_alarms(now);
+            d.renew_vrrp_addrs();
         }
         d.sample_rates();
         d.run_health();

@@ -113,6 +113,11 @@ impl Director {
         }
     }
 
+    /// Renews the VRRP addresses that live only while renewed (once a second).
+    pub fn renew_vrrp_addrs(&mut self) {
+        self.kernel.renew_vrrp_addrs();
+    }
+
     /// `xvsadm vrrp`.
     pub fn vrrp_status(&self) -> VrrpReply {
         VrrpReply {

@@ -9,6 +9,7 @@ use xvs_core::service::ServiceTable;
 use xvs_io::gate::QueueGate;
 use xvs_io::netlink::{NetView, Netlink};
 use xvs_io::steering::{Replace, SteerDrops, Steering, SteeringSets, SynBudget};
+use xvs_io::vip_dev::VipDevice;
 use xvs_io::xdp_loader::{SocketMap, XdpMode};
 
 /// One interface's steering program as the statistics show it.
@@ -57,6 +58,8 @@ pub trait Kernel {
     fn program_id(&self, port: usize) -> Option<u32>;
     /// Makes the addresses xvsd holds for VRRP masters exactly `want` (added, removed).
     fn sync_vrrp_addrs(&mut self, want: &[HeldAddr]) -> Result<(), String>;
+    /// Renews the addresses that live only while renewed (once a second).
+    fn renew_vrrp_addrs(&mut self) {}
 }
 
 /// How steering programs are attached (kept to attach one again when its interface returns).
@@ -94,7 +97,12 @@ pub struct Live {
     managed: Vec<(u32, IpAddr)>,
     /// VRRP addresses added (interface index, address).
     vrrp: Vec<(u32, HeldAddr)>,
+    /// The device holding IPv4 VRRP addresses, and its index.
+    vip_dev: Option<(VipDevice, u32)>,
 }
+
+/// Seconds an IPv6 VRRP address lives unless renewed (renewed every second while master).
+const VRRP_V6_LIFETIME: u32 = 3;
 
 impl Live {
     /// Opens rtnetlink and reads the network; `vip_ifindex` is where managed VIPs go.
@@ -115,6 +123,7 @@ impl Live {
             vip_ifindex,
             managed: Vec::new(),
             vrrp: Vec::new(),
+            vip_dev: None,
         })
     }
 
@@ -243,7 +252,8 @@ impl Kernel for Live {
             .cloned()
             .collect();
         for (ix, a) in &gone {
-            match self.nl.remove_prefix(*ix, a.addr, a.prefix) {
+            let prefix = if a.addr.is_ipv4() { 32 } else { a.prefix };
+            match self.nl.remove_prefix(*ix, a.addr, prefix) {
                 Ok(()) => tracing::info!(addr = %a.addr, dev = %a.dev, "VRRP address removed"),
                 Err(e) => {
                     tracing::warn!(addr = %a.addr, dev = %a.dev, error = %e, "cannot remove a VRRP address");
@@ -257,21 +267,35 @@ impl Kernel for Live {
             if self.vrrp.iter().any(|(_, x)| x == a) {
                 continue;
             }
-            let Some(ix) = self
-                .view
-                .links
-                .iter()
-                .find(|l| l.name == a.dev)
-                .map(|l| l.index)
-            else {
-                err = Some(format!(
-                    "no interface {} for VRRP address {}",
-                    a.dev, a.addr
-                ));
-                continue;
+            let r = if a.addr.is_ipv4() {
+                // On the device that goes with the process (see xvs_io::vip_dev), as a host
+                // address: the host answers ARP for it on the served interface meanwhile.
+                self.vip_device().and_then(|ix| {
+                    self.nl
+                        .add_prefix(ix, a.addr, 32)
+                        .map(|_| ix)
+                        .map_err(|e| e.to_string())
+                })
+            } else {
+                // IPv6 neighbour discovery answers only on the address's own interface: there,
+                // valid for a few seconds and renewed while master.
+                match self
+                    .view
+                    .links
+                    .iter()
+                    .find(|l| l.name == a.dev)
+                    .map(|l| l.index)
+                {
+                    Some(ix) => self
+                        .nl
+                        .add_prefix_for(ix, a.addr, a.prefix, VRRP_V6_LIFETIME)
+                        .map(|()| ix)
+                        .map_err(|e| e.to_string()),
+                    None => Err(format!("no interface {}", a.dev)),
+                }
             };
-            match self.nl.add_prefix(ix, a.addr, a.prefix) {
-                Ok(_) => {
+            match r {
+                Ok(ix) => {
                     tracing::info!(addr = %a.addr, dev = %a.dev, "VRRP address added");
                     self.vrrp.push((ix, a.clone()));
                     changed = true;
@@ -284,6 +308,46 @@ impl Kernel for Live {
         }
         err.map_or(Ok(()), Err)
     }
+
+    fn renew_vrrp_addrs(&mut self) {
+        for (ix, a) in &self.vrrp {
+            if a.addr.is_ipv6()
+                && let Err(e) = self
+                    .nl
+                    .add_prefix_for(*ix, a.addr, a.prefix, VRRP_V6_LIFETIME)
+            {
+                tracing::warn!(addr = %a.addr, error = %e, "cannot renew a VRRP address");
+            }
+        }
+    }
+}
+
+impl Live {
+    /// The index of the device holding IPv4 VRRP addresses (made on first use).
+    fn vip_device(&mut self) -> Result<u32, String> {
+        if let Some((_, ix)) = &self.vip_dev {
+            return Ok(*ix);
+        }
+        let dev = VipDevice::create("xvs-vip")
+            .map_err(|e| format!("cannot create the VRRP address device: {e}"))?;
+        self.refresh()?;
+        let ix = self
+            .view
+            .links
+            .iter()
+            .find(|l| l.name == dev.name())
+            .map(|l| l.index)
+            .ok_or_else(|| format!("{} is not in the network view", dev.name()))?;
+        self.nl
+            .set_up(ix)
+            .map_err(|e| format!("cannot bring {} up: {e}", dev.name()))?;
+        tracing::info!(
+            device = dev.name(),
+            "VRRP addresses are held on a device that goes with xvsd"
+        );
+        self.vip_dev = Some((dev, ix));
+        Ok(ix)
+    }
 }
 
 impl Drop for Live {
@@ -291,7 +355,8 @@ impl Drop for Live {
     fn drop(&mut self) {
         vips::remove_all(&mut self.nl, &self.managed);
         for (ix, a) in std::mem::take(&mut self.vrrp) {
-            let _ = self.nl.remove_prefix(ix, a.addr, a.prefix);
+            let prefix = if a.addr.is_ipv4() { 32 } else { a.prefix };
+            let _ = self.nl.remove_prefix(ix, a.addr, prefix);
         }
     }
 }
