@@ -4,6 +4,7 @@
 //! line.
 
 mod client;
+mod ha;
 mod output;
 mod stats;
 mod top;
@@ -46,6 +47,10 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
     }
     if let Action::Top { once, interval_ms } = action {
         return top::run(&a.socket, once, interval_ms);
+    }
+    if let Action::ConvertKeepalived(file) = &action {
+        out!("{}", ha::convert(file)?);
+        return Ok(());
     }
     let mut c = Client::connect(&a.socket)?;
     match action {
@@ -143,6 +148,28 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
                 out!("{}", stats::render(&v));
             }
         }
+        Action::Vrrp { json } => {
+            let r: xvs_control::proto::VrrpReply = c.get(Request::Vrrp)?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+                );
+            } else {
+                out!("{}", ha::vrrp_table(&r));
+            }
+        }
+        Action::StartDaemon(spec) => {
+            c.call(Request::StartDaemon(spec))?;
+        }
+        Action::StopDaemon(role) => {
+            c.call(Request::StopDaemon { role })?;
+        }
+        Action::Daemons => {
+            let r: xvs_control::proto::DaemonReply = c.get(Request::Daemon)?;
+            out!("{}", ha::daemon_lines(&r));
+        }
+        Action::ConvertKeepalived(_) => {}
         Action::SetCheck {
             service,
             addr,

@@ -67,11 +67,11 @@ impl ControlLoop {
                     Ok(job) => control::handle(job, d),
                     Err(_) => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),
                 },
-                recv(ha) -> ev => {
-                    if let Ok(ev) = ev {
-                        d.ha_event(ev);
-                    }
-                }
+                recv(ha) -> ev => match ev {
+                    Ok(ev) => d.ha_event(ev),
+                    // No VRRP runner (any more): nothing will come; never spin on it.
+                    Err(_) => std::thread::sleep(deadline.saturating_duration_since(Instant::now())),
+                },
                 default(deadline.saturating_duration_since(Instant::now())) => break,
             }
             if Instant::now() >= deadline {

@@ -49,6 +49,132 @@ impl Out {
     }
 }
 
+/// VRRP instances and connection sync.
+fn ha_metrics(o: &mut Out, d: &Director) {
+    let v = d.vrrp_status();
+    if !v.instances.is_empty() {
+        o.head(
+            "xvs_vrrp_state",
+            "gauge",
+            "VRRP instance state: 0 init, 1 backup, 2 master, 3 fault, 4 stop.",
+        );
+        for i in &v.instances {
+            let st = match i.state.as_str() {
+                "BACKUP" => 1,
+                "MASTER" => 2,
+                "FAULT" => 3,
+                "STOP" => 4,
+                _ => 0,
+            };
+            o.val("xvs_vrrp_state", &[("instance", &i.name)], st);
+        }
+        o.head(
+            "xvs_vrrp_priority",
+            "gauge",
+            "VRRP priority now (with tracking).",
+        );
+        for i in &v.instances {
+            o.val(
+                "xvs_vrrp_priority",
+                &[("instance", &i.name)],
+                u64::from(i.priority),
+            );
+        }
+        o.head(
+            "xvs_vrrp_adverts_total",
+            "counter",
+            "VRRP advertisements, by direction.",
+        );
+        for i in &v.instances {
+            o.val(
+                "xvs_vrrp_adverts_total",
+                &[("instance", &i.name), ("direction", "in")],
+                i.adverts_in,
+            );
+            o.val(
+                "xvs_vrrp_adverts_total",
+                &[("instance", &i.name), ("direction", "out")],
+                i.adverts_out,
+            );
+        }
+        o.head(
+            "xvs_vrrp_became_master_total",
+            "counter",
+            "Times the instance became master.",
+        );
+        for i in &v.instances {
+            o.val(
+                "xvs_vrrp_became_master_total",
+                &[("instance", &i.name)],
+                i.became_master,
+            );
+        }
+        o.head(
+            "xvs_vrrp_rejected_total",
+            "counter",
+            "VRRP advertisements refused, by reason.",
+        );
+        for i in &v.instances {
+            for (r, n) in &i.rejected {
+                o.val(
+                    "xvs_vrrp_rejected_total",
+                    &[("instance", &i.name), ("reason", r)],
+                    *n,
+                );
+            }
+        }
+    }
+    let s = d.daemon_status();
+    o.head(
+        "xvs_sync_daemon_running",
+        "gauge",
+        "Connection-sync daemons running, by role.",
+    );
+    for role in ["master", "backup"] {
+        let on = s.daemons.iter().any(|x| x.role == role);
+        o.val("xvs_sync_daemon_running", &[("role", role)], u64::from(on));
+    }
+    o.head(
+        "xvs_sync_messages_total",
+        "counter",
+        "Sync messages, by direction.",
+    );
+    o.val(
+        "xvs_sync_messages_total",
+        &[("direction", "sent")],
+        s.messages_sent,
+    );
+    o.val(
+        "xvs_sync_messages_total",
+        &[("direction", "received")],
+        s.messages_received,
+    );
+    o.head(
+        "xvs_sync_conns_total",
+        "counter",
+        "Synced connections sent, received, installed.",
+    );
+    o.val("xvs_sync_conns_total", &[("what", "sent")], s.conns_sent);
+    o.val(
+        "xvs_sync_conns_total",
+        &[("what", "received")],
+        s.conns_received,
+    );
+    o.val(
+        "xvs_sync_conns_total",
+        &[("what", "installed")],
+        s.conns_installed,
+    );
+    o.head(
+        "xvs_sync_rejected_total",
+        "counter",
+        "Sync messages or connections refused, by reason.",
+    );
+    for (r, n) in &s.rejected {
+        o.val("xvs_sync_rejected_total", &[("reason", r)], *n);
+    }
+}
+
 /// The kernel's AF_XDP drop counters per socket, what the steering program dropped itself,
 /// and how each interface is polled.
 fn socket_metrics(o: &mut Out, d: &Director) {
@@ -420,6 +546,7 @@ pub fn render(d: &Director) -> String {
             }
         }
     }
+    ha_metrics(&mut o, d);
     o.0
 }
 

@@ -265,10 +265,11 @@ pub fn run(s: &Settings) -> Result<(), String> {
     start_sync(s, &mut ha, d.kernel().net())?;
     let (ha_tx, ha_rx) = crossbeam_channel::unbounded::<HaEvent>();
     d.ha = ha;
+    // The control loop keeps a sender, so the channel stays open without a runner too.
     d.ha.runner = VrrpRunner::start(
         &s.vrrp,
         s.sync.as_ref(),
-        ha_tx,
+        ha_tx.clone(),
         Arc::clone(&d.ha.sync.counters),
     )?;
     tracing::info!(
@@ -283,6 +284,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
             network_changed: watch.changed(),
         };
         control_loop.serve_tick(&mut d, &jobs, &ha_rx, events, resolve_rx.try_iter());
+        let _ = &ha_tx;
     }
     tracing::info!("stopping");
     // VRRP first: a master says priority 0 so a backup takes over at once; its addresses

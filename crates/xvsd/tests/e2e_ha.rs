@@ -294,3 +294,349 @@ fn a_killed_master_s_streams_finish_through_the_backup_with_connection_sync() {
     let d = backup.request(r#"{"v":1,"cmd":"daemon"}"#);
     assert_eq!(d["rejected"], serde_json::json!({}), "{d}");
 }
+
+/// A file under the lab's temporary directory.
+fn tmp(lab: &Lab, name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{}e2e", lab.prefix));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn a_failing_script_or_interface_moves_the_vip_and_notifies_as_keepalived() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    let ok = tmp(&lab, "app-ok");
+    std::fs::write(&ok, "").unwrap();
+    let notes = tmp(&lab, "notify.txt");
+    let track = format!(
+        "      track_script: [ {{ name: chk_app }} ]
+      track_interface: [ {{ name: dum0 }} ]
+      notify: \"echo >> {notes} \"
+      notify_fault: \"echo FAULT-SCRIPT >> {notes}\"
+  scripts:
+    - {{ name: chk_app, script: \"test -e {ok}\", interval: 1, weight: -60 }}
+",
+        notes = notes.display(),
+        ok = ok.display()
+    );
+    assert!(
+        lab.sh("dir", "ip link add dum0 type dummy && ip link set dum0 up")
+            .status
+            .success()
+    );
+    let a = lab.xvsd(&xvsd_conf(150, &track), &[]);
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+    let b = lab.xvsd_on("dir2", &xvsd_conf(100, ""), &[]);
+    wait_state(&b, "BACKUP", Duration::from_secs(3));
+
+    // The script fails: A's priority drops to 90, B (100) takes over.
+    std::fs::remove_file(&ok).unwrap();
+    wait_state(&b, "MASTER", Duration::from_secs(8));
+    wait_state(&a, "BACKUP", Duration::from_secs(2));
+    let v = a.request(r#"{"v":1,"cmd":"vrrp"}"#);
+    assert_eq!(v["instances"][0]["priority"], 90, "{v}");
+    lab.wait_addr("dir", VIP, false, Duration::from_secs(2));
+    assert!(lab.has_addr("dir2", VIP));
+    // It succeeds again: A (150) preempts.
+    std::fs::write(&ok, "").unwrap();
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+    wait_state(&b, "BACKUP", Duration::from_secs(2));
+
+    // The tracked interface goes down: A in FAULT (priority 0 sent), B takes over at once.
+    assert!(lab.sh("dir", "ip link set dum0 down").status.success());
+    let t = Instant::now();
+    wait_state(&a, "FAULT", Duration::from_secs(3));
+    wait_state(&b, "MASTER", Duration::from_secs(3));
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(lab.sh("dir", "ip link set dum0 up").status.success());
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+
+    // keepalived's notify arguments, in order.
+    std::thread::sleep(Duration::from_millis(300));
+    let said = std::fs::read_to_string(&notes).unwrap();
+    let lines: Vec<&str> = said.lines().collect();
+    let want = [
+        "INSTANCE VI_1 BACKUP 150",
+        "INSTANCE VI_1 MASTER 150",
+        "INSTANCE VI_1 BACKUP 90",
+        "INSTANCE VI_1 MASTER 150",
+        "INSTANCE VI_1 FAULT 150",
+        "FAULT-SCRIPT",
+    ];
+    for w in want {
+        assert!(lines.contains(&w), "no '{w}' in {lines:?}");
+    }
+    let pos = |w: &str| lines.iter().position(|l| *l == w).unwrap();
+    assert!(
+        pos("INSTANCE VI_1 BACKUP 90") < pos("INSTANCE VI_1 FAULT 150"),
+        "{lines:?}"
+    );
+    drop((a, b));
+}
+
+#[test]
+fn the_old_master_returns_gets_the_table_preempts_and_no_stream_breaks() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    let mut a = lab.xvsd(&xvsd_conf(150, SYNC), &[]);
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+    let b = lab.xvsd_on("dir2", &xvsd_conf(100, SYNC), &[]);
+    wait_state(&b, "BACKUP", Duration::from_secs(3));
+    // 8 streams of 26 s.
+    let s = streams(&lab, 7, 8, 130);
+    std::thread::sleep(Duration::from_secs(3));
+    a.kill_hard();
+    wait_state(&b, "MASTER", Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(1));
+    // A comes back (its log appended to): backup first, it receives B's table, then preempts.
+    let started = Instant::now();
+    let a = lab.xvsd(&xvsd_conf(150, SYNC), &[]);
+    wait_state(&a, "MASTER", Duration::from_secs(20));
+    let preempted = started.elapsed();
+    let d = a.request(r#"{"v":1,"cmd":"daemon"}"#);
+    assert!(d["conns_installed"].as_u64().unwrap() >= 8, "{d}");
+    wait_state(&b, "BACKUP", Duration::from_secs(3));
+    let (ok, broken) = streams_result(s);
+    eprintln!(
+        "failback: A preempted {:.1} s after it started (refresh 5 s); streams whole {ok}, broken {}",
+        preempted.as_secs_f64(),
+        broken.len()
+    );
+    assert!(
+        preempted >= Duration::from_secs(6),
+        "A took mastership back before it had the table: {preempted:?}"
+    );
+    assert_eq!(broken, Vec::<u64>::new(), "{}", a.log_text());
+    assert_eq!(ok, 8);
+}
+
+/// Drops VRRP between the directors on the switch (nftables bridge filter), or lets it pass.
+fn cut_vrrp(lab: &Lab, cut: bool) {
+    let cmd = if cut {
+        "nft add table bridge xvscut && nft add chain bridge xvscut fw '{ type filter hook forward priority 0; }' && nft add rule bridge xvscut fw ip protocol 112 drop"
+    } else {
+        "nft delete table bridge xvscut"
+    };
+    let out = lab.sh("sw", cmd);
+    assert!(
+        out.status.success(),
+        "nft (apt-get install nftables; tools/setup.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn split_brain_heals_to_one_master_with_gratuitous_arps_and_traffic() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    let a = lab.xvsd(&xvsd_conf(150, ""), &[]);
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+    let b = lab.xvsd_on("dir2", &xvsd_conf(100, ""), &[]);
+    wait_state(&b, "BACKUP", Duration::from_secs(3));
+    cut_vrrp(&lab, true);
+    wait_state(&b, "MASTER", Duration::from_secs(6));
+    assert!(
+        lab.has_addr("dir", VIP) && lab.has_addr("dir2", VIP),
+        "both masters"
+    );
+    // Heal, watching the client's segment for gratuitous ARPs.
+    let mut cap = Command::new("timeout")
+        .args([
+            "6",
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("cl"),
+            "tcpdump",
+            "-l",
+            "-nn",
+            "-i",
+            "eth0",
+            "arp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tcpdump");
+    std::thread::sleep(Duration::from_millis(500));
+    cut_vrrp(&lab, false);
+    wait_state(&b, "BACKUP", Duration::from_secs(4));
+    wait_state(&a, "MASTER", Duration::from_secs(1));
+    lab.wait_addr("dir2", VIP, false, Duration::from_secs(2));
+    let _ = cap.kill();
+    let seen = String::from_utf8_lossy(&cap.wait_with_output().unwrap().stdout).to_string();
+    let garps = seen
+        .lines()
+        .filter(|l| l.contains(&format!("who-has {VIP}")) && l.contains(&format!("tell {VIP}")))
+        .count();
+    assert!(
+        garps >= 5,
+        "gratuitous ARPs after the heal: {garps}\n{seen}"
+    );
+    assert!(lab.has_addr("dir", VIP));
+    let data = payload(30_000, 9);
+    let t = Instant::now();
+    while lab.tcp_echo(VIP, 7, &data) != data {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", a.log_text());
+    }
+}
+
+/// The lab's keepalived.conf: a DR virtual server with TCP_CHECKs, a VRRP instance and the
+/// sync daemon following it, and keywords xvs does not implement.
+const KEEPALIVED_LAB: &str = "! xvs lab director
+global_defs {
+   router_id XVS_LAB
+   notification_email {
+      admin@example.org
+   }
+   lvs_sync_daemon ext0 inst VI_1
+}
+virtual_server 198.18.0.10 7 {
+    delay_loop 2
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.0.11 7 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 2
+        }
+    }
+    real_server 198.18.0.12 7 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 2
+        }
+    }
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface ext0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    smtp_alert
+    authentication {
+        auth_type PASS
+        auth_pass 1111
+    }
+    virtual_ipaddress {
+        198.18.0.10
+    }
+}
+";
+
+#[test]
+fn keepalived_conf_runs_unchanged_and_bad_files_are_refused_with_their_place() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    let conf = tmp(&lab, "keepalived.conf");
+    std::fs::write(&conf, KEEPALIVED_LAB).unwrap();
+    let conf_s = conf.display().to_string();
+    let x = lab.xvsd("", &["--keepalived-conf", &conf_s]);
+    wait_state(&x, "MASTER", Duration::from_secs(8));
+    let data = payload(60_000, 3);
+    let t = Instant::now();
+    while lab.tcp_echo(VIP, 7, &data) != data {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", x.log_text());
+    }
+    let log = x.log_text();
+    for w in [
+        format!("{conf_s}:4: 'notification_email' in global_defs is not implemented"),
+        format!("{conf_s}:34: 'smtp_alert' in vrrp_instance is not implemented"),
+    ] {
+        assert!(log.contains(&w), "no warning '{w}':\n{log}");
+    }
+    let d = x.request(r#"{"v":1,"cmd":"daemon"}"#);
+    assert_eq!(
+        d["daemons"][0]["role"], "master",
+        "the sync daemon follows VI_1: {d}"
+    );
+    assert_eq!(d["daemons"][0]["syncid"], 51, "the VRID by default: {d}");
+    let l = x.adm_ok(&["-Ln"]);
+    assert!(l.contains("TCP  198.18.0.10:7 rr"), "{l}");
+    // A broken file on reload: refused with its place, nothing changes.
+    std::fs::write(&conf, KEEPALIVED_LAB.replace("lb_kind DR", "lb_kind DRX")).unwrap();
+    let out = x.adm(&["--reload"]);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains(&format!("{conf_s}:12:")) && e.contains("not NAT, DR or TUN"),
+        "{e}"
+    );
+    assert_eq!(x.adm_ok(&["-Ln"]), l);
+    drop(x);
+    // A broken file at start: xvsd does not start, and says where.
+    let said = lab.xvsd_fails("", &["--keepalived-conf", &conf_s]);
+    assert!(said.contains(&format!("{conf_s}:12:")), "{said}");
+}
+
+/// The classic guide's keepalived.conf, as written there (its addresses and ens33).
+const KEEPALIVED_GUIDE: &str = "virtual_server 192.168.233.100 80 {
+    delay_loop 2
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.233.20 80 {
+        weight 1
+        TCP_CHECK { connect_port 80  connect_timeout 3  nb_get_retry 3  delay_before_retry 3 }
+    }
+}
+vrrp_instance VI_1 {
+    state MASTER            # BACKUP on the standby
+    interface ens33
+    virtual_router_id 51
+    priority 100            # lower on the standby
+    advert_int 1
+    authentication { auth_type PASS  auth_pass 1111 }
+    virtual_ipaddress { 192.168.233.100 }
+}
+";
+
+#[test]
+fn the_classic_guide_s_keepalived_conf_runs_unchanged() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    // The guide's interface name, on the director's segment.
+    assert!(lab.sh("dir", "ip link set ext0 down && ip link set ext0 name ens33 && ip link set ens33 up && ip addr add 192.168.233.2/24 dev ens33").status.success());
+    for n in 1..=2 {
+        let rs = format!("rs{n}");
+        let ip = format!("192.168.233.{}", 10 * n + 10);
+        assert!(
+            lab.sh(
+                &rs,
+                &format!("ip addr add {ip}/24 dev eth0 && ip addr add 192.168.233.100/32 dev lo")
+            )
+            .status
+            .success()
+        );
+    }
+    assert!(
+        lab.sh("cl", "ip addr add 192.168.233.99/24 dev eth0")
+            .status
+            .success()
+    );
+    let conf = tmp(&lab, "guide.conf");
+    std::fs::write(&conf, KEEPALIVED_GUIDE).unwrap();
+    let conf_s = conf.display().to_string();
+    let x = lab.xvsd("", &["--keepalived-conf", &conf_s]);
+    wait_state(&x, "MASTER", Duration::from_secs(8));
+    let out = lab.run("cl", &["curl", "-s", "-m", "3", "http://192.168.233.100/"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "rs1",
+        "{}",
+        x.log_text()
+    );
+    assert!(
+        x.log_text()
+            .contains(&format!("{conf_s}:17: 'auth_type' takes one value")),
+        "{}",
+        x.log_text()
+    );
+}

@@ -9,7 +9,7 @@ use xvs_control::change::{
 };
 use xvs_control::check::CheckConfig;
 use xvs_control::listing::{Columns, Format};
-use xvs_control::proto::TraceQuery;
+use xvs_control::proto::{DaemonSpec, TraceQuery};
 use xvs_core::service::{Family, Protocol, ServiceKey};
 
 /// What to do.
@@ -62,6 +62,19 @@ pub enum Action {
         /// JSON.
         json: bool,
     },
+    /// Show the VRRP instances.
+    Vrrp {
+        /// JSON.
+        json: bool,
+    },
+    /// Print a keepalived.conf as xvs YAML.
+    ConvertKeepalived(std::path::PathBuf),
+    /// Start a sync daemon.
+    StartDaemon(DaemonSpec),
+    /// Stop a sync daemon (`master` or `backup`).
+    StopDaemon(String),
+    /// List the sync daemons (`-L --daemon`).
+    Daemons,
     /// Set or remove one real server's check.
     SetCheck {
         /// The service.
@@ -263,6 +276,82 @@ fn reject(used: &[(bool, &str)], cmd: &str) -> Result<(), String> {
 }
 
 impl Args {
+    /// `--start-daemon`, `--stop-daemon` and `-L --daemon`, with ipvsadm's checks and words.
+    fn daemon_action(&self) -> Result<Option<Action>, String> {
+        let opts = [
+            (self.mcast_interface.is_some(), "mcast-interface"),
+            (self.sync_maxlen.is_some(), "sync-maxlen"),
+            (self.mcast_group.is_some(), "mcast-group"),
+            (self.mcast_port.is_some(), "mcast-port"),
+            (self.mcast_ttl.is_some(), "mcast-ttl"),
+        ];
+        let role = |s: &str, what: &str| match s {
+            "master" | "backup" => Ok(s.to_string()),
+            _ => Err(format!("illegal {what} parameter specified")),
+        };
+        let num = |v: &Option<String>, lo: u64, hi: u64, what: &str| -> Result<u64, String> {
+            match v {
+                None => Ok(0),
+                Some(s) => s
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (lo..=hi).contains(n))
+                    .ok_or_else(|| format!("illegal {what} specified")),
+            }
+        };
+        if let Some(r) = &self.start_daemon {
+            let role = role(r, "start-daemon")?;
+            let group = match &self.mcast_group {
+                None => None,
+                Some(g) => {
+                    let a: IpAddr = g.parse().map_err(|_| {
+                        if g.contains(':') {
+                            format!("invalid IPv6 mcast-group `{g}'")
+                        } else {
+                            format!("invalid IPv4 mcast-group `{g}'")
+                        }
+                    })?;
+                    if !a.is_multicast() {
+                        return Err(if a.is_ipv6() {
+                            format!("invalid IPv6 mcast-group `{g}'")
+                        } else {
+                            format!("invalid IPv4 mcast-group `{g}'")
+                        });
+                    }
+                    Some(a)
+                }
+            };
+            return Ok(Some(Action::StartDaemon(DaemonSpec {
+                role,
+                interface: self
+                    .mcast_interface
+                    .clone()
+                    .unwrap_or_else(|| "eth0".into()),
+                syncid: num(&self.syncid, 0, 255, "syncid")? as u8,
+                maxlen: num(&self.sync_maxlen, 1, 65507, "sync-maxlen")? as u16,
+                group,
+                port: num(&self.mcast_port, 1, 65535, "mcast-port")? as u16,
+                ttl: num(&self.mcast_ttl, 1, 255, "mcast-ttl")? as u8,
+            })));
+        }
+        if let Some(r) = &self.stop_daemon {
+            reject(&opts, "stop-daemon")?;
+            return Ok(Some(Action::StopDaemon(role(r, "stop_daemon")?)));
+        }
+        if self.daemon {
+            if !(self.list || self.list_l) {
+                return Err("--daemon goes with -L".into());
+            }
+            reject(&self.list_opts(), "list")?;
+            return Ok(Some(Action::Daemons));
+        }
+        reject(&opts, "this")?;
+        if self.syncid.is_some() {
+            return Err("Illegal 'syncid' option with this command".into());
+        }
+        Ok(None)
+    }
+
     fn service_opts(&self) -> [(bool, &'static str); 6] {
         [
             (self.scheduler.is_some(), "scheduler"),
@@ -313,7 +402,12 @@ impl Args {
                 Sub::Health { json } => Ok(Action::Health { json: *json }),
                 Sub::Stats { json } => Ok(Action::Stats { json: *json }),
                 Sub::Check(c) => set_check(c),
+                Sub::Vrrp { json } => Ok(Action::Vrrp { json: *json }),
+                Sub::ConvertKeepalived { file } => Ok(Action::ConvertKeepalived(file.clone())),
             };
+        }
+        if let Some(a) = self.daemon_action()? {
+            return Ok(a);
         }
         let cmds = [
             self.add_service,

@@ -27,7 +27,11 @@ use xvs_control::check::{CheckKind, StartState};
 ///   -Z [SERVICE]
 ///   --set TCP TCPFIN UDP
 ///   -R (rules on standard input)  -S [-n]
-/// xvs's own: --reload [FILE], `xvsadm top`, `xvsadm trace`, `xvsadm health`, `xvsadm check`.
+///   --start-daemon master|backup [--mcast-interface IF] [--syncid N] [--sync-maxlen N]
+///       [--mcast-group ADDR] [--mcast-port PORT] [--mcast-ttl TTL]
+///   --stop-daemon master|backup   -L --daemon
+/// xvs's own: --reload [FILE], `xvsadm top`, `xvsadm trace`, `xvsadm health`, `xvsadm check`,
+/// `xvsadm stats`, `xvsadm vrrp`, `xvsadm convert-keepalived FILE`.
 #[derive(Debug, Parser)]
 #[command(name = "xvsadm", disable_version_flag = true, verbatim_doc_comment)]
 pub struct Args {
@@ -86,6 +90,33 @@ pub struct Args {
     /// Show the version.
     #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
     pub version: bool,
+    /// Start the connection-sync daemon: master or backup.
+    #[arg(long = "start-daemon", value_name = "STATE")]
+    pub start_daemon: Option<String>,
+    /// Stop the connection-sync daemon: master or backup.
+    #[arg(long = "stop-daemon", value_name = "STATE")]
+    pub stop_daemon: Option<String>,
+    /// With -L: the sync daemons.
+    #[arg(long = "daemon", action = ArgAction::SetTrue)]
+    pub daemon: bool,
+    /// Sync daemon: multicast interface (default eth0).
+    #[arg(long = "mcast-interface", value_name = "IF")]
+    pub mcast_interface: Option<String>,
+    /// Sync daemon: sync id, 0-255 (default 0).
+    #[arg(long = "syncid", value_name = "ID")]
+    pub syncid: Option<String>,
+    /// Sync daemon: largest message, 1-65507 bytes.
+    #[arg(long = "sync-maxlen", value_name = "LEN")]
+    pub sync_maxlen: Option<String>,
+    /// Sync daemon: multicast group (default 224.0.0.81).
+    #[arg(long = "mcast-group", value_name = "ADDR")]
+    pub mcast_group: Option<String>,
+    /// Sync daemon: UDP port (default 8848).
+    #[arg(long = "mcast-port", value_name = "PORT")]
+    pub mcast_port: Option<String>,
+    /// Sync daemon: multicast TTL, 1-255 (default 1).
+    #[arg(long = "mcast-ttl", value_name = "TTL")]
+    pub mcast_ttl: Option<String>,
 
     /// The service.
     #[command(flatten)]
@@ -237,6 +268,18 @@ pub enum Sub {
         /// JSON instead of the tables.
         #[arg(long)]
         json: bool,
+    },
+    /// VRRP instances: state, priority now and configured, the master, since when, adverts
+    /// in and out, refused adverts by reason.
+    Vrrp {
+        /// JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the xvs YAML equivalent of a keepalived.conf (its warnings on standard error).
+    ConvertKeepalived {
+        /// The keepalived.conf (includes are followed).
+        file: PathBuf,
     },
 }
 

@@ -320,8 +320,13 @@ print(json.dumps({"counts": counts, "errors": errors}))
             .args(["netns", "exec", &self.ns(node)])
             .args(wrapper)
             .arg(env!("CARGO_BIN_EXE_xvsd"))
-            .arg("--config")
-            .arg(&config)
+            // An empty configuration: none at all (the flags in `extra` say what to run).
+            .args(
+                (!yaml.is_empty())
+                    .then(|| ["--config".into(), config.clone().into_os_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--control-socket")
             .arg(&socket)
             .args(extra)
@@ -358,8 +363,12 @@ impl Lab {
             .args(["30", "ip", "netns", "exec", &self.ns("dir")])
             .args(wrapper)
             .arg(env!("CARGO_BIN_EXE_xvsd"))
-            .arg("--config")
-            .arg(&config)
+            .args(
+                (!yaml.is_empty())
+                    .then(|| ["--config".into(), config.clone().into_os_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--control-socket")
             .arg(dir.join("refused.sock"))
             .args(extra)
