@@ -7,8 +7,11 @@
 #
 # SHAPE is one-armed (DR/TUN: client, director and real servers on one segment), two-armed
 # (NAT/FullNAT: client on the director's ext0, real servers behind its int0, default route via
-# the director), or ha (one-armed with a second director, dir2, for VRRP: neither director
-# holds the VIP until VRRP gives it one). Namespaces are named ${P}cl, ${P}dir, ${P}sw (the switch: a bridge), ${P}rs1..N.
+# the director), ha (one-armed with a second director, dir2, for VRRP: neither director
+# holds the VIP until VRRP gives it one), or ha-two-armed (two-armed with dir and dir2 side by
+# side: the client's segment through the switch swx, the real servers' through sw; the VIP
+# 198.18.0.10 and the real servers' gateway 198.18.1.1 held by VRRP; directors .2 and .3 on
+# both sides). Namespaces are named ${P}cl, ${P}dir, ${P}sw (the switch: a bridge), ${P}rs1..N.
 # Addresses (benchmarking range 198.18.0.0/15 and documentation IPv6):
 #   one-armed   segment 198.18.0.0/24, 2001:db8:0::/64
 #               client .100 / ::100, director ext0 .2 / ::2, RSn .1n / ::1n
@@ -28,7 +31,7 @@ cmd=${1:-}; shift || true
 shape=""; prefix=${XVS_LAB:-xl$$-}; queues=1; reals=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    one-armed|two-armed|ha) shape=$1 ;;
+    one-armed|two-armed|ha|ha-two-armed) shape=$1 ;;
     --prefix) prefix=$2; shift ;;
     --queues) queues=$2; shift ;;
     --reals) reals=$2; shift ;;
@@ -117,6 +120,7 @@ up() {
   mkdir -p "/tmp/${prefix}lab"
   local nodes="cl dir sw"
   [ "$shape" = ha ] && nodes="cl dir dir2 sw"
+  [ "$shape" = ha-two-armed ] && nodes="cl dir dir2 sw swx"
   for n in $nodes $(seq -f 'rs%g' 1 "$reals"); do ip netns add "$prefix$n"; done
   for n in $nodes $(seq -f 'rs%g' 1 "$reals"); do ns "$n" ip link set lo up; done
   ns sw ip link add br0 type bridge
@@ -155,6 +159,38 @@ up() {
     ns cl ip link set eth0 up; ns dir ip link set ext0 up
     offload_off cl eth0
     for n in $(seq 1 "$reals"); do ns "rs$n" ip link set eth0 up; offload_off "rs$n" eth0; real_server "$n"; done
+  elif [ "$shape" = ha-two-armed ]; then
+    ns swx ip link add br0 type bridge
+    ns swx ip link set br0 up
+    ns swx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
+    veth eth0 cl c0 swx; veth ext0 dir x1 swx; veth ext0 dir2 x2 swx
+    veth int0 dir d1 sw; veth int0 dir2 d2 sw
+    ns cl ip addr add 198.18.0.100/24 dev eth0
+    ns cl ip -6 addr add 2001:db8::100/64 dev eth0 nodad
+    local d i
+    for d in dir dir2; do
+      i=2; [ "$d" = dir2 ] && i=3
+      ns "$d" ip addr add "198.18.0.$i/24" dev ext0
+      ns "$d" ip -6 addr add "2001:db8::$i/64" dev ext0 nodad
+      ns "$d" ip addr add "198.18.1.$i/24" dev int0
+      ns "$d" ip -6 addr add "2001:db8:1::$i/64" dev int0 nodad
+      ns "$d" ip link set ext0 up; ns "$d" ip link set int0 up
+    done
+    for n in $(seq 1 "$reals"); do
+      veth eth0 "rs$n" "r$n" sw
+      ns "rs$n" ip addr add "198.18.1.1$n/24" dev eth0
+      ns "rs$n" ip -6 addr add "2001:db8:1::1$n/64" dev eth0 nodad
+    done
+    for p in c0 x1 x2; do ns swx ip link set "$p" master br0 up; done
+    for p in d1 d2 $(seq -f 'r%g' 1 "$reals"); do ns sw ip link set "$p" master br0 up; done
+    ns cl ip link set eth0 up
+    offload_off cl eth0
+    for n in $(seq 1 "$reals"); do
+      ns "rs$n" ip link set eth0 up
+      ns "rs$n" ip route add default via 198.18.1.1 onlink
+      offload_off "rs$n" eth0
+      real_server "$n"
+    done
   elif [ "$shape" = two-armed ]; then
     veth eth0 cl ext0 dir
     ns cl ip addr add 198.18.0.100/24 dev eth0

@@ -82,8 +82,6 @@ pub struct NetView {
     pub routes: Vec<Route>,
     /// Resolved neighbours.
     pub neighbours: Vec<Neighbour>,
-    /// Neighbours the kernel failed to resolve (interface index, address).
-    pub failed: Vec<(u32, IpAddr)>,
 }
 
 /// A netlink route socket for requests.
@@ -225,11 +223,7 @@ impl Netlink {
             NLM_F_DUMP,
         )? {
             if let RouteNetlinkMessage::NewNeighbour(n) = m {
-                if n.header.state == NeighbourState::Failed {
-                    if let Some(ip) = destination_of(&n) {
-                        v.failed.push((n.header.ifindex, ip));
-                    }
-                } else if let Some(n) = neighbour_of(&n) {
+                if let Some(n) = neighbour_of(&n) {
                     v.neighbours.push(n);
                 }
             }
@@ -385,14 +379,6 @@ fn route_of(r: &RouteMessage) -> Option<Route> {
         prefix_len: r.header.destination_prefix_length,
         oif: oif?,
         gateway,
-    })
-}
-
-fn destination_of(n: &NeighbourMessage) -> Option<IpAddr> {
-    n.attributes.iter().find_map(|a| match a {
-        NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => Some(IpAddr::V4(*a)),
-        NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
-        _ => None,
     })
 }
 

@@ -640,3 +640,95 @@ fn the_classic_guide_s_keepalived_conf_runs_unchanged() {
         x.log_text()
     );
 }
+
+/// Two-armed NAT directors: the VIP on the client's side and the real servers' gateway on
+/// theirs, two VRRP instances moved together by a sync group.
+fn nat_conf(prio: u8) -> String {
+    format!(
+        "interfaces: [ext0, int0]
+services:
+  - {{ proto: tcp, vip: {VIP}, port: 7, scheduler: rr, reals: [ {{ addr: 198.18.1.11, method: nat }}, {{ addr: 198.18.1.12, method: nat }}, {{ addr: 198.18.1.13, method: nat }} ] }}
+vrrp:
+  instances:
+    - {{ name: VI_EXT, interface: ext0, vrid: 51, priority: {prio}, virtual_ipaddress: [ {{ addr: {VIP} }} ] }}
+    - {{ name: VI_INT, interface: int0, vrid: 52, priority: {prio}, virtual_ipaddress: [ {{ addr: 198.18.1.1 }} ] }}
+  sync_groups:
+    - {{ name: G, group: [VI_EXT, VI_INT] }}
+sync: {{ interface: int0, instance: VI_EXT, refresh: 5 }}
+"
+    )
+}
+
+#[test]
+fn nat_streams_survive_the_master_s_death_with_the_gateway_moving_along() {
+    let _g = serial();
+    let lab = Lab::up("ha-two-armed", 1);
+    let mut a = lab.xvsd(&nat_conf(150), &[]);
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+    let b = lab.xvsd_on("dir2", &nat_conf(100), &[]);
+    wait_state(&b, "BACKUP", Duration::from_secs(3));
+    lab.wait_addr("dir", "198.18.1.1", true, Duration::from_secs(2));
+    let s = streams(&lab, 7, 9, 60);
+    std::thread::sleep(Duration::from_secs(4));
+    a.kill_hard();
+    let killed = Instant::now();
+    lab.wait_addr("dir2", VIP, true, Duration::from_secs(6));
+    lab.wait_addr("dir2", "198.18.1.1", true, Duration::from_secs(2));
+    let took = killed.elapsed();
+    let (ok, broken) = streams_result(s);
+    eprintln!(
+        "NAT failover: both addresses on the backup {:.2} s after kill -9; streams whole {ok}, broken {}",
+        took.as_secs_f64(),
+        broken.len()
+    );
+    assert_eq!(broken, Vec::<u64>::new(), "{}", b.log_text());
+    assert_eq!(ok, 9);
+}
+
+#[test]
+fn ipv6_instances_speak_vrrpv3_and_fail_over() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    let conf = |prio: u8| {
+        format!(
+            "interfaces: [ext0]
+services:
+  - {{ proto: tcp, vip: '2001:db8::10', port: 7, scheduler: rr, reals: [ {{ addr: '2001:db8::11', method: dr }}, {{ addr: '2001:db8::12', method: dr }} ] }}
+vrrp:
+  instances:
+    - {{ name: VI_6, interface: ext0, vrid: 61, priority: {prio}, advert_int: 0.5, virtual_ipaddress: [ {{ addr: '2001:db8::10', prefix: 128 }} ] }}
+"
+        )
+    };
+    let mut a = lab.xvsd(&conf(150), &[]);
+    wait_state(&a, "MASTER", Duration::from_secs(8));
+    let b = lab.xvsd_on("dir2", &conf(100), &[]);
+    wait_state(&b, "BACKUP", Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(2));
+    let v = b.request(r#"{"v":1,"cmd":"vrrp"}"#);
+    assert!(
+        v["instances"][0]["adverts_in"].as_u64().unwrap() >= 3,
+        "{v}"
+    );
+    assert_eq!(v["instances"][0]["rejected"], serde_json::json!({}), "{v}");
+    lab.wait_addr("dir", "2001:db8::10", true, Duration::from_secs(2));
+    let data = payload(20_000, 6);
+    let t = Instant::now();
+    while lab.tcp_echo("2001:db8::10", 7, &data) != data {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", a.log_text());
+    }
+    // Master down at 0.5 s adverts: 1.5 s + (256 − 100) × 0.5 / 256 s.
+    a.kill_hard();
+    let t = Instant::now();
+    wait_state(&b, "MASTER", Duration::from_secs(4));
+    assert!(
+        t.elapsed() < Duration::from_millis(3000),
+        "{:?}",
+        t.elapsed()
+    );
+    lab.wait_addr("dir2", "2001:db8::10", true, Duration::from_secs(2));
+    let t = Instant::now();
+    while lab.tcp_echo("2001:db8::10", 7, &data) != data {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", b.log_text());
+    }
+}

@@ -240,12 +240,10 @@ impl Director {
         }
         self.collect_ports();
         let mut fresh = netsync::net_state(&self.shared.ports, self.kernel.net());
-        let failed: Vec<IpAddr> = self.kernel.net().failed.iter().map(|(_, ip)| *ip).collect();
         let links = &self.links;
         let ask = self.neigh_grace.carry(
             &self.running.net,
             &mut fresh,
-            &failed,
             |p| !links.gone(usize::from(p)),
             Instant::now(),
         );

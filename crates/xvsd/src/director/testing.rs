@@ -176,7 +176,6 @@ pub fn view() -> NetView {
         addrs: vec![addr("198.18.0.2"), addr("198.18.1.1")],
         routes: vec![route("198.18.0.0"), route("198.18.1.0")],
         neighbours: Vec::new(),
-        failed: Vec::new(),
     }
 }
 
