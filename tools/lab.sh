@@ -187,7 +187,7 @@ up() {
     offload_off cl eth0
     for n in $(seq 1 "$reals"); do
       ns "rs$n" ip link set eth0 up
-      ns "rs$n" ip route add default via 198.18.1.1 onlink
+      ns "rs$n" ip route add default via 198.18.1.1 dev eth0
       offload_off "rs$n" eth0
       real_server "$n"
     done

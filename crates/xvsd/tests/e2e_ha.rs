@@ -558,6 +558,12 @@ fn keepalived_conf_runs_unchanged_and_bad_files_are_refused_with_their_place() {
         "the sync daemon follows VI_1: {d}"
     );
     assert_eq!(d["daemons"][0]["syncid"], 51, "the VRID by default: {d}");
+    assert_eq!(
+        x.adm_ok(&["-L", "--daemon"]),
+        "master sync daemon (mcast=ext0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+    let v = x.adm_ok(&["vrrp"]);
+    assert!(v.contains("VI_1") && v.contains("MASTER"), "{v}");
     let l = x.adm_ok(&["-Ln"]);
     assert!(l.contains("TCP  198.18.0.10:7 rr"), "{l}");
     // A broken file on reload: refused with its place, nothing changes.

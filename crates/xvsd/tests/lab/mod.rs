@@ -68,6 +68,7 @@ impl Lab {
         require();
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let prefix = format!("xe{}{n}-", std::process::id());
+        // Built in `lab`, so its drop tears down whatever `up` made even when it fails.
         let lab = Lab { prefix };
         let out = lab.script(&["up", shape, "--queues", &queues.to_string()]);
         assert!(
