@@ -64,6 +64,9 @@ pub struct SlotCounters {
     /// Replies (NAT/FullNAT) handled by another worker than the one that created their
     /// connection: a sign of asymmetric RSS, harmless with the shared table.
     pub cross_worker_replies: AtomicU64,
+    /// Frames set aside to wait for their next hop's MAC address ([`crate::Verdict::Wait`]),
+    /// each time.
+    pub neigh_waits: AtomicU64,
     /// Dropped frames by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
     /// Per real server, indexed by [`RealId`]. Service totals are the sums over their real
@@ -82,6 +85,7 @@ impl SlotCounters {
             conns_evicted: AtomicU64::new(0),
             conns_expired: AtomicU64::new(0),
             cross_worker_replies: AtomicU64::new(0),
+            neigh_waits: AtomicU64::new(0),
             drops: core::array::from_fn(|_| AtomicU64::new(0)),
             reals: (0..max_reals).map(|_| RealCounters::default()).collect(),
         }
@@ -140,6 +144,8 @@ pub struct GlobalTotals {
     pub conns_expired: u64,
     /// Replies handled by another worker than their connection's creator.
     pub cross_worker_replies: u64,
+    /// Frames set aside to wait for a next hop's MAC (each time).
+    pub neigh_waits: u64,
     /// Drops by reason, in [`DropReason::ALL`] order.
     pub drops: Vec<u64>,
 }
@@ -235,6 +241,7 @@ impl Stats {
             conns_evicted: sum(|s| &s.conns_evicted),
             conns_expired: sum(|s| &s.conns_expired),
             cross_worker_replies: sum(|s| &s.cross_worker_replies),
+            neigh_waits: sum(|s| &s.neigh_waits),
             drops: (0..DropReason::COUNT)
                 .map(|r| self.slots.iter().map(|s| s.drops[r].load(Relaxed)).sum())
                 .collect(),

@@ -127,7 +127,7 @@ fn run_all(frames: &[(u16, Vec<u8>)]) -> Result<u64, TestCaseError> {
     let snap = snapshot();
     let mut fw = forwarder();
     let mut drops = [0u64; DropReason::COUNT];
-    let (mut tx, mut pass) = (0u64, 0u64);
+    let (mut tx, mut pass, mut waits) = (0u64, 0u64, 0u64);
     for (port, f) in frames {
         let (v, out) = run(&mut fw, &snap, *port, f, 1);
         match v {
@@ -152,12 +152,17 @@ fn run_all(frames: &[(u16, Vec<u8>)]) -> Result<u64, TestCaseError> {
                 drops[r as usize] += 1;
                 prop_assert_eq!(&out, f, "dropped frames are untouched");
             }
+            Verdict::Wait => {
+                waits += 1;
+                prop_assert_eq!(&out, f, "frames waiting for a neighbour are untouched");
+            }
         }
     }
     let g = fw.stats().global();
     prop_assert_eq!(g.rx_frames, frames.len() as u64);
     prop_assert_eq!(g.tx_frames, tx);
     prop_assert_eq!(g.passed, pass);
+    prop_assert_eq!(g.neigh_waits, waits);
     // Every dropped frame is counted under its reason; a frame counted beyond those was
     // answered with an ICMP error instead (time exceeded, unreachable, too big).
     let mut answered = 0;

@@ -260,8 +260,37 @@ fn unknown_neighbours_are_reported_for_resolution() {
         vec![(INT, xvs_core::service::addr16(&ip(RS3)))],
         "asked once"
     );
-    assert_eq!(fw.stats().drops(DropReason::UnknownNeighbour), 3);
+    assert_eq!(fw.stats().global().neigh_waits, 3, "they wait, not dropped");
+    assert_eq!(fw.stats().drops(DropReason::UnknownNeighbour), 0);
     fw.take_unresolved(|_, _| panic!("already handed over"));
+}
+
+#[test]
+fn a_frame_that_waited_goes_out_once_its_next_hop_is_known() {
+    let snap = snapshot();
+    let mut fw = forwarder();
+    let syn = from_client(&tcp(CLIENT, 43000, VIP_UNRESOLVED, 80).syn());
+    let (v, out) = run(&mut fw, &snap, EXT, &syn, 1);
+    assert_eq!(v, Verdict::Wait);
+    assert_eq!(out, syn, "a waiting frame is kept as it came");
+    // The kernel resolved RS3: a new network state, the same frame offered again.
+    let mut net = net();
+    net.set_neighbour(ip(RS3), INT, RS3_MAC);
+    let resolved = Snapshot::new(
+        Arc::clone(&snap.services),
+        Arc::new(net),
+        snap.timeouts,
+        snap.options,
+        2,
+    );
+    let (v, out) = run(&mut fw, &resolved, EXT, &syn, 1);
+    assert_eq!(v, Verdict::Tx { port: INT });
+    assert_eq!(&out[..6], &RS3_MAC.0, "to RS3's MAC");
+    assert_eq!(
+        fw.stats().global().conns_created,
+        1,
+        "the connection made at the first offer carries the frame"
+    );
 }
 
 #[test]

@@ -138,7 +138,18 @@ impl ControlLoop {
                 Resolve::Unresolved { port, ip } => Some((port, ip)),
                 _ => None,
             });
-        let wanted: Vec<(PortId, [u8; 16])> = unresolved.chain(hops).collect();
+        let met: Vec<(PortId, [u8; 16])> = hops.collect();
+        for (port, ip) in &met {
+            if !self.asked.contains_key(&(*port, *ip)) {
+                let name = d.shared.ports.names.get(usize::from(*port));
+                tracing::info!(
+                    hop = %ip_from16(ip),
+                    interface = name.map_or("?", String::as_str),
+                    "frames dropped: no MAC address for this next hop; asking the kernel to resolve it"
+                );
+            }
+        }
+        let wanted: Vec<(PortId, [u8; 16])> = unresolved.chain(met).collect();
         for (port, ip) in wanted {
             let last = self
                 .asked

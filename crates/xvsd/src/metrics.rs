@@ -295,6 +295,11 @@ pub fn render(d: &Director) -> String {
             g.tx_frames,
         ),
         (
+            "xvs_neigh_waits_total",
+            "Frames set aside to wait for their next hop's MAC address (each time).",
+            g.neigh_waits,
+        ),
+        (
             "xvs_passed_frames_total",
             "Frames handed to the host stack.",
             g.passed,

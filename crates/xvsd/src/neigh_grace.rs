@@ -49,6 +49,10 @@ impl NeighGrace {
     ) -> Vec<(PortId, IpAddr)> {
         for (ip, port, mac) in before.neighbours() {
             if fresh.neighbour(&ip).is_none() && !self.carried.contains_key(&ip) {
+                tracing::info!(
+                    neighbour = %ip_from16(&ip),
+                    "neighbour gone from the kernel's table (deleted or failed); its MAC stays in use while it is resolved again"
+                );
                 self.carried.insert(
                     ip,
                     Carried {

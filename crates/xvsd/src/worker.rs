@@ -124,6 +124,7 @@ fn handle(fw: &mut Forwarder, snap: &Snapshot, io: &mut [IoFrame<'_>], now: Time
             Verdict::Tx { port } => Fate::Tx(port),
             Verdict::Pass => Fate::Pass,
             Verdict::Drop(_) => Fate::Drop,
+            Verdict::Wait => Fate::Wait,
         };
     }
 }
@@ -155,11 +156,22 @@ impl Worker {
         let mut idle: u32 = 0;
         let mut sleep_ms: i32 = 1;
         let mut last_tick = coarse_ns();
+        let mut generation = 0;
+        let mut wait_dropped = 0;
+        let counters = self.io.counters();
         while !self.stop.load(Relaxed) {
             let snap = self.snapshot.load();
             let clock = coarse_ns();
             let now = Time::from_millis(clock.saturating_sub(self.origin_ns) / 1_000_000);
             let fw = &mut self.fw;
+            // Frames waiting for a next hop get another chance with every new network state.
+            if snap.generation != generation {
+                generation = snap.generation;
+                if self.io.has_waiting() {
+                    self.io
+                        .offer_waiting(&mut |frames| handle(fw, &snap, frames, now));
+                }
+            }
             let got = match &mut self.forward_only {
                 Some(f) => self.io.poll_once(&mut |frames| f.handle(frames)),
                 None => self
@@ -167,6 +179,15 @@ impl Worker {
                     .poll_once(&mut |frames| handle(fw, &snap, frames, now)),
             };
             drop(snap);
+            // Frames that waited in vain are the forwarder's drops for want of a neighbour.
+            let gave_up = counters.wait_dropped.load(Relaxed);
+            if gave_up != wait_dropped {
+                self.fw.count_drops(
+                    xvs_core::DropReason::UnknownNeighbour,
+                    gave_up - wait_dropped,
+                );
+                wait_dropped = gave_up;
+            }
             let tx = &self.resolve;
             self.fw.take_unresolved(|port, ip| {
                 let _ = tx.try_send((port, ip));

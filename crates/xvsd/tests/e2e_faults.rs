@@ -466,3 +466,41 @@ sys.stdout.buffer.write(out)
     x.assert_frames_balanced();
     assert!(x.stop().success());
 }
+
+#[test]
+fn a_reply_to_a_client_the_director_never_saw_waits_for_its_mac_instead_of_being_lost() {
+    let _g = serial();
+    let lab = Lab::up("two-armed", 1);
+    let mut x = lab.xvsd(NAT, &[]);
+    // The client's usual address: the director learnt its MAC from its ARP request.
+    let data = payload(200, 1);
+    assert_eq!(lab.udp_echo("198.18.0.10", 7, &data), data);
+    // A second address on the client, used only now: the client knows the VIP's MAC already
+    // and asks nothing, so the director has no MAC for it when the real server's answer comes
+    // back. That answer waits while the kernel resolves the address, then leaves.
+    assert!(
+        lab.sh("cl", "ip addr add 198.18.0.101/24 dev eth0")
+            .status
+            .success()
+    );
+    for seed in 2..5 {
+        let data = payload(200, seed);
+        let got = lab.run_with_input(
+            "cl",
+            &[
+                "socat",
+                "-T",
+                "2",
+                "-",
+                &format!("UDP4:198.18.0.10:7,bind=198.18.0.101:{}", 40000 + seed),
+            ],
+            &data,
+        );
+        assert_eq!(got, data, "datagram {seed} from the new address lost");
+    }
+    let s = x.stats();
+    assert!(s["neigh_waits"].as_u64() >= Some(1), "nothing waited: {s}");
+    assert_eq!(x.drops("unknown_neighbour"), 0, "{s}");
+    x.assert_frames_balanced();
+    assert!(x.stop().success());
+}

@@ -738,3 +738,53 @@ vrrp:
         assert!(t.elapsed() < Duration::from_secs(10), "{}", b.log_text());
     }
 }
+
+#[test]
+fn unicast_vrrpv3_with_keepalived() {
+    let _g = serial();
+    let lab = Lab::up("ha", 1);
+    let k = format!(
+        "vrrp_instance VI_1 {{
+    state BACKUP
+    interface ext0
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    version 3
+    unicast_src_ip 198.18.0.3
+    unicast_peer {{
+        198.18.0.2
+    }}
+    virtual_ipaddress {{
+        {VIP}/32
+    }}
+}}
+"
+    );
+    let mut k = lab.keepalived("dir2", &k);
+    lab.wait_addr("dir2", VIP, true, Duration::from_secs(8));
+    let conf = format!(
+        "interfaces: [ext0]
+services:
+  - {{ proto: tcp, vip: {VIP}, port: 7, scheduler: rr, reals: [ {{ addr: 198.18.0.11, method: dr }} ] }}
+vrrp:
+  instances:
+    - {{ name: VI_1, interface: ext0, vrid: 51, priority: 150, version: 3, unicast_src_ip: 198.18.0.2, unicast_peer: [198.18.0.3], virtual_ipaddress: [ {{ addr: {VIP}, prefix: 32 }} ] }}
+"
+    );
+    let mut x = lab.xvsd(&conf, &[]);
+    wait_state(&x, "MASTER", Duration::from_secs(8));
+    lab.wait_addr("dir2", VIP, false, Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(2));
+    let v = x.request(r#"{"v":1,"cmd":"vrrp"}"#);
+    assert_eq!(v["instances"][0]["rejected"], serde_json::json!({}), "{v}");
+    assert!(
+        k.log_text()
+            .contains("Master received advert from 198.18.0.2 with higher priority 150"),
+        "keepalived took our unicast v3 advert (its checksum with the real destination):\n{}",
+        k.log_text()
+    );
+    x.kill_hard();
+    lab.wait_addr("dir2", VIP, true, Duration::from_secs(6));
+    k.stop();
+}

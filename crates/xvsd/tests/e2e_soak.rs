@@ -189,7 +189,7 @@ fn mixed_traffic_with_churn_and_flaps_loses_nothing_and_holds_its_memory() {
     let told: Vec<String> = x
         .log_text()
         .lines()
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("neighbour"))
         // The health flaps are the test's own doing.
         .filter(|l| !l.contains("xvsd::health"))
         .map(str::to_string)

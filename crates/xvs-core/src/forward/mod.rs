@@ -135,6 +135,12 @@ pub enum Verdict {
     Pass,
     /// Drop the frame; the reason is counted.
     Drop(DropReason),
+    /// Keep the frame, unchanged, and offer it again once the network state has changed: its
+    /// next hop's MAC address is being resolved (the kernel queues such packets too). Counted
+    /// in `neigh_waits`; the I/O layer drops a frame that waited too long, under
+    /// `unknown_neighbour`. A frame offered again is processed again, and counted again in
+    /// its real server's packets.
+    Wait,
 }
 
 struct SchedSlot {
@@ -269,6 +275,12 @@ impl Forwarder {
         self.lane.batch(&cx, frames, verdicts);
     }
 
+    /// Counts `n` frames dropped for `reason` after the forwarder had let them go (a frame
+    /// that waited in vain for its next hop is dropped by the I/O layer).
+    pub fn count_drops(&mut self, reason: DropReason, n: u64) {
+        bump(&self.stats.slot(self.lane.slot).drops[reason as usize], n);
+    }
+
     /// Hands over the next hops whose MAC was missing since the last call (at most 16), so
     /// the I/O layer can ask the kernel to resolve them.
     pub fn take_unresolved(&mut self, mut f: impl FnMut(PortId, [u8; 16])) {
@@ -300,6 +312,10 @@ impl Lane {
                 Verdict::Drop(r) => {
                     other += 1;
                     cx.c.drop(r);
+                }
+                Verdict::Wait => {
+                    other += 1;
+                    bump(&cx.c.neigh_waits, 1);
                 }
             }
         }

@@ -70,7 +70,8 @@ impl Lane {
             Resolve::Hop(nh) => nh,
             Resolve::Unresolved { port, ip } => {
                 self.note_unresolved(port, ip);
-                return Egress::Stop(Verdict::Drop(DropReason::UnknownNeighbour));
+                // Nothing was rewritten yet: the frame can be offered again as it came.
+                return Egress::Stop(Verdict::Wait);
             }
             Resolve::NoRoute => return Egress::Stop(Verdict::Drop(DropReason::NoRoute)),
         };

@@ -105,6 +105,24 @@ pub enum Fate {
     /// The frame was for the host stack, which AF_XDP cannot hand it back to: it is returned to
     /// the pool and counted apart.
     Pass,
+    /// Keep the frame aside as it is (its next hop is being resolved) and offer it to the
+    /// handler again at [`WorkerIo::offer_waiting`]; dropped after [`WAIT_LIMIT_NS`], or at
+    /// once when [`MAX_WAITING`] frames already wait.
+    Wait,
+}
+
+/// How long a frame waits for its next hop before it is dropped (the kernel gives up on a
+/// neighbour after about as long).
+pub const WAIT_LIMIT_NS: u64 = 1_000_000_000;
+/// Frames a worker keeps waiting at most (the kernel queues about a hundred per neighbour).
+pub const MAX_WAITING: usize = 128;
+
+/// A frame set aside until its next hop is resolved.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    desc: FrameDesc,
+    port: u16,
+    since_ns: u64,
 }
 
 /// A received frame lent to the handler: `data` is the whole data area of the UMEM frame (its
@@ -174,6 +192,11 @@ pub struct IoCounters {
     pub reclaimed_fill: AtomicU64,
     /// Frames taken back from the TX ring of a socket closed with its interface.
     pub reclaimed_tx: AtomicU64,
+    /// Frames waiting for their next hop's MAC address (gauge).
+    pub waiting: AtomicU64,
+    /// Frames dropped after waiting (too long, too many waiting, or the UMEM replaced); also
+    /// counted in `dropped`.
+    pub wait_dropped: AtomicU64,
     /// Per socket, in port order.
     pub sockets: Vec<SocketStats>,
 }
@@ -193,12 +216,14 @@ pub struct FrameAccount {
     pub in_fill_or_rx: u64,
     /// On a TX ring, not completed yet.
     pub in_tx: u64,
+    /// Set aside, waiting for a next hop.
+    pub waiting: u64,
 }
 
 impl FrameAccount {
     /// True if every frame is accounted for.
     pub fn balanced(&self) -> bool {
-        self.free + self.in_fill_or_rx + self.in_tx == self.total
+        self.free + self.in_fill_or_rx + self.in_tx + self.waiting == self.total
     }
 }
 
@@ -225,6 +250,8 @@ pub struct WorkerIo {
     fill_size: u32,
     descs: [FrameDesc; BATCH],
     pollfds: Vec<libc::pollfd>,
+    /// Frames waiting for their next hop, oldest first.
+    waiting: std::collections::VecDeque<Waiting>,
 }
 
 /// Why a worker's sockets could not be set up.
@@ -316,6 +343,7 @@ impl WorkerIo {
             fill_size: cfg.fill_size.min(cfg.frames_per_port / 2).max(BATCH as u32),
             descs: [FrameDesc::default(); BATCH],
             pollfds: Vec::new(),
+            waiting: std::collections::VecDeque::new(),
         };
         out.update_pollfds();
         out.refill();
@@ -344,6 +372,7 @@ impl WorkerIo {
             free: self.free.len() as u64,
             in_fill_or_rx: self.ports.iter().flatten().map(|p| p.in_fill).sum(),
             in_tx: self.ports.iter().flatten().map(|p| p.in_tx).sum(),
+            waiting: self.waiting.len() as u64,
         }
     }
 
@@ -429,6 +458,9 @@ impl WorkerIo {
     /// recycles. Returns the number of frames received.
     pub fn poll_once(&mut self, handler: &mut impl FnMut(&mut [IoFrame<'_>])) -> usize {
         self.complete();
+        if !self.waiting.is_empty() {
+            self.expire_waiting(crate::clock::coarse_ns());
+        }
         self.refill();
         let mut received = 0;
         for pi in 0..self.ports.len() {
@@ -462,7 +494,7 @@ impl WorkerIo {
             bump(&self.counters.rx, n as u64);
             // Before the batch is processed: the kernel keeps receiving meanwhile.
             self.refill_port(pi);
-            self.process(pi, n, handler);
+            self.process(pi, n, None, handler);
             if let Some(p) = self.ports[pi].as_mut() {
                 let behind = p.behind;
                 p.update_gate(self.ring_size);
@@ -479,8 +511,14 @@ impl WorkerIo {
     }
 
     /// Runs `handler` on the `n` frames in `self.descs` received on port `pi` and queues
-    /// them by fate.
-    fn process(&mut self, pi: usize, n: usize, handler: &mut impl FnMut(&mut [IoFrame<'_>])) {
+    /// them by fate; `since_ns` is when they started waiting if they are offered again.
+    fn process(
+        &mut self,
+        pi: usize,
+        n: usize,
+        since_ns: Option<u64>,
+        handler: &mut impl FnMut(&mut [IoFrame<'_>]),
+    ) {
         let mut lens = [0usize; BATCH];
         let mut fates = [Fate::Drop; BATCH];
         {
@@ -546,8 +584,63 @@ impl WorkerIo {
                     bump(&self.counters.dropped, 1);
                     self.free.push(d);
                 }
+                Fate::Wait if self.waiting.len() < MAX_WAITING => {
+                    self.waiting.push_back(Waiting {
+                        desc: d,
+                        port: pi as u16,
+                        since_ns: since_ns.unwrap_or_else(crate::clock::coarse_ns),
+                    });
+                }
+                Fate::Wait => self.drop_waited(d),
             }
         }
+        self.counters
+            .waiting
+            .store(self.waiting.len() as u64, Relaxed);
+    }
+
+    /// Drops a frame that waited (or could not wait) for its next hop.
+    fn drop_waited(&mut self, d: FrameDesc) {
+        bump(&self.counters.dropped, 1);
+        bump(&self.counters.wait_dropped, 1);
+        self.free.push(d);
+    }
+
+    /// Drops the frames that have waited [`WAIT_LIMIT_NS`] by `now_ns`.
+    fn expire_waiting(&mut self, now_ns: u64) {
+        while let Some(w) = self.waiting.front() {
+            if now_ns.saturating_sub(w.since_ns) < WAIT_LIMIT_NS {
+                break;
+            }
+            let d = w.desc;
+            self.waiting.pop_front();
+            self.drop_waited(d);
+        }
+        self.counters
+            .waiting
+            .store(self.waiting.len() as u64, Relaxed);
+    }
+
+    /// True if frames wait for their next hop.
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Offers every waiting frame to `handler` again (call it when the network state changed:
+    /// a next hop may have been resolved); what it sends goes out now, what must still wait
+    /// keeps its place and its age. Returns how many were offered.
+    pub fn offer_waiting(&mut self, handler: &mut impl FnMut(&mut [IoFrame<'_>])) -> usize {
+        self.expire_waiting(crate::clock::coarse_ns());
+        let waiting = std::mem::take(&mut self.waiting);
+        let n = waiting.len();
+        for w in waiting {
+            // One at a time: each keeps its own age if it waits again (rare, and few).
+            self.descs[0] = w.desc;
+            self.process(usize::from(w.port), 1, Some(w.since_ns), handler);
+        }
+        self.transmit();
+        self.counters.free.store(self.free.len() as u64, Relaxed);
+        n
     }
 
     /// Puts every port's pending frames on its TX ring, with one kick per port (copy mode:
@@ -727,7 +820,8 @@ impl WorkerIo {
             return 0;
         };
         let mut in_pool = vec![false; self.all.len()];
-        for d in &self.free {
+        // Waiting frames are held here, not in a ring.
+        for d in self.free.iter().chain(self.waiting.iter().map(|w| &w.desc)) {
             if let Some(b) = in_pool.get_mut(d.addr() >> self.frame_shift) {
                 *b = true;
             }
@@ -817,6 +911,11 @@ impl WorkerIo {
         for pi in 0..self.ports.len() {
             self.detach(pi);
         }
+        // Waiting frames live in the old UMEM.
+        while let Some(w) = self.waiting.pop_front() {
+            self.drop_waited(w.desc);
+        }
+        self.counters.waiting.store(0, Relaxed);
         let (umem, descs) = new_umem(&self.cfg, self.ports.len())?;
         // The old UMEM goes once its last socket has (they are all closed now).
         self.umem = umem;

@@ -51,6 +51,7 @@ pub fn stats(d: &Director) -> Value {
                 "frames_free": c.free.load(Relaxed), "frames_total": c.total.load(Relaxed),
                 "wakeups": c.wakeups.load(Relaxed), "busy_polls": c.busy_polls.load(Relaxed),
                 "behind_events": c.behind_events.load(Relaxed),
+                "frames_waiting": c.waiting.load(Relaxed), "wait_dropped": c.wait_dropped.load(Relaxed),
                 "forward_drops": wdrops, "sockets": sockets,
             })
         })
@@ -88,7 +89,7 @@ pub fn stats(d: &Director) -> Value {
         "generation": d.running.generation,
         "rx_frames": g.rx_frames, "tx_frames": g.tx_frames, "passed": g.passed, "icmp_sent": g.icmp_sent,
         "conns_created": g.conns_created, "conns_evicted": g.conns_evicted, "conns_expired": g.conns_expired,
-        "cross_worker_replies": g.cross_worker_replies,
+        "cross_worker_replies": g.cross_worker_replies, "neigh_waits": g.neigh_waits,
         "conn_table": {"entries": d.shared.table.len(), "capacity": d.shared.table.capacity()},
         "drops": drops, "workers": workers, "steering": steering,
         "alarms": d.alarms(),

@@ -645,19 +645,19 @@ impl Xvsd {
         let s = self.stats();
         for (i, w) in s["workers"].as_array().expect("workers").iter().enumerate() {
             let g = |k: &str| w[k].as_u64().unwrap_or(0);
-            let (total, free) = (g("frames_total"), g("frames_free"));
+            let (total, free, waiting) = (g("frames_total"), g("frames_free"), g("frames_waiting"));
             // Frames a closed socket's rings held (its interface left) came back to the pool.
             let in_fill = g("filled") - g("rx") - g("reclaimed_fill");
             let in_tx = g("tx") - g("completed") - g("reclaimed_tx");
             assert_eq!(
-                free + in_fill + in_tx,
+                free + in_fill + in_tx + waiting,
                 total,
                 "worker {i}: frames leaked or double-counted: {w}"
             );
             assert_eq!(in_tx, 0, "worker {i}: transmissions never completed: {w}");
             assert_eq!(
                 g("rx"),
-                g("tx") + g("dropped") + g("passed") + g("tx_ring_full"),
+                g("tx") + g("dropped") + g("passed") + g("tx_ring_full") + waiting,
                 "worker {i}: frames in != frames out: {w}"
             );
         }
