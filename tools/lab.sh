@@ -11,7 +11,12 @@
 # holds the VIP until VRRP gives it one), or ha-two-armed (two-armed with dir and dir2 side by
 # side: the client's segment through the switch swx, the real servers' through sw; the VIP
 # 198.18.0.10 and the real servers' gateway 198.18.1.1 held by VRRP; directors .2 and .3 on
-# both sides). Namespaces are named ${P}cl, ${P}dir, ${P}sw (the switch: a bridge), ${P}rs1..N.
+# both sides), or scale-out (N active directors behind a router: the client 198.19.0.100 behind
+# the router rt (198.19.0.1 on its side, 198.18.0.1 on the segment), directors dir, dir2, dir3
+# and dir4 at 198.18.0.2-5 and the real servers on the segment, the VIPs 198.18.2.10 and
+# 198.18.2.11 on no link: the router learns them from the directors by BGP and spreads flows
+# over them by ECMP, hashing ports too; DR real servers hold both VIPs on lo and answer through
+# the router). Namespaces are named ${P}cl, ${P}dir, ${P}sw (the switch: a bridge), ${P}rs1..N.
 # Addresses (benchmarking range 198.18.0.0/15 and documentation IPv6):
 #   one-armed   segment 198.18.0.0/24, 2001:db8:0::/64
 #               client .100 / ::100, director ext0 .2 / ::2, RSn .1n / ::1n
@@ -31,7 +36,7 @@ cmd=${1:-}; shift || true
 shape=""; prefix=${XVS_LAB:-xl$$-}; queues=1; reals=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    one-armed|two-armed|ha|ha-two-armed) shape=$1 ;;
+    one-armed|two-armed|ha|ha-two-armed|scale-out) shape=$1 ;;
     --prefix) prefix=$2; shift ;;
     --queues) queues=$2; shift ;;
     --reals) reals=$2; shift ;;
@@ -121,6 +126,7 @@ up() {
   local nodes="cl dir sw"
   [ "$shape" = ha ] && nodes="cl dir dir2 sw"
   [ "$shape" = ha-two-armed ] && nodes="cl dir dir2 sw swx"
+  [ "$shape" = scale-out ] && nodes="cl rt dir dir2 dir3 dir4 sw"
   for n in $nodes $(seq -f 'rs%g' 1 "$reals"); do ip netns add "$prefix$n"; done
   for n in $nodes $(seq -f 'rs%g' 1 "$reals"); do ns "$n" ip link set lo up; done
   ns sw ip link add br0 type bridge
@@ -188,6 +194,41 @@ up() {
     for n in $(seq 1 "$reals"); do
       ns "rs$n" ip link set eth0 up
       ns "rs$n" ip route add default via 198.18.1.1 dev eth0
+      offload_off "rs$n" eth0
+      real_server "$n"
+    done
+  elif [ "$shape" = scale-out ]; then
+    veth eth0 cl eth1 rt
+    ns cl ip addr add 198.19.0.100/24 dev eth0
+    ns rt ip addr add 198.19.0.1/24 dev eth1
+    veth eth0 rt t0 sw
+    ns rt ip addr add 198.18.0.1/24 dev eth0
+    ns rt sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1
+    local i=2 d
+    for d in dir dir2 dir3 dir4; do
+      veth ext0 "$d" "x$i" sw
+      ns "$d" ip addr add "198.18.0.$i/24" dev ext0
+      ns "$d" ip link set ext0 up
+      ns sw ip link set "x$i" master br0 up
+      i=$((i + 1))
+    done
+    for n in $(seq 1 "$reals"); do
+      veth eth0 "rs$n" "r$n" sw
+      ns "rs$n" ip addr add "198.18.0.1$n/24" dev eth0
+      ns "rs$n" ip addr add 198.18.2.10/32 dev lo
+      ns "rs$n" ip addr add 198.18.2.11/32 dev lo
+      for k in all lo eth0; do
+        ns "rs$n" sysctl -qw "net.ipv4.conf.$k.arp_ignore=1" "net.ipv4.conf.$k.arp_announce=2"
+      done
+      ns sw ip link set "r$n" master br0 up
+    done
+    ns sw ip link set t0 master br0 up
+    ns cl ip link set eth0 up; ns rt ip link set eth0 up; ns rt ip link set eth1 up
+    ns cl ip route add default via 198.19.0.1
+    offload_off cl eth0; offload_off rt eth0
+    for n in $(seq 1 "$reals"); do
+      ns "rs$n" ip link set eth0 up
+      ns "rs$n" ip route add default via 198.18.0.1
       offload_off "rs$n" eth0
       real_server "$n"
     done

@@ -32,7 +32,8 @@ reasons! {
     BadChecksum => "bad_checksum",
     /// An IP fragment addressed to a virtual service (xvs does not reassemble).
     Fragment => "fragment",
-    /// A packet for a virtual service that is not a new connection and has no connection entry.
+    /// A packet for a virtual service that is not a new connection and has no connection entry
+    /// (a TCP segment or SCTP chunk of a connection opened elsewhere or before a restart).
     NoConnection => "no_connection",
     /// The scheduler found no available real server.
     NoRealServer => "no_real_server",

@@ -70,8 +70,8 @@ fn existing_connections_continue_or_expire_as_configured() {
     let (v, _) = run(&mut fw, &expire, EXT, &ack, 3);
     assert_eq!(
         v,
-        Verdict::Pass,
-        "expire_nodest_conn: the entry goes, the stray ACK goes to the host"
+        Verdict::Drop(xvs_core::DropReason::NoConnection),
+        "expire_nodest_conn: the entry goes, the stray ACK meets no connection"
     );
 }
 

@@ -127,7 +127,7 @@ fn connections_expire_and_sweeps_settle_the_gauges() {
         909,
     );
     assert_eq!(v, Verdict::Tx { port: INT });
-    // 900 s of silence later the entry is gone: a stray ACK is the host's.
+    // 900 s of silence later the entry is gone: a stray ACK meets no connection.
     let (v, _) = run(
         &mut fw,
         &snap,
@@ -135,7 +135,7 @@ fn connections_expire_and_sweeps_settle_the_gauges() {
         &from_client(&tcp(CLIENT, 40000, VIP_DR, 80).ack()),
         1809,
     );
-    assert_eq!(v, Verdict::Pass);
+    assert_eq!(v, Verdict::Drop(DropReason::NoConnection));
     let t = fw.stats().real_totals(rs1);
     assert_eq!(
         (t.active, t.inactive),
@@ -232,7 +232,11 @@ fn removed_server_finishes_its_connections_unless_expire_nodest_conn() {
             2,
         );
         if expire {
-            assert_eq!(v, Verdict::Pass, "connection expired; the ACK is a stray");
+            assert_eq!(
+                v,
+                Verdict::Drop(DropReason::NoConnection),
+                "connection expired; the ACK is a stray"
+            );
         } else {
             assert_eq!(v, Verdict::Tx { port: INT });
             assert_eq!(&out[..6], &RS1_MAC.0, "still to the removed RS1");
@@ -550,4 +554,55 @@ fn a_reused_client_port_takes_over_a_closing_nat_reply_key() {
         ),
         "replies map to the new service"
     );
+}
+
+/// A DR `mh` service on VIP_RR:80 with RS1 and RS2 added in `order`.
+fn mh_snapshot(order: [&str; 2]) -> Snapshot {
+    let mut t = xvs_core::service::ServiceTable::new(16, 64);
+    let key = svc(Protocol::Tcp, VIP_RR, 80);
+    t.add_service(
+        key,
+        xvs_core::service::ServiceOptions {
+            scheduler: "mh".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for rs in order {
+        let o = RealOptions {
+            method: xvs_core::service::Method::Dr,
+            weight: 1,
+            ..RealOptions::default()
+        };
+        t.add_real(&key, ip(rs), None, o).unwrap();
+    }
+    snapshot_of(t, 1)
+}
+
+#[test]
+fn a_flow_met_mid_stream_goes_where_the_director_that_opened_it_sent_it_with_mh() {
+    // Director A opened the flows; director B, whose servers came in the other order, meets
+    // them mid-stream (a route change, before any sync).
+    let (a, b) = (mh_snapshot([RS1, RS2]), mh_snapshot([RS2, RS1]));
+    let (mut fa, mut fb) = (forwarder(), forwarder());
+    let mut seen = std::collections::HashSet::new();
+    for p in 0..64u16 {
+        // mh hashes the client's address: one client per flow.
+        let client = format!("203.0.113.{}", p + 1);
+        let syn = from_client(&tcp(&client, 41000, VIP_RR, 80).syn());
+        let (v, opened) = run(&mut fa, &a, EXT, &syn, 1);
+        assert_eq!(v, Verdict::Tx { port: INT });
+        let ack = from_client(&tcp(&client, 41000, VIP_RR, 80).ack());
+        let (v, moved) = run(&mut fb, &b, EXT, &ack, 2);
+        assert_eq!(v, Verdict::Tx { port: INT }, "mid-stream segment scheduled");
+        assert_eq!(&moved[..6], &opened[..6], "{client}: the same real server");
+        seen.insert(opened[..6].to_vec());
+    }
+    assert_eq!(seen.len(), 2, "both servers used");
+    assert_eq!(fb.stats().global().conns_created, 64);
+    // With another scheduler the segment finds no connection: dropped and counted.
+    let rr = snapshot();
+    let ack = from_client(&tcp(CLIENT, 42000, VIP_RR, 80).ack());
+    let (v, _) = run(&mut fb, &rr, EXT, &ack, 3);
+    assert_eq!(v, Verdict::Drop(DropReason::NoConnection));
 }

@@ -60,11 +60,11 @@ fn an_established_connection_goes_to_the_backup_which_carries_it_on() {
         .collect::<Result<_, _>>()
         .unwrap();
 
-    // Without sync, the backup leaves the flow's next segment to the host.
+    // Without sync, the backup has no connection for the flow's next segment.
     let mut cold = forwarder();
     let next = from_client(&tcp(CLIENT, 40_000, VIP_DR, 80).ack().payload(b"more"));
     let (v, _) = run(&mut cold, &snap, EXT, &next, 5);
-    assert_eq!(v, Verdict::Pass);
+    assert_eq!(v, Verdict::Drop(xvs_core::DropReason::NoConnection));
     // With it, the same real server (the master sent the request to this MAC).
     let mut probe = forwarder();
     let mut rs_first = None;
@@ -76,6 +76,8 @@ fn an_established_connection_goes_to_the_backup_which_carries_it_on() {
     backup
         .install_synced(&snap, &got[0], Time::from_millis(4000))
         .unwrap();
+    // Received, not forwarded here: never sent on, not even when every entry is due.
+    assert!(export(&mut backup, 4, 1).is_empty());
     let (v, out) = run(&mut backup, &snap, EXT, &next, 5);
     assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
     assert_eq!(
@@ -83,8 +85,11 @@ fn an_established_connection_goes_to_the_backup_which_carries_it_on() {
         rs_first,
         "the same real server's MAC"
     );
-    // A backup does not send on what it received.
+    // Nothing new to send at once (the state is the one received)…
     assert!(export(&mut backup, 6, u32::MAX).is_empty());
+    // …but forwarded here now, it is this director's to refresh: a director that took the
+    // flow over sends it to the one that comes back.
+    assert_eq!(export(&mut backup, 7, 1).len(), 1);
 }
 
 #[test]
@@ -130,4 +135,27 @@ fn what_the_backup_cannot_bind_is_refused_by_reason() {
         Err(SyncReject::UnknownReal)
     );
     assert_eq!(backup.table().len(), 0);
+}
+
+#[test]
+fn a_refresh_second_the_sweep_skipped_is_made_up_at_the_next_sweep() {
+    let snap = snapshot();
+    let mut master = forwarder();
+    for port in 0..40u16 {
+        for p in session(CLIENT, 43_000 + port, VIP_DR, 80) {
+            run(&mut master, &snap, EXT, &from_client(&p), 1);
+        }
+    }
+    assert_eq!(
+        export(&mut master, 2, 10).len(),
+        40,
+        "each sent once at first"
+    );
+    // Seconds 3..=12 swept one by one: each connection refreshed exactly once.
+    let every: usize = (3..=12).map(|s| export(&mut master, s, 10).len()).sum();
+    assert_eq!(every, 40);
+    // A busy control thread sweeps at 13 and then only at 22: what fell due in between goes
+    // out at 22, not a period later.
+    let late = export(&mut master, 13, 10).len() + export(&mut master, 22, 10).len();
+    assert_eq!(late, 40, "every connection refreshed within the period");
 }

@@ -78,6 +78,11 @@ pub struct Cli {
     /// Add the VIPs as addresses of the first interface at start and remove them at exit.
     #[arg(long)]
     pub manage_vips: bool,
+    /// Scale-out: hold the VIPs of services that are up as addresses of the xvs-vip device,
+    /// which a routing daemon (BIRD's `direct` protocol) announces; withdrawn when a service
+    /// loses its quorum, when xvsd stops, and with the device when xvsd dies.
+    #[arg(long)]
+    pub announce_vips: bool,
     /// Serve Prometheus metrics over HTTP at ADDR (default 127.0.0.1:9469 when given without
     /// a value; off when not given).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9469")]

@@ -119,6 +119,7 @@ impl ControlLoop {
             d.purge_removed();
             d.watch_alarms(now);
             d.renew_vrrp_addrs();
+            d.sync_announced();
         }
         d.sample_rates();
         d.run_health();

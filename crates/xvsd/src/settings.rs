@@ -51,6 +51,8 @@ pub struct Settings {
     pub ring_size: u32,
     /// Manage VIP addresses.
     pub manage_vips: bool,
+    /// Announce the VIPs of services that are up to a routing daemon.
+    pub announce_vips: bool,
     /// Control socket.
     pub control_socket: PathBuf,
     /// Services from the file.
@@ -216,6 +218,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, String> {
         umem_frames,
         ring_size,
         manage_vips: cli.manage_vips || file_cfg.manage_vips,
+        announce_vips: cli.announce_vips || file_cfg.announce_vips,
         control_socket: cli
             .control_socket
             .clone()

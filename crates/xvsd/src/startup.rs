@@ -265,6 +265,8 @@ pub fn run(s: &Settings) -> Result<(), String> {
     start_sync(s, &mut ha, d.kernel().net())?;
     let (ha_tx, ha_rx) = crossbeam_channel::unbounded::<HaEvent>();
     d.ha = ha;
+    d.announce = s.announce_vips;
+    d.sync_announced();
     // The control loop keeps a sender, so the channel stays open without a runner too.
     d.ha.runner = VrrpRunner::start(
         &s.vrrp,
@@ -287,6 +289,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
         let _ = &ha_tx;
     }
     tracing::info!("stopping");
+    d.withdraw_announced();
     // VRRP first: a master says priority 0 so a backup takes over at once; its addresses
     // come off as the instances stop.
     if let Some(r) = d.ha.runner.take() {

@@ -6,7 +6,7 @@
 mod lab;
 
 use lab::{Lab, Xvsd, payload, serial};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const VIP: &str = "198.18.0.10";
@@ -161,77 +161,6 @@ fn the_roles_reversed_keepalived_master_xvsd_backup() {
     k.stop();
 }
 
-/// `n` long TCP echo streams through the VIP from the client, each sending `chunks` chunks of
-/// 8 KiB every 0.2 s and reading the echo meanwhile; prints `{"ok": N, "broken": [..]}` when
-/// all are done. Bounded: every socket times out after 30 s of silence, the whole after 90 s.
-fn streams(lab: &Lab, port: u16, n: usize, chunks: usize) -> Child {
-    let script = r#"
-import json, os, socket, sys, threading, time
-vip, port, n, chunks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-results = [None] * n
-def one(i):
-    data = os.urandom(8192 * chunks)
-    try:
-        s = socket.create_connection((vip, port), timeout=30)
-        got = bytearray()
-        def reader():
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                got.extend(b)
-        r = threading.Thread(target=reader)
-        r.start()
-        for c in range(chunks):
-            s.sendall(data[c * 8192:(c + 1) * 8192])
-            time.sleep(0.2)
-        s.shutdown(socket.SHUT_WR)
-        r.join(40)
-        results[i] = bytes(got) == data
-    except Exception as e:
-        results[i] = False
-ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-for t in ts:
-    t.start()
-    time.sleep(0.05)
-for t in ts:
-    t.join(90)
-print(json.dumps({"ok": sum(1 for r in results if r), "broken": [i for i, r in enumerate(results) if not r]}))
-"#;
-    Command::new("timeout")
-        .args([
-            "120",
-            "ip",
-            "netns",
-            "exec",
-            &lab.ns("cl"),
-            "python3",
-            "-c",
-            script,
-        ])
-        .args([VIP, &port.to_string(), &n.to_string(), &chunks.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("streams")
-}
-
-/// How the streams ended: (whole, broken).
-fn streams_result(c: Child) -> (u64, Vec<u64>) {
-    let out = c.wait_with_output().expect("streams");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("streams output: {e}: {:?}", out.stdout));
-    (
-        v["ok"].as_u64().unwrap(),
-        v["broken"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap())
-            .collect(),
-    )
-}
-
 /// Polls a short echo through the VIP until one succeeds; returns when.
 fn vip_answers(lab: &Lab, limit: Duration) -> Duration {
     let t = Instant::now();
@@ -259,7 +188,7 @@ fn a_killed_master_s_streams_finish_through_the_backup_with_connection_sync() {
     let backup = lab.xvsd_on("dir2", &xvsd_conf(100, SYNC), &[]);
     wait_state(&backup, "BACKUP", Duration::from_secs(3));
     // 12 streams of 60 chunks (12 s each) over the three real servers (rr).
-    let s = streams(&lab, 7, 12, 60);
+    let s = lab.streams(VIP, 7, 12, 60);
     std::thread::sleep(Duration::from_secs(4));
     // The backup has them already (sent within a second of becoming established).
     let d = backup.request(r#"{"v":1,"cmd":"daemon"}"#);
@@ -273,7 +202,7 @@ fn a_killed_master_s_streams_finish_through_the_backup_with_connection_sync() {
     wait_state(&backup, "MASTER", Duration::from_secs(6));
     vip_answers(&lab, Duration::from_secs(10));
     let failover = killed.elapsed();
-    let (ok, broken) = streams_result(s);
+    let (ok, broken) = lab::streams_result(s);
     eprintln!(
         "failover: the VIP answered through the backup {:.2} s after kill -9 of the master; \
          streams whole {ok}, broken {}",
@@ -388,7 +317,7 @@ fn the_old_master_returns_gets_the_table_preempts_and_no_stream_breaks() {
     let b = lab.xvsd_on("dir2", &xvsd_conf(100, SYNC), &[]);
     wait_state(&b, "BACKUP", Duration::from_secs(3));
     // 8 streams of 26 s.
-    let s = streams(&lab, 7, 8, 130);
+    let s = lab.streams(VIP, 7, 8, 130);
     std::thread::sleep(Duration::from_secs(3));
     a.kill_hard();
     wait_state(&b, "MASTER", Duration::from_secs(6));
@@ -401,7 +330,7 @@ fn the_old_master_returns_gets_the_table_preempts_and_no_stream_breaks() {
     let d = a.request(r#"{"v":1,"cmd":"daemon"}"#);
     assert!(d["conns_installed"].as_u64().unwrap() >= 8, "{d}");
     wait_state(&b, "BACKUP", Duration::from_secs(3));
-    let (ok, broken) = streams_result(s);
+    let (ok, broken) = lab::streams_result(s);
     eprintln!(
         "failback: A preempted {:.1} s after it started (refresh 5 s); streams whole {ok}, broken {}",
         preempted.as_secs_f64(),
@@ -674,14 +603,14 @@ fn nat_streams_survive_the_master_s_death_with_the_gateway_moving_along() {
     let b = lab.xvsd_on("dir2", &nat_conf(100), &[]);
     wait_state(&b, "BACKUP", Duration::from_secs(3));
     lab.wait_addr("dir", "198.18.1.1", true, Duration::from_secs(2));
-    let s = streams(&lab, 7, 9, 60);
+    let s = lab.streams(VIP, 7, 9, 60);
     std::thread::sleep(Duration::from_secs(4));
     a.kill_hard();
     let killed = Instant::now();
     lab.wait_addr("dir2", VIP, true, Duration::from_secs(6));
     lab.wait_addr("dir2", "198.18.1.1", true, Duration::from_secs(2));
     let took = killed.elapsed();
-    let (ok, broken) = streams_result(s);
+    let (ok, broken) = lab::streams_result(s);
     eprintln!(
         "NAT failover: both addresses on the backup {:.2} s after kill -9; streams whole {ok}, broken {}",
         took.as_secs_f64(),

@@ -132,6 +132,13 @@ impl Loaded {
     fn check_ha(&self) -> Result<(), ConfigError> {
         let c = &self.config;
         crate::vrrp::params::check(&c.vrrp).map_err(|(f, m)| self.error(format!("vrrp.{f}"), m))?;
+        if c.announce_vips && !c.vrrp.instances.is_empty() {
+            return Err(self.error(
+                "announce_vips",
+                "announcing VIPs to routers (all directors active) and VRRP (one director \
+                 active) are alternatives: use one or the other",
+            ));
+        }
         if let Some(s) = &c.sync {
             if s.interface.is_empty() || s.interface.len() > 15 {
                 return Err(self.error(
@@ -164,6 +171,21 @@ impl Loaded {
             }
             if s.refresh.is_some_and(|r| !(1..=3600).contains(&r)) {
                 return Err(self.error("sync.refresh", "outside 1..=3600 seconds"));
+            }
+            if let Some(id) = s.director_id {
+                if id == 0 {
+                    return Err(self.error("sync.director_id", "1..=255 (0 means every id)"));
+                }
+                if s.instance.is_some()
+                    || s.role
+                        .is_some_and(|r| r != crate::config::ha::SyncRole::Both)
+                    || s.syncid != 0
+                {
+                    return Err(self.error(
+                        "sync.director_id",
+                        "all-active directors send and receive at once, with the director id                          as sync id: leave out instance, role and syncid",
+                    ));
+                }
             }
         }
         Ok(())

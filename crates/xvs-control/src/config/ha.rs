@@ -234,6 +234,12 @@ pub struct SyncConfig {
     /// Sync id, 0..=255 (0: a backup accepts every id).
     #[serde(default)]
     pub syncid: u8,
+    /// All-active directors (scale-out): this director's id, 1..=255, unique in the group. It
+    /// sends with this id as its sync id and receives every id but its own, in both roles at
+    /// once; connections it received are not sent on until it forwards them itself. Excludes
+    /// `instance`, `role` and `syncid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub director_id: Option<u8>,
     /// Largest datagram payload (default: the interface's MTU − 28, at most 1472 on Ethernet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxlen: Option<u16>,

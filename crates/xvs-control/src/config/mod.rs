@@ -314,6 +314,10 @@ pub struct Config {
     /// Add and remove the VIPs as addresses of the first interface.
     #[serde(default)]
     pub manage_vips: bool,
+    /// Scale-out: hold the VIPs of services that are up on the `xvs-vip0` device for a routing
+    /// daemon to announce (see docs/deployment.md).
+    #[serde(default)]
+    pub announce_vips: bool,
     /// Control socket path.
     pub control_socket: Option<String>,
     /// Log level.

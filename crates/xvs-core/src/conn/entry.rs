@@ -71,6 +71,13 @@ impl Entry {
     /// IPVS's secure_tcp idea.
     pub const VERIFIED: u8 = 1;
 
+    /// Flag: installed from another director's sync message and not forwarded here since.
+    /// Such an entry is not sent on (each director sends the connections it forwards, as IPVS
+    /// sends on packets): directors that all sync to each other never echo one another's
+    /// connections, nor keep an ended one alive between them. The first packet forwarded here
+    /// clears it.
+    pub const FROM_PEER: u8 = 2;
+
     /// True if the entry is a TCP connection that has not shown more than a handshake.
     #[inline]
     pub fn unverified_tcp(&self) -> bool {

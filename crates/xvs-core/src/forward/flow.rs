@@ -213,6 +213,8 @@ impl Lane {
                     if data {
                         e.flags |= Entry::VERIFIED;
                     }
+                    // Forwarded here now: this director sends it from now on.
+                    e.flags &= !Entry::FROM_PEER;
                     e.expires = now.saturating_add(e.timeout(timeouts));
                     Hit::Fwd(FwdInfo::of(e, old))
                 }
@@ -285,8 +287,9 @@ impl Lane {
         let lk = cx.table.with_slot(fwd, serial, now, |e| {
             let old = e.state;
             e.state = advance(e.key.proto(), Direction::Output, old, s.tcp_flags, chunk);
-            // The real server answered through xvs: the connection is real.
-            e.flags |= Entry::VERIFIED;
+            // The real server answered through xvs: the connection is real (and forwarded
+            // here).
+            e.flags = (e.flags | Entry::VERIFIED) & !Entry::FROM_PEER;
             e.expires = now.saturating_add(e.timeout(timeouts));
             (FwdInfo::of(e, old), e.key, e.worker)
         });
@@ -406,7 +409,13 @@ impl Lane {
     ) -> Verdict {
         let (svc, real) = match self.admit(cx, s, chunk, Some(f.data()), false) {
             Admit::Picked { svc, real, .. } => (svc, real),
-            Admit::NoService | Admit::NotOpening(_) => return Verdict::Pass,
+            Admit::NoService => return Verdict::Pass,
+            // A segment of a connection this director has no entry for (opened before a
+            // restart, or at another director before a route change, not synced yet). IPVS
+            // hands it to the host, which resets it; a frame AF_XDP took cannot go back, and
+            // a reset would end a connection that its next retransmission may find here once
+            // synced: dropped and counted.
+            Admit::NotOpening(_) => return Verdict::Drop(DropReason::NoConnection),
             Admit::BadChecksum => return Verdict::Drop(DropReason::BadChecksum),
             Admit::Martian(_) => return Verdict::Drop(DropReason::Martian),
             Admit::NoReal(_) => {
@@ -520,10 +529,17 @@ impl Lane {
         else {
             return Admit::NoService;
         };
-        // Only a connection's opening packet may create it; anything else goes to the host
-        // stack, as IPVS does (which answers a stray TCP segment with a reset).
+        // Only a connection's opening packet may create it, except that with `mh` a TCP
+        // segment of a connection met mid-stream does too: every director of a scale-out
+        // group picks the same server for it, so a flow that a route change brought here
+        // before its connection synced still reaches its server (IPVS's sloppy_tcp, for the
+        // one scheduler where it is safe).
         let opens = match s.key.proto() {
-            ip_proto::TCP => s.tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN,
+            ip_proto::TCP => match s.tcp_flags & (flags::SYN | flags::ACK | flags::RST) {
+                flags::SYN => true,
+                flags::ACK => svc.options.scheduler == "mh",
+                _ => false,
+            },
             ip_proto::SCTP => chunk == Some(xvs_wire::sctp::chunk::INIT),
             _ => true,
         };
@@ -657,6 +673,7 @@ impl Lane {
             let left = e.expires.saturating_sub(cx.now);
             if !dry {
                 e.expires = expires;
+                e.flags &= !Entry::FROM_PEER;
             }
             (e.real(), left)
         });

@@ -179,6 +179,8 @@ pub(crate) struct Lane {
     cache: cache::FlowCache,
     egress: Vec<cache::Egress>,
     services: svcmemo::ServiceMemo,
+    /// Connection sync: the second each shard was last swept for export.
+    export_seen: Vec<u32>,
 }
 
 /// What one frame's processing needs besides the lane.
@@ -208,6 +210,7 @@ impl Forwarder {
                 cache: cache::FlowCache::new(seed ^ 0x5ca1_ab1e),
                 egress: Vec::new(),
                 services: svcmemo::ServiceMemo::new(),
+                export_seen: Vec::new(),
             },
         }
     }

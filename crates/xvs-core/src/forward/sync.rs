@@ -127,32 +127,46 @@ impl Forwarder {
         let secs = cx.now;
         let refresh = refresh.max(1);
         let table = &*self.table;
+        let shards = table.shard_count();
+        if self.lane.export_seen.len() != shards {
+            self.lane.export_seen = vec![secs.saturating_sub(1); shards];
+        }
         let mut gone = Vec::new();
-        let n = table.sweep_visit(
-            first,
-            count,
-            secs,
-            |e| gone.push(*e),
-            |e| {
-                let send = match e.kind {
-                    EntryKind::Forward => synced_state(e),
-                    EntryKind::Template => true,
-                    _ => false,
-                };
-                if !send {
-                    return;
-                }
-                let fresh = e.synced != e.state.wrapping_add(1);
-                let due = table.hash(&e.key) % u64::from(refresh) == u64::from(secs % refresh);
-                if !(fresh || due) {
-                    return;
-                }
-                if let Some(c) = export(snap, e, secs) {
-                    e.synced = e.state.wrapping_add(1);
-                    out.push(c);
-                }
-            },
-        );
+        let mut n = 0;
+        for shard in first..first.saturating_add(count).min(shards) {
+            // An entry is due when its refresh second fell since the shard's last sweep: a
+            // second the sweep skipped (a busy control thread) delays it, never loses it.
+            let last = std::mem::replace(&mut self.lane.export_seen[shard], secs);
+            let elapsed = secs.saturating_sub(last);
+            let (r, first_new) = (u64::from(refresh), u64::from(last) + 1);
+            let due =
+                |h: u64| elapsed >= refresh || (h % r + r - first_new % r) % r < u64::from(elapsed);
+            n += table.sweep_visit(
+                shard,
+                1,
+                secs,
+                |e| gone.push(*e),
+                |e| {
+                    let send = match e.kind {
+                        _ if e.flags & Entry::FROM_PEER != 0 => false,
+                        EntryKind::Forward => synced_state(e),
+                        EntryKind::Template => true,
+                        _ => false,
+                    };
+                    if !send {
+                        return;
+                    }
+                    let fresh = e.synced != e.state.wrapping_add(1);
+                    if !(fresh || due(table.hash(&e.key))) {
+                        return;
+                    }
+                    if let Some(c) = export(snap, e, secs) {
+                        e.synced = e.state.wrapping_add(1);
+                        out.push(c);
+                    }
+                },
+            );
+        }
         for e in &gone {
             self.lane.removed(&cx, e);
         }
@@ -217,6 +231,7 @@ impl Forwarder {
             .with_tag(crate::conn::key_tag_template());
             let h = cx.table.hash(&key);
             let mut t = Entry::template(key, svc.id, real.id);
+            t.flags = Entry::FROM_PEER;
             t.expires = expires;
             return put(&self.lane, &cx, h, t);
         }
@@ -270,9 +285,8 @@ impl Forwarder {
         let mut e = Entry::forward(key, svc.id, real.id, method);
         e.state = st;
         e.expires = expires;
-        e.flags = Entry::VERIFIED;
-        // Sent by a master already: this director does not send it on (no echo between
-        // directors that both sync).
+        e.flags = Entry::VERIFIED | Entry::FROM_PEER;
+        // Sent by another director: this one sends it on only once it forwards it.
         e.synced = st.wrapping_add(1);
         let (slot, serial) = match cx.table.insert(h, e, cx.now) {
             Insert::Inserted {

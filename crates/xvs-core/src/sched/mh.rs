@@ -3,6 +3,10 @@
 //! in proportion to its weight. Removing one of N servers moves about 1/N of the clients.
 //! `mh-port` hashes the source port too; `mh-fallback` moves an unavailable server's clients
 //! to the next available entry.
+//!
+//! The table depends only on the servers' addresses, ports and weights: servers take their
+//! turns in address order and the hash seeds are fixed, so every director of a scale-out group
+//! picks the same server for a flow (the kernel's table follows insertion order instead).
 
 use super::hash::{addr_port_hash, mix64};
 use super::{Dests, Params, Request, SchedFlags, Scheduler};
@@ -42,9 +46,12 @@ fn populate(d: &Dests<'_>) -> Box<[u16]> {
         }
     }
     let m = TAB_SIZE as u64;
+    // Turns in address order (positions in `order`), whatever order the servers came in.
+    let order = d.by_address();
+    let turns: Vec<u32> = order.iter().map(|&i| turns[i]).collect();
     let mut perm = Vec::with_capacity(n);
     let mut skip = Vec::with_capacity(n);
-    for i in 0..n {
+    for &i in &order {
         let (addr, port) = d.real(i).map_or(([0; 16], 0), |r| (r.addr16(), r.port));
         perm.push(addr_port_hash(&addr, port, SEED_OFFSET) % m);
         skip.push(addr_port_hash(&addr, port, SEED_SKIP) % (m - 1) + 1);
@@ -59,7 +66,7 @@ fn populate(d: &Dests<'_>) -> Box<[u16]> {
         while table[c as usize] != NONE {
             c = (c + skip[i]) % m;
         }
-        table[c as usize] = i as u16;
+        table[c as usize] = order[i] as u16;
         perm[i] = (c + skip[i]) % m;
         filled += 1;
         turn += 1;
@@ -157,6 +164,30 @@ mod tests {
             f64::from(kept_elsewhere) / f64::from(clients) < 0.05,
             "{kept_elsewhere}"
         );
+    }
+
+    #[test]
+    fn the_same_servers_in_any_order_give_the_same_picks() {
+        let servers = [
+            ("198.18.1.11", 3),
+            ("198.18.1.12", 1),
+            ("198.18.1.13", 2),
+            ("198.18.1.4", 1),
+        ];
+        let mut shuffled = servers;
+        shuffled.reverse();
+        shuffled.swap(0, 2);
+        let (a, b) = (
+            Fixture::with_servers(&servers),
+            Fixture::with_servers(&shuffled),
+        );
+        let (mut sa, mut sb) = (a.build("mh", 0), b.build("mh", 0));
+        let addr = |fx: &Fixture, i: usize| fx.dests().real(i).unwrap().addr;
+        for k in 0..2000 {
+            let x = a.pick(sa.as_mut(), client(k), 1).unwrap();
+            let y = b.pick(sb.as_mut(), client(k), 1).unwrap();
+            assert_eq!(addr(&a, x), addr(&b, y), "client {k}");
+        }
     }
 
     #[test]

@@ -132,6 +132,16 @@ impl<'a> Dests<'a> {
         self.table.real(self.ids[i])
     }
 
+    /// The destinations ordered by address, then port: the order the hashing schedulers
+    /// (`mh`, `sh`, `dh`) build their tables in, so that every director serving the same
+    /// servers builds the same table whatever order they were added in (the kernel's follows
+    /// insertion order).
+    pub fn by_address(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by_key(|&i| self.real(i).map(|r| (r.addr16(), r.port)));
+        order
+    }
+
     /// Weight of destination `i` (0 while its health check fails).
     #[inline]
     pub fn weight(&self, i: usize) -> u32 {
@@ -298,6 +308,23 @@ pub(crate) mod testutil {
         }
 
         pub fn with_thresholds(weights: &[u32], thresholds: &[(u32, u32)]) -> Fixture {
+            let addrs: Vec<String> = (0..weights.len())
+                .map(|i| format!("198.18.2.{}", i + 1))
+                .collect();
+            let servers: Vec<(&str, u32)> = addrs
+                .iter()
+                .map(String::as_str)
+                .zip(weights.iter().copied())
+                .collect();
+            Self::of(&servers, thresholds)
+        }
+
+        /// Servers `(address, weight)` added in this order.
+        pub fn with_servers(servers: &[(&str, u32)]) -> Fixture {
+            Self::of(servers, &vec![(0, 0); servers.len()])
+        }
+
+        fn of(servers: &[(&str, u32)], thresholds: &[(u32, u32)]) -> Fixture {
             let mut table = ServiceTable::new(4, 256);
             let key = ServiceKey::Addr {
                 proto: Protocol::Tcp,
@@ -306,8 +333,8 @@ pub(crate) mod testutil {
             };
             table.add_service(key, ServiceOptions::default()).unwrap();
             let mut ids = Vec::new();
-            for (i, w) in weights.iter().enumerate() {
-                let addr = format!("198.18.2.{}", i + 1).parse().unwrap();
+            for (i, (addr, w)) in servers.iter().enumerate() {
+                let addr = addr.parse().unwrap();
                 let o = RealOptions {
                     weight: *w,
                     u_threshold: thresholds[i].0,

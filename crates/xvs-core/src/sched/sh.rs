@@ -10,19 +10,21 @@ pub(super) const TAB_BITS: u32 = 8;
 /// Table size.
 pub(super) const TAB_SIZE: usize = 1 << TAB_BITS;
 
-/// Fills the bucket table as `ip_vs_sh_reassign` does: servers in order, each taking as many
-/// consecutive buckets as its weight (at least one).
+/// Fills the bucket table as `ip_vs_sh_reassign` does, each server taking as many
+/// consecutive buckets as its weight (at least one), but with the servers in address order
+/// rather than the order they were added: every director builds the same table.
 pub(super) fn fill_table(d: &Dests<'_>) -> Option<Box<[u16; TAB_SIZE]>> {
     if d.is_empty() {
         return None;
     }
+    let order = d.by_address();
     let mut t = Box::new([0u16; TAB_SIZE]);
     let (mut p, mut count) = (0usize, 0u32);
     for b in t.iter_mut() {
-        *b = p as u16;
+        *b = order[p] as u16;
         count += 1;
-        if count >= d.weight(p) {
-            p = (p + 1) % d.len();
+        if count >= d.weight(order[p]) {
+            p = (p + 1) % order.len();
             count = 0;
         }
     }
@@ -90,6 +92,27 @@ mod tests {
             h[1] > h[0] && h[1] > h[2],
             "weight 2 gets twice the buckets: {h:?}"
         );
+    }
+
+    #[test]
+    fn sh_and_dh_pick_the_same_server_whatever_order_the_servers_came_in() {
+        let servers = [("198.18.1.13", 2), ("198.18.1.11", 1), ("198.18.1.12", 3)];
+        let mut other = servers;
+        other.rotate_left(1);
+        let (a, b) = (
+            Fixture::with_servers(&servers),
+            Fixture::with_servers(&other),
+        );
+        let addr = |fx: &Fixture, i: usize| fx.dests().real(i).unwrap().addr;
+        for name in ["sh", "dh"] {
+            let (mut sa, mut sb) = (a.build(name, 0), b.build(name, 0));
+            for k in 0..1000 {
+                let dst = client(50_000 + k);
+                let x = a.pick_to(sa.as_mut(), client(k), 1, dst, 0).unwrap();
+                let y = b.pick_to(sb.as_mut(), client(k), 1, dst, 0).unwrap();
+                assert_eq!(addr(&a, x), addr(&b, y), "{name}, flow {k}");
+            }
+        }
     }
 
     #[test]

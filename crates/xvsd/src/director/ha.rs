@@ -21,7 +21,8 @@ pub fn daemon_cfg(s: &SyncConfig, view: &NetView) -> Result<DaemonCfg, String> {
     Ok(DaemonCfg {
         interface: s.interface.clone(),
         ifindex: link.index,
-        syncid: s.syncid,
+        syncid: s.director_id.unwrap_or(s.syncid),
+        own_id: s.director_id.unwrap_or(0),
         // The master's default is 1500 − 28 whatever the MTU, as the kernel's.
         maxlen: s.maxlen.unwrap_or(ipvs_sync::MAX_LEN as u16),
         group: s
@@ -142,6 +143,7 @@ impl Director {
             instance: None,
             role: None,
             syncid: spec.syncid,
+            director_id: None,
             maxlen: (spec.maxlen != 0).then_some(spec.maxlen),
             group: spec.group,
             port: (spec.port != 0).then_some(spec.port),

@@ -60,6 +60,10 @@ pub trait Kernel {
     fn sync_vrrp_addrs(&mut self, want: &[HeldAddr]) -> Result<(), String>;
     /// Renews the addresses that live only while renewed (once a second).
     fn renew_vrrp_addrs(&mut self) {}
+    /// Makes the VIPs announced to the routing daemon exactly `want`: host addresses of the
+    /// device that goes with xvsd, which BIRD's `direct` protocol turns into routes (withdrawn
+    /// when an address goes, or the device with a crashed xvsd).
+    fn sync_announced(&mut self, want: &[IpAddr]) -> Result<(), String>;
 }
 
 /// How steering programs are attached (kept to attach one again when its interface returns).
@@ -97,8 +101,10 @@ pub struct Live {
     managed: Vec<(u32, IpAddr)>,
     /// VRRP addresses added (interface index, address).
     vrrp: Vec<(u32, HeldAddr)>,
-    /// The device holding IPv4 VRRP addresses, and its index.
+    /// The device holding IPv4 VRRP addresses and announced VIPs, and its index.
     vip_dev: Option<(VipDevice, u32)>,
+    /// VIPs announced (on `vip_dev`).
+    announced: Vec<IpAddr>,
 }
 
 /// Seconds an IPv6 VRRP address lives unless renewed (renewed every second while master).
@@ -124,6 +130,7 @@ impl Live {
             managed: Vec::new(),
             vrrp: Vec::new(),
             vip_dev: None,
+            announced: Vec::new(),
         })
     }
 
@@ -309,6 +316,51 @@ impl Kernel for Live {
         err.map_or(Ok(()), Err)
     }
 
+    fn sync_announced(&mut self, want: &[IpAddr]) -> Result<(), String> {
+        let gone: Vec<IpAddr> = self
+            .announced
+            .iter()
+            .filter(|a| !want.contains(a))
+            .copied()
+            .collect();
+        let mut changed = false;
+        if let Some((_, ix)) = &self.vip_dev {
+            let ix = *ix;
+            for a in &gone {
+                let prefix = if a.is_ipv4() { 32 } else { 128 };
+                match self.nl.remove_prefix(ix, *a, prefix) {
+                    Ok(()) => tracing::info!(vip = %a, "VIP withdrawn from the routers"),
+                    Err(e) => tracing::warn!(vip = %a, error = %e, "cannot withdraw a VIP"),
+                }
+                changed = true;
+            }
+        }
+        self.announced.retain(|a| want.contains(a));
+        let mut err = None;
+        for a in want {
+            if self.announced.contains(a) {
+                continue;
+            }
+            let prefix = if a.is_ipv4() { 32 } else { 128 };
+            match self.vip_device().and_then(|ix| {
+                self.nl
+                    .add_prefix(ix, *a, prefix)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(_) => {
+                    tracing::info!(vip = %a, "VIP announced to the routers");
+                    self.announced.push(*a);
+                    changed = true;
+                }
+                Err(e) => err = Some(format!("cannot announce VIP {a}: {e}")),
+            }
+        }
+        if changed {
+            let _ = self.refresh();
+        }
+        err.map_or(Ok(()), Err)
+    }
+
     fn renew_vrrp_addrs(&mut self) {
         for (ix, a) in &self.vrrp {
             if a.addr.is_ipv6()
@@ -329,7 +381,7 @@ impl Live {
             return Ok(*ix);
         }
         let dev = VipDevice::create("xvs-vip")
-            .map_err(|e| format!("cannot create the VRRP address device: {e}"))?;
+            .map_err(|e| format!("cannot create the VIP address device: {e}"))?;
         self.refresh()?;
         let ix = self
             .view
@@ -343,7 +395,7 @@ impl Live {
             .map_err(|e| format!("cannot bring {} up: {e}", dev.name()))?;
         tracing::info!(
             device = dev.name(),
-            "VRRP addresses are held on a device that goes with xvsd"
+            "VIP addresses are held on a device that goes with xvsd"
         );
         self.vip_dev = Some((dev, ix));
         Ok(ix)
@@ -351,8 +403,9 @@ impl Live {
 }
 
 impl Drop for Live {
-    /// The VIP addresses xvsd added go with it, and those it holds for VRRP.
+    /// The VIP addresses xvsd added go with it, and those it holds for VRRP or announces.
     fn drop(&mut self) {
+        let _ = self.sync_announced(&[]);
         vips::remove_all(&mut self.nl, &self.managed);
         for (ix, a) in std::mem::take(&mut self.vrrp) {
             let prefix = if a.addr.is_ipv4() { 32 } else { a.prefix };

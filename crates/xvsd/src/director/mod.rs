@@ -111,7 +111,14 @@ pub struct Director {
     neigh_grace: NeighGrace,
     /// VRRP and connection sync.
     pub ha: HaState,
+    /// Announce the VIPs of services that are up to the routing daemon (scale-out).
+    pub announce: bool,
+    /// Announcing waits for connection sync (told once).
+    announce_held: bool,
 }
+
+/// How long a stopping xvsd keeps forwarding after withdrawing its VIPs from the routers.
+pub const ANNOUNCE_DRAIN: Duration = Duration::from_secs(1);
 
 impl Director {
     /// The director of what start-up built; the first snapshot is the one already published,
@@ -150,6 +157,8 @@ impl Director {
             alarms: Alarms::default(),
             neigh_grace: NeighGrace::default(),
             ha: HaState::default(),
+            announce: false,
+            announce_held: false,
         };
         d.sync_health();
         d
@@ -174,6 +183,57 @@ impl Director {
         }
         self.running.publish(&self.shared.snapshot);
         self.sync_steering();
+        self.sync_announced();
+    }
+
+    /// With `announce`: the VIPs with a service that is up (quorum met) are announced to the
+    /// routers, the others withdrawn, so that ECMP sends a VIP's flows only to directors that
+    /// can serve them. A director that receives connection sync announces nothing until the
+    /// others' table has had time to arrive (every connection is sent again within each
+    /// refresh period): flows the routers move to it find their connections.
+    pub fn sync_announced(&mut self) {
+        if !self.announce {
+            return;
+        }
+        let refresh = self.ha.sync.refresh;
+        if self.ha.sync.runs("backup").is_some() && !self.ha.sync.counters.synced(refresh) {
+            if !self.announce_held {
+                self.announce_held = true;
+                tracing::info!(
+                    seconds = refresh + 2,
+                    "VIPs announced once connection sync has brought the other directors' table"
+                );
+            }
+            return;
+        }
+        let mut up: Vec<IpAddr> = self
+            .running
+            .services
+            .services()
+            .filter(|s| !s.down)
+            .filter_map(|s| match s.key {
+                ServiceKey::Addr { addr, .. } => Some(addr),
+                ServiceKey::Fwmark { .. } => None,
+            })
+            .collect();
+        up.sort();
+        up.dedup();
+        if let Err(e) = self.kernel.sync_announced(&up) {
+            tracing::warn!(error = %e, "cannot update the announced VIPs");
+        }
+    }
+
+    /// A stopping director withdraws its VIPs from the routers and keeps forwarding for
+    /// [`ANNOUNCE_DRAIN`] while they move the flows to the other directors.
+    pub fn withdraw_announced(&mut self) {
+        if !self.announce {
+            return;
+        }
+        self.announce = false;
+        match self.kernel.sync_announced(&[]) {
+            Ok(()) => std::thread::sleep(ANNOUNCE_DRAIN),
+            Err(e) => tracing::warn!(error = %e, "cannot withdraw the announced VIPs"),
+        }
     }
 
     /// The next state with the running timeouts and this table.
@@ -319,7 +379,7 @@ impl Director {
         for (reason, meaning) in [
             (
                 DropReason::UnknownNeighbour,
-                "frames dropped: a next hop has no MAC address yet (being resolved)",
+                "frames dropped: a next hop had no MAC address after a second's wait (its resolution fails)",
             ),
             (
                 DropReason::TableFull,
@@ -509,6 +569,25 @@ mod tests {
         assert_eq!(d.running.generation, g);
         assert_eq!(d.shared.snapshot.load().services.services().count(), 0);
         assert!(k.last_steering().is_none());
+    }
+
+    #[test]
+    fn the_vips_of_services_that_are_up_are_announced_and_withdrawn_with_them() {
+        let (mut d, k) = testing::director();
+        d.announce = true;
+        d.apply(&testing::service_with_real("198.18.1.11"), "test")
+            .unwrap();
+        let vip: std::net::IpAddr = "198.18.0.10".parse().unwrap();
+        assert_eq!(k.announced(), vec![vip]);
+        let service: Key = "tcp 198.18.0.10:80".parse().unwrap();
+        d.apply(&[Change::DeleteService { service }], "test")
+            .unwrap();
+        assert!(k.announced().is_empty(), "withdrawn with its service");
+        d.apply(&testing::service_with_real("198.18.1.11"), "test")
+            .unwrap();
+        assert_eq!(k.announced(), vec![vip]);
+        d.withdraw_announced();
+        assert!(k.announced().is_empty(), "withdrawn at stop");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Calls {
     pub attached: Vec<(usize, String, u32, SteeringSets)>,
     /// The VRRP addresses held, as last set.
     pub vrrp_addrs: Vec<crate::ha::HeldAddr>,
+    /// The VIPs announced last.
+    pub announced: Vec<IpAddr>,
 }
 
 /// A handle on the calls the director's kernel received.
@@ -64,6 +66,10 @@ impl Recorder {
         self.0.borrow().vip_syncs.len()
     }
     /// The VRRP addresses held, as last set.
+    pub fn announced(&self) -> Vec<IpAddr> {
+        self.0.borrow().announced.clone()
+    }
+
     pub fn vrrp_addrs(&self) -> Vec<crate::ha::HeldAddr> {
         self.0.borrow().vrrp_addrs.clone()
     }
@@ -146,6 +152,10 @@ impl Kernel for Stand {
     }
     fn sync_vrrp_addrs(&mut self, want: &[crate::ha::HeldAddr]) -> Result<(), String> {
         self.calls.0.borrow_mut().vrrp_addrs = want.to_vec();
+        Ok(())
+    }
+    fn sync_announced(&mut self, want: &[IpAddr]) -> Result<(), String> {
+        self.calls.0.borrow_mut().announced = want.to_vec();
         Ok(())
     }
 }

@@ -74,6 +74,9 @@ pub struct DaemonCfg {
     pub ifindex: u32,
     /// Sync id (a backup with 0 takes every id).
     pub syncid: u8,
+    /// All-active: this director's id (its messages' sync id); a backup takes every id but
+    /// this one. 0: none.
+    pub own_id: u8,
     /// Largest message.
     pub maxlen: u16,
     /// Multicast group.
@@ -362,7 +365,7 @@ fn receive_loop(
                 continue;
             }
         };
-        match accept(&buf[..n], cfg.syncid) {
+        match accept(&buf[..n], cfg.syncid, cfg.own_id) {
             Ok(conns) => {
                 counters.messages_received.fetch_add(1, Relaxed);
                 counters
@@ -383,8 +386,9 @@ fn receive_loop(
 
 /// A received message's connections, or why it is refused (ip_vs_sync.c
 /// `ip_vs_process_message`: its length must be its size, its sync id ours unless ours is 0,
-/// its version 1; a connection that does not frame ends it).
-pub fn accept(msg: &[u8], syncid: u8) -> Result<Vec<SyncConn>, &'static str> {
+/// its version 1; a connection that does not frame ends it). An all-active director
+/// (`own_id` not 0) takes every id but its own.
+pub fn accept(msg: &[u8], syncid: u8, own_id: u8) -> Result<Vec<SyncConn>, &'static str> {
     if msg.len() < ipvs_sync::HEADER_LEN {
         return Err("truncated");
     }
@@ -392,7 +396,11 @@ pub fn accept(msg: &[u8], syncid: u8) -> Result<Vec<SyncConn>, &'static str> {
         return Err("size");
     }
     let m = SyncMessage::new_checked(msg).map_err(|_| "truncated")?;
-    if syncid != 0 && m.syncid() != syncid {
+    if own_id != 0 {
+        if m.syncid() == own_id {
+            return Err("own_id");
+        }
+    } else if syncid != 0 && m.syncid() != syncid {
         return Err("syncid");
     }
     if m.version() != ipvs_sync::VERSION || m.reserved() != 0 || m.spare() != 0 {
@@ -440,17 +448,27 @@ mod tests {
         let mut m = MessageBuilder::new(&mut buf, 7).unwrap();
         m.push(&conn());
         let n = m.finish();
-        assert_eq!(accept(&buf[..n], 7), Ok(vec![conn()]));
+        assert_eq!(accept(&buf[..n], 7, 0), Ok(vec![conn()]));
         assert_eq!(
-            accept(&buf[..n], 0),
+            accept(&buf[..n], 0, 0),
             Ok(vec![conn()]),
             "sync id 0 takes all"
         );
-        assert_eq!(accept(&buf[..n], 8), Err("syncid"));
-        assert_eq!(accept(&buf[..n - 1], 7), Err("size"));
+        assert_eq!(accept(&buf[..n], 8, 0), Err("syncid"));
+        assert_eq!(accept(&buf[..n - 1], 7, 0), Err("size"));
         let mut v0 = buf;
         v0[5] = 0;
-        assert_eq!(accept(&v0[..n], 7), Err("version"));
-        assert_eq!(accept(&buf[..5], 7), Err("truncated"));
+        assert_eq!(accept(&v0[..n], 7, 0), Err("version"));
+        assert_eq!(accept(&buf[..5], 7, 0), Err("truncated"));
+    }
+
+    #[test]
+    fn an_all_active_director_takes_every_id_but_its_own() {
+        let mut buf = [0u8; 1472];
+        let mut m = MessageBuilder::new(&mut buf, 2).unwrap();
+        m.push(&conn());
+        let n = m.finish();
+        assert_eq!(accept(&buf[..n], 1, 1), Ok(vec![conn()]), "from director 2");
+        assert_eq!(accept(&buf[..n], 2, 2), Err("own_id"), "its own");
     }
 }

@@ -733,3 +733,200 @@ pub fn payload(n: usize, seed: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+impl Lab {
+    /// `n` long TCP echo streams to `vip:port` from the client, each sending `chunks` chunks
+    /// of 8 KiB every 0.2 s and reading the echo meanwhile; prints `{"ok": N, "broken": [..]}`
+    /// when all are done. Bounded: every socket times out after 30 s of silence, the whole
+    /// after 90 s.
+    pub fn streams(&self, vip: &str, port: u16, n: usize, chunks: usize) -> Child {
+        let script = r#"
+import json, os, socket, sys, threading, time
+vip, port, n, chunks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+results = [None] * n
+def one(i):
+    data = os.urandom(8192 * chunks)
+    try:
+        s = socket.create_connection((vip, port), timeout=30)
+        got = bytearray()
+        def reader():
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                got.extend(b)
+        r = threading.Thread(target=reader)
+        r.start()
+        for c in range(chunks):
+            s.sendall(data[c * 8192:(c + 1) * 8192])
+            time.sleep(0.2)
+        s.shutdown(socket.SHUT_WR)
+        r.join(40)
+        results[i] = bytes(got) == data
+    except Exception as e:
+        results[i] = False
+ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+for t in ts:
+    t.start()
+    time.sleep(0.05)
+for t in ts:
+    t.join(90)
+print(json.dumps({"ok": sum(1 for r in results if r), "broken": [i for i, r in enumerate(results) if not r]}))
+"#;
+        Command::new("timeout")
+            .args([
+                "120",
+                "ip",
+                "netns",
+                "exec",
+                &self.ns("cl"),
+                "python3",
+                "-c",
+                script,
+            ])
+            .args([vip, &port.to_string(), &n.to_string(), &chunks.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("streams")
+    }
+
+    /// Starts BIRD 2 in `node` with this configuration, in the foreground, with its own
+    /// control socket.
+    pub fn bird(&self, node: &str, conf: &str) -> Bird {
+        let ok = Command::new("sh")
+            .args(["-c", "command -v bird"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ok,
+            "the scale-out tests need BIRD 2 (apt-get install bird2; tools/setup.sh installs it)"
+        );
+        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let file = dir.join(format!("{node}-bird.conf"));
+        let log = dir.join(format!("{node}-bird.log"));
+        let conf = conf.replace(
+            "log syslog all;",
+            &format!("log \"{}\" all;", log.display()),
+        );
+        std::fs::write(&file, conf).expect("write bird.conf");
+        let socket = dir.join(format!("{node}-bird.ctl"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(node), "bird", "-f", "-c"])
+            .arg(&file)
+            .arg("-s")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bird");
+        Bird {
+            child: Some(child),
+            log,
+            socket,
+        }
+    }
+
+    /// The next hops of `node`'s route to `prefix` (one for a plain route, several for
+    /// ECMP), sorted; empty without a route.
+    pub fn next_hops(&self, node: &str, prefix: &str) -> Vec<String> {
+        let out = self.run(node, &["ip", "-4", "route", "show", prefix]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut hops: Vec<String> = words
+            .windows(2)
+            .filter(|w| w[0] == "via")
+            .map(|w| w[1].to_string())
+            .collect();
+        hops.sort();
+        hops
+    }
+
+    /// Waits up to `limit` for `node`'s route to `prefix` to have exactly `hops` as next hops;
+    /// returns how long it took.
+    pub fn wait_next_hops(
+        &self,
+        node: &str,
+        prefix: &str,
+        hops: &[&str],
+        limit: Duration,
+    ) -> Duration {
+        let t = Instant::now();
+        loop {
+            let now = self.next_hops(node, prefix);
+            if now == hops {
+                return t.elapsed();
+            }
+            assert!(
+                t.elapsed() < limit,
+                "{node}: route to {prefix} via {now:?}, not {hops:?} after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// How streams ended: (whole, broken).
+pub fn streams_result(c: Child) -> (u64, Vec<u64>) {
+    let out = c.wait_with_output().expect("streams");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("streams output: {e}: {:?}", out.stdout));
+    (
+        v["ok"].as_u64().unwrap(),
+        v["broken"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect(),
+    )
+}
+
+/// A BIRD daemon in a lab namespace (killed on drop; the lab's teardown kills whatever is
+/// left in its namespaces).
+pub struct Bird {
+    child: Option<Child>,
+    /// Its log.
+    pub log: PathBuf,
+    /// Its control socket (for birdc -s).
+    pub socket: PathBuf,
+}
+
+impl Bird {
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Freezes it (SIGSTOP): a director that hangs sends nothing more, not even a BGP close,
+    /// so only BFD or the hold timer can tell.
+    pub fn freeze(&mut self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// What `birdc show protocols` says.
+    pub fn protocols(&self) -> String {
+        let out = Command::new("birdc")
+            .arg("-s")
+            .arg(&self.socket)
+            .args(["show", "protocols"])
+            .output()
+            .expect("birdc");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // A frozen one too: SIGKILL needs no cooperation.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
