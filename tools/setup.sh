@@ -7,7 +7,7 @@ set -euo pipefail
 XVS_APT_PACKAGES=(
   build-essential pkg-config clang llvm libclang-dev libelf-dev zlib1g-dev m4 libpcap-dev
   iproute2 ethtool tcpdump socat iputils-ping curl python3 nftables procps openssl
-  linux-libc-dev kmod ipvsadm bpftool keepalived bird2
+  linux-libc-dev kmod ipvsadm bpftool keepalived bird2 prometheus lintian file man-db
 )
 
 missing=()

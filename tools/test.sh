@@ -13,6 +13,8 @@ echo "== cargo test"
 cargo test --workspace --quiet
 echo "== fuzzing"
 bash tools/fuzz.sh
+echo "== Debian package"
+bash tools/test-package.sh
 echo "== benches and examples build"
 cargo build --release --quiet -p xvs-core --example replay
 cargo bench --workspace --no-run --quiet

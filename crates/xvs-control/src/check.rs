@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use xvs_core::service::ServiceKey;
 
 /// Which probe.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
@@ -23,6 +24,7 @@ pub enum CheckKind {
 }
 
 /// The state a server starts in before its first check result.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum StartState {
@@ -73,6 +75,7 @@ fn one_u() -> u32 {
 }
 
 /// A health check.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {

@@ -1,6 +1,7 @@
 //! ipvsadm 1.31's listings, byte for byte: `-Ln` and its `--stats`, `--rate`, `--thresholds`,
-//! `--persistent-conn` and `--exact` variants, `-Lnc` and `-L --timeout`. Addresses are always
-//! numeric (xvs resolves no names).
+//! `--persistent-conn` and `--exact` variants, `-Lnc` and `-L --timeout`. Addresses are numeric
+//! unless the program gives a [`Namer`] (xvsadm's `-L` without `-n` asks the system's
+//! resolver for host and service names, as ipvsadm does).
 
 use crate::change::{Key, mask_text, service_order};
 use crate::proto::{ConnsReply, ListReply, RealView, ServiceView};
@@ -33,6 +34,35 @@ pub struct Format {
     pub exact: bool,
     /// `--nosort`: table order instead of address order.
     pub nosort: bool,
+    /// Names for addresses and ports (`None`: numeric, `-n`).
+    pub names: Option<Namer>,
+}
+
+/// How a listing names `addr:port` (the flag: UDP, for the service name), e.g. with host and
+/// service names looked up.
+#[derive(Clone, Copy)]
+pub struct Namer(pub fn(&IpAddr, u16, bool) -> String);
+
+impl PartialEq for Namer {
+    fn eq(&self, other: &Namer) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Namer {}
+
+impl std::fmt::Debug for Namer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Namer")
+    }
+}
+
+/// `addr:port`, named if `names` says so.
+fn endpoint(names: Option<Namer>, addr: &IpAddr, port: u16, udp: bool) -> String {
+    match names {
+        Some(n) => (n.0)(addr, port, udp),
+        None => fmt_addr_port(addr, port),
+    }
 }
 
 /// ipvsadm's version line; scripts match `size=(\d+)`.
@@ -93,14 +123,15 @@ fn truncate(mut s: String, at: usize) -> String {
     s
 }
 
-fn service_name(k: &ServiceKey) -> String {
+fn service_name(k: &ServiceKey, names: Option<Namer>) -> String {
     match k {
         ServiceKey::Fwmark { mark, family } => match family {
             Family::V4 => format!("FWM  {mark}"),
             Family::V6 => format!("FWM  {mark} IPv6"),
         },
         ServiceKey::Addr { proto, addr, port } => {
-            let s = format!("{:<4} {}", proto.name(), fmt_addr_port(addr, *port));
+            let udp = proto.name() == "UDP";
+            let s = format!("{:<4} {}", proto.name(), endpoint(names, addr, *port, udp));
             match addr {
                 IpAddr::V4(_) => truncate(s, 33),
                 IpAddr::V6(_) => s,
@@ -111,7 +142,7 @@ fn service_name(k: &ServiceKey) -> String {
 
 fn service_line(out: &mut String, s: &ServiceView, f: Format) {
     let k = s.service.0;
-    let name = service_name(&k);
+    let name = service_name(&k, f.names);
     match f.columns {
         Columns::Stats | Columns::Rate => {
             let _ = write!(out, "{name:<33}");
@@ -145,8 +176,9 @@ fn service_line(out: &mut String, s: &ServiceView, f: Format) {
     out.push('\n');
 }
 
-fn real_name(k: &ServiceKey, r: &RealView) -> String {
-    let s = fmt_addr_port(&r.spec.addr, r.spec.port.unwrap_or(k.port()));
+fn real_name(k: &ServiceKey, r: &RealView, names: Option<Namer>) -> String {
+    let udp = matches!(k, ServiceKey::Addr { proto, .. } if proto.name() == "UDP");
+    let s = endpoint(names, &r.spec.addr, r.spec.port.unwrap_or(k.port()), udp);
     match r.spec.addr {
         IpAddr::V4(_) => truncate(s, 28),
         IpAddr::V6(_) => s,
@@ -154,7 +186,7 @@ fn real_name(k: &ServiceKey, r: &RealView) -> String {
 }
 
 fn real_line(out: &mut String, k: &ServiceKey, r: &RealView, f: Format) {
-    let d = real_name(k, r);
+    let d = real_name(k, r, f.names);
     let _ = match f.columns {
         Columns::Stats => {
             let _ = write!(out, "  -> {d:<28}");
@@ -249,7 +281,7 @@ pub fn timeouts(t: (u32, u32, u32)) -> String {
 }
 
 /// `-Lc` (and `-Lc --persistent-conn`, whose title has the persistence-engine columns).
-pub fn conns(reply: &ConnsReply, persistent: bool) -> String {
+pub fn conns(reply: &ConnsReply, persistent: bool, names: Option<Namer>) -> String {
     let mut out = String::from("IPVS connection entries\n");
     let _ = if persistent {
         writeln!(
@@ -266,14 +298,15 @@ pub fn conns(reply: &ConnsReply, persistent: bool) -> String {
     };
     for c in &reply.conns {
         let exp = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
+        let udp = c.proto.eq_ignore_ascii_case("udp");
         let _ = writeln!(
             out,
             "{:<3} {exp:<6} {:<11} {:<18} {:<18} {}",
             c.proto,
             c.state,
-            fmt_addr_port(&c.client, c.cport),
-            fmt_addr_port(&c.vaddr, c.vport),
-            fmt_addr_port(&c.daddr, c.dport)
+            endpoint(names, &c.client, c.cport, udp),
+            endpoint(names, &c.vaddr, c.vport, udp),
+            endpoint(names, &c.daddr, c.dport, udp)
         );
     }
     out

@@ -180,6 +180,7 @@ fn check(columns: Columns, exact: bool, file: &str) {
         columns,
         exact,
         nosort: false,
+        names: None,
     };
     let got = listing::list(&sample(), f, None).unwrap();
     let want = golden(file);
@@ -293,8 +294,8 @@ fn connections_and_timeouts() {
         ],
         truncated: false,
     };
-    let got = listing::conns(&reply, false)
-        + &listing::conns(&ConnsReply::default(), true)
+    let got = listing::conns(&reply, false, None)
+        + &listing::conns(&ConnsReply::default(), true, None)
         + &listing::timeouts((900, 120, 300));
     assert_eq!(got, golden("conns.txt"));
 }
@@ -344,4 +345,25 @@ fn failed_servers_are_hidden_or_shown_with_weight_0() {
         listing::save(&l).contains("-r 198.18.0.12:80 -g -w 3 "),
         "save keeps the configured weight"
     );
+}
+
+#[test]
+fn a_namer_names_every_address_of_the_listing() {
+    fn named(a: &std::net::IpAddr, p: u16, udp: bool) -> String {
+        format!("{}{a}:{p}", if udp { "u:" } else { "t:" })
+    }
+    let f = Format {
+        names: Some(listing::Namer(named)),
+        ..Format::default()
+    };
+    let got = listing::list(&sample(), f, None).unwrap();
+    let plain = listing::list(&sample(), Format::default(), None).unwrap();
+    assert_ne!(got, plain);
+    for line in got.lines().skip(3) {
+        let addr = line.split_whitespace().nth(1).unwrap_or("");
+        assert!(
+            addr.starts_with("t:") || addr.starts_with("u:") || line.starts_with("FWM"),
+            "{line}"
+        );
+    }
 }

@@ -18,6 +18,12 @@ use xvs_control::{health_listing, listing};
 use xvsadm::args::{self, Action, Args};
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(e) = args::unsupported(&argv) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    args::enable_names();
     let a = Args::parse();
     let action = match a.action() {
         Ok(x) => x,
@@ -75,6 +81,11 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
                     serde_json::to_string_pretty(&l).map_err(|e| e.to_string())?
                 );
             } else {
+                // Without -n, host and service names, as ipvsadm lists them.
+                let mut format = format;
+                if !a.numeric {
+                    format.names = Some(listing::Namer(args::name_of));
+                }
                 let text = listing::list(&l, format, only.as_ref())
                     .ok_or_else(|| "No such service".to_string())?;
                 out!("{text}");
@@ -82,7 +93,8 @@ fn run(a: &Args, action: Action) -> Result<(), String> {
         }
         Action::Conns { persistent } => {
             let r: ConnsReply = c.get(Request::Conns { limit: None })?;
-            out!("{}", listing::conns(&r, persistent));
+            let names = (!a.numeric).then_some(listing::Namer(args::name_of));
+            out!("{}", listing::conns(&r, persistent, names));
             if r.truncated {
                 eprintln!("(listing truncated)");
             }

@@ -2,7 +2,6 @@
 
 mod accounting;
 mod alarms;
-mod cli;
 mod control;
 mod control_loop;
 mod director;
@@ -17,12 +16,14 @@ mod polling;
 mod relink;
 mod settings;
 mod startup;
+mod systemd;
 mod views;
 mod vips;
 mod worker;
 
 use clap::Parser;
 use std::process::ExitCode;
+use xvsd::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -75,11 +76,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(filter, cli.log_format);
     for w in &settings.warnings {
         tracing::warn!("{w}");
     }
@@ -90,5 +87,20 @@ fn main() -> ExitCode {
             eprintln!("xvsd: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Logs to standard error: text or JSON lines. Under systemd (its journal on standard error,
+/// `JOURNAL_STREAM` set) text lines carry no timestamp of their own: the journal stamps them.
+fn init_logging(filter: tracing_subscriber::EnvFilter, format: cli::LogFormat) {
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Json => b.json().with_current_span(false).init(),
+        cli::LogFormat::Text if journal => b.without_time().with_ansi(false).init(),
+        cli::LogFormat::Text => b.with_ansi(terminal).init(),
     }
 }

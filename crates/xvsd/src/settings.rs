@@ -99,10 +99,28 @@ fn parse_forward_only(s: &str, interfaces: &[String]) -> Result<(String, [u8; 6]
 
 /// Merges the configuration file (if any) and the command line.
 pub fn settings(cli: &Cli) -> Result<Settings, String> {
+    settings_from(cli, std::path::Path::new(crate::cli::DEFAULT_CONFIG))
+}
+
+/// [`settings`], with `default_config` read when the command line names no configuration
+/// and no interface.
+fn settings_from(cli: &Cli, default_config: &std::path::Path) -> Result<Settings, String> {
     let (path, keepalived) = match (&cli.config, &cli.keepalived_conf) {
         (Some(p), _) => (Some(p.clone()), false),
         (None, Some(k)) => (Some(k.clone()), true),
-        (None, None) => (None, false),
+        // Interfaces alone: no services until xvsadm adds them.
+        (None, None) if !cli.interfaces.is_empty() => (None, false),
+        (None, None) => {
+            let p = default_config.to_path_buf();
+            if !p.exists() {
+                return Err(format!(
+                    "no configuration: {} does not exist (give --config FILE, \
+                     --keepalived-conf FILE, or --interface IF to start without services)",
+                    p.display()
+                ));
+            }
+            (Some(p), false)
+        }
     };
     let mut warnings = Vec::new();
     let loaded = match &path {
@@ -285,7 +303,21 @@ mod tests {
         let s = of(&["-i", "ext0", "--poll-mode", "busy", "--syn-budget", "0"]).unwrap();
         assert_eq!(s.poll.mode.name(), "busy");
         assert_eq!(s.syn_budget.per_second, 0);
-        assert!(of(&[]).unwrap_err().starts_with("no interface to serve"));
+        // No arguments: the default file, which must exist.
+        let cli = |a: &[&str]| Cli::parse_from(std::iter::once("xvsd").chain(a.iter().copied()));
+        let dir = std::env::temp_dir().join(format!("xvsd-default-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("xvsd.yaml");
+        let e = settings_from(&cli(&[]), &missing).unwrap_err();
+        assert!(e.starts_with("no configuration: "), "{e}");
+        std::fs::write(&missing, "interfaces: [ext0]\n").unwrap();
+        let s = settings_from(&cli(&[]), &missing).unwrap();
+        assert_eq!(s.interfaces, ["ext0"]);
+        assert_eq!(s.config_path.as_deref(), Some(missing.as_path()));
+        std::fs::write(&missing, "queues: 1\n").unwrap();
+        let e = settings_from(&cli(&[]), &missing).unwrap_err();
+        assert!(e.starts_with("no interface to serve"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             of(&["-i", "ext0", "--queues", "0"]).unwrap_err(),
             "--queues must be at least 1"

@@ -279,8 +279,15 @@ pub fn run(s: &Settings) -> Result<(), String> {
         services = services.services().count(), "xvsd running"
     );
 
+    let mut notify = crate::systemd::Notifier::from_env();
+    notify.ready(&format!(
+        "serving {} interface(s) with {} worker(s)",
+        d.shared.ports.names.len(),
+        place.workers
+    ));
     let mut control_loop = ControlLoop::new(Instant::now());
     while !signals.stop.load(Relaxed) {
+        notify.watchdog(Instant::now());
         let events = Events {
             reload: signals.reload.swap(false, Relaxed),
             network_changed: watch.changed(),
@@ -289,6 +296,7 @@ pub fn run(s: &Settings) -> Result<(), String> {
         let _ = &ha_tx;
     }
     tracing::info!("stopping");
+    notify.stopping();
     d.withdraw_announced();
     // VRRP first: a master says priority 0 so a backup takes over at once; its addresses
     // come off as the instances stop.

@@ -249,6 +249,12 @@ UDP  198.18.0.10:7 rr
         top.contains("TCP 198.18.0.10:80") && top.contains("-> 198.18.0.11:80"),
         "{top}"
     );
+    // Not a terminal: 80 columns, headers whole.
+    assert!(top.lines().all(|l| l.chars().count() <= 80), "{top}");
+    assert!(
+        top.contains("ActConn") && top.contains("InActConn"),
+        "{top}"
+    );
     x.assert_frames_balanced();
 }
 

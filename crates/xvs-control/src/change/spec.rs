@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use xvs_core::service::{Family, Method, Persistence, RealOptions, SchedFlags, ServiceOptions};
 
 /// Forwarding method names in JSON and YAML.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodName {
@@ -156,6 +157,7 @@ impl ServiceSpec {
 }
 
 /// A real server as ipvsadm gives it: `-r`, `-g|-m|-i|--fullnat`, `-w`, `-x`, `-y`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealSpec {
     /// Address (`-r`).

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// `vrrp:` — scripts, instances and sync groups.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VrrpConfig {
@@ -26,6 +27,7 @@ pub struct VrrpConfig {
 }
 
 /// A tracking script (`vrrp_script NAME { … }`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VrrpScriptConfig {
@@ -58,6 +60,7 @@ pub struct VrrpScriptConfig {
 }
 
 /// Initial state asked for (`state MASTER|BACKUP`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InitialState {
@@ -69,6 +72,7 @@ pub enum InitialState {
 }
 
 /// `authentication { auth_type PASS; auth_pass … }` (VRRPv2 only).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
@@ -80,6 +84,7 @@ pub struct AuthConfig {
 }
 
 /// A tracked interface or script with its weight.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrackConfig {
@@ -92,6 +97,7 @@ pub struct TrackConfig {
 }
 
 /// A virtual address (`virtual_ipaddress { A/len dev IF }`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VipConfig {
@@ -106,6 +112,7 @@ pub struct VipConfig {
 }
 
 /// A VRRP instance (`vrrp_instance NAME { … }`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VrrpInstanceConfig {
@@ -182,6 +189,7 @@ pub struct VrrpInstanceConfig {
 }
 
 /// A group of instances that change state together (`vrrp_sync_group NAME { group { … } }`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncGroupConfig {
@@ -207,6 +215,7 @@ pub struct SyncGroupConfig {
 }
 
 /// What a director does with the sync protocol.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncRole {
@@ -219,6 +228,7 @@ pub enum SyncRole {
 }
 
 /// `sync:` — IPVS's connection synchronisation (message version 1).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {

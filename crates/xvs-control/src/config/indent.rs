@@ -39,7 +39,12 @@ fn parse_line(n: usize, raw: &str) -> Option<KeyLine<'_>> {
         rest = r2;
     }
     let (key, value) = key_of(rest)?;
-    let value = value.split(" #").next().unwrap_or("").trim();
+    // A comment is no value (`check:   # the default check` opens a block like `check:`).
+    let value = if value.starts_with('#') {
+        ""
+    } else {
+        value.split(" #").next().unwrap_or("").trim()
+    };
     let opens = value.is_empty()
         || value.starts_with('|')
         || value.starts_with('>')
@@ -117,6 +122,12 @@ pub fn hint(text: &str) -> Option<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::hint;
+
+    #[test]
+    fn a_comment_after_a_key_opens_its_block_like_nothing() {
+        let text = "check:    # every server's\n  type: misc\n  command: x\n";
+        assert_eq!(hint(text), None);
+    }
 
     #[test]
     fn a_key_under_a_key_with_a_value_is_named() {

@@ -53,6 +53,7 @@ pub fn check_umem_frames(n: u32) -> Result<(), String> {
 }
 
 /// How the XDP program attaches (`xdp_mode:`, `--xdp-mode`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpModeConfig {
@@ -66,6 +67,7 @@ pub enum XdpModeConfig {
 }
 
 /// How AF_XDP sockets bind (`bind_mode:`, `--bind-mode`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BindModeConfig {
@@ -80,6 +82,7 @@ pub enum BindModeConfig {
 
 /// Who runs a served queue's receive work, and when (`poll_mode:`, `--poll-mode`; see
 /// docs/architecture.md).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum PollModeConfig {
@@ -110,6 +113,7 @@ impl PollModeConfig {
 }
 
 /// `polling:` — the knobs of the polling mechanisms.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PollingConfig {
@@ -130,6 +134,7 @@ pub struct PollingConfig {
 }
 
 /// `timeouts:` — ipvsadm's `--set tcp tcpfin udp` (seconds).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
@@ -142,6 +147,7 @@ pub struct TimeoutsConfig {
 }
 
 /// `persistence:` of a service.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersistenceConfig {
@@ -158,12 +164,13 @@ fn default_persistence() -> u32 {
 
 /// A real server: what `-a` gives it (the same fields, read by the same type), and what only
 /// a file has: its health check and notify commands.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealConfig {
     /// Address, port, method, weight and thresholds.
     #[serde(flatten)]
     pub spec: RealSpec,
-    /// Health check (the service's `check` if absent).
+    /// Health check (the service's `check` if absent; a sorry server has none).
     #[serde(default)]
     pub check: Option<CheckConfig>,
     /// Command run when the server comes up (the service's if absent).
@@ -175,10 +182,12 @@ pub struct RealConfig {
     /// Fields neither of the above knows (serde cannot refuse them itself beside a flattened
     /// struct): refused when the file is applied, with their names.
     #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub unknown: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
 }
 
 /// Protocol names.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtoConfig {
@@ -201,6 +210,7 @@ impl From<ProtoConfig> for Protocol {
 }
 
 /// Address family names.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FamilyConfig {
@@ -212,6 +222,7 @@ pub enum FamilyConfig {
 }
 
 /// A virtual service: `proto` + `vip` + `port`, or `fwmark` (+ `family`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -265,6 +276,7 @@ fn default_scheduler() -> String {
 }
 
 /// A firewall-mark rule.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkConfig {
@@ -279,37 +291,39 @@ pub struct MarkConfig {
 }
 
 /// The whole file.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Interfaces served, in port order.
     #[serde(default)]
     pub interfaces: Vec<String>,
-    /// Queues per interface; one worker per queue (default 1).
+    /// Queues per interface; one worker per queue [default: every receive queue the
+    /// interfaces have].
     pub queues: Option<u32>,
-    /// CPU cores to pin the workers to, in order.
+    /// CPU cores to pin the workers to, in order [default: the first cores xvsd may use].
     #[serde(default)]
     pub cores: Vec<usize>,
-    /// XDP attach mode.
+    /// XDP attach mode [default: auto: native, else generic].
     pub xdp_mode: Option<XdpModeConfig>,
-    /// AF_XDP bind mode.
+    /// AF_XDP bind mode [default: auto: zero-copy, else copy].
     pub bind_mode: Option<BindModeConfig>,
-    /// Worker polling.
+    /// Worker polling [default: auto].
     pub poll_mode: Option<PollModeConfig>,
     /// Knobs of the polling mechanisms.
     #[serde(default)]
     pub polling: PollingConfig,
     /// New TCP connections (SYNs) per second each receive queue admits; beyond it the XDP
-    /// program drops them (0: no budget).
+    /// program drops them (0: no budget) [default: 100000].
     pub syn_budget: Option<u64>,
-    /// SYNs admitted at once above `syn_budget`.
+    /// SYNs admitted at once above `syn_budget` [default: 2048].
     pub syn_burst: Option<u64>,
-    /// Connection-table entries.
+    /// Connection-table entries, rounded up to a power of two [default: 1048576].
     pub conn_table_size: Option<usize>,
-    /// AF_XDP: UMEM frames (4 KiB each) per served interface and worker.
+    /// AF_XDP: UMEM frames (4 KiB each) per served interface and worker [default: 4096].
     pub umem_frames: Option<u32>,
     /// AF_XDP: receive and transmit ring entries (a power of two; fill and completion rings
-    /// are twice as large).
+    /// are twice as large) [default: 1024].
     pub ring_size: Option<u32>,
     /// Add and remove the VIPs as addresses of the first interface.
     #[serde(default)]
@@ -318,9 +332,9 @@ pub struct Config {
     /// daemon to announce (see docs/deployment.md).
     #[serde(default)]
     pub announce_vips: bool,
-    /// Control socket path.
+    /// Control socket path [default: /run/xvs/xvsd.sock].
     pub control_socket: Option<String>,
-    /// Log level.
+    /// Log level: error, warn, info, debug, trace, or a tracing filter [default: info].
     pub log_level: Option<String>,
     /// Prometheus endpoint address (`127.0.0.1:9469`); off if absent.
     pub metrics: Option<String>,

@@ -145,7 +145,7 @@ fn service(a: &ServiceArg, cmd: &str, required: bool) -> Result<Option<Key>, Str
         "-u" => Protocol::Udp,
         _ => Protocol::Sctp,
     };
-    let (addr, port) = parse_addr_port(v)
+    let (addr, port) = super::names::addr_port(v, proto == Protocol::Udp)
         .ok_or_else(|| "illegal virtual server address[:port] specified".to_string())?;
     Ok(Some(Key(ServiceKey::Addr {
         proto,
@@ -229,7 +229,14 @@ fn real_spec(a: &Args, key: &Key, with_options: bool) -> Result<RealSpec, String
         .real
         .as_deref()
         .ok_or("You need to supply the 'real-server' option for this command")?;
-    let (addr, port) = parse_addr_port(r)
+    let udp = matches!(
+        key.0,
+        ServiceKey::Addr {
+            proto: Protocol::Udp,
+            ..
+        }
+    );
+    let (addr, port) = super::names::addr_port(r, udp)
         .ok_or_else(|| "illegal real server address[:port] specified".to_string())?;
     let methods: Vec<MethodName> = [
         (a.gatewaying, MethodName::Dr),
@@ -546,6 +553,7 @@ impl Args {
                         columns,
                         exact: self.exact,
                         nosort: self.nosort,
+                        names: None,
                     },
                     only,
                     json: self.json,
@@ -630,6 +638,9 @@ fn set_check(c: &CheckArgs) -> Result<Action, String> {
 
 /// Parses one command line (without the program name), as `-R` does for every line.
 pub fn parse_line(words: &[&str]) -> Result<Action, String> {
+    if let Some(e) = super::unsupported(words) {
+        return Err(e);
+    }
     let argv = std::iter::once("xvsadm").chain(words.iter().copied());
     let a = Args::try_parse_from(argv).map_err(|e| first_line(&e.to_string()))?;
     a.action()

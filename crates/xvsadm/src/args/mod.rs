@@ -5,10 +5,12 @@
 //! with ipvsadm's checks and words.
 
 mod action;
+mod names;
 #[cfg(test)]
 mod tests;
 
 pub use action::{Action, restore_lines};
+pub use names::{enable as enable_names, name_of};
 
 use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand};
 use std::net::IpAddr;
@@ -354,4 +356,28 @@ pub struct TraceArgs {
     /// TCP flags of the packet (syn, ack, fin, rst, psh; comma-separated; default syn).
     #[arg(long, default_value = "syn")]
     pub flags: String,
+}
+
+/// ipvsadm's options that xvs does not implement, with why (the tunnel options are the
+/// kernel's GUE and GRE encapsulations; xvs tunnels with IPIP).
+const UNSUPPORTED: [(&str, &str); 6] = [
+    ("--pe", "persistence engines (sip)"),
+    ("--tun-type", "xvs tunnels with IPIP only"),
+    ("--tun-port", "xvs tunnels with IPIP only"),
+    ("--tun-nocsum", "xvs tunnels with IPIP only"),
+    ("--tun-csum", "xvs tunnels with IPIP only"),
+    ("--tun-remcsum", "xvs tunnels with IPIP only"),
+];
+
+/// The first ipvsadm option in `argv` that xvs does not implement, as the message to give
+/// ("not supported by xvs: OPTION"), instead of the parser's suggestion of a lookalike.
+pub fn unsupported<S: AsRef<str>>(argv: &[S]) -> Option<String> {
+    argv.iter().find_map(|a| {
+        let a = a.as_ref();
+        let name = a.split('=').next().unwrap_or(a);
+        UNSUPPORTED
+            .iter()
+            .find(|(o, _)| *o == name)
+            .map(|(o, why)| format!("not supported by xvs: {o} ({why})"))
+    })
 }

@@ -322,3 +322,25 @@ fn bad_checks_are_refused_with_the_option_named() {
         assert!(e.contains(want), "{line}: {e}");
     }
 }
+
+#[test]
+fn ipvsadm_options_xvs_lacks_are_named_not_guessed_at() {
+    for (line, want) in [
+        (
+            "-A -t 198.18.0.10:5060 -s rr -p 300 --pe sip",
+            "not supported by xvs: --pe",
+        ),
+        (
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-type gue --tun-port 6080",
+            "not supported by xvs: --tun-type",
+        ),
+        (
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-nocsum",
+            "not supported by xvs: --tun-nocsum",
+        ),
+    ] {
+        let e = act(line).unwrap_err();
+        assert!(e.starts_with(want), "{line}: {e}");
+    }
+    assert_eq!(unsupported(&["-L", "-n"]), None);
+}

@@ -2,6 +2,9 @@
 //! that serves it (`--metrics ADDR`, off by default, 127.0.0.1:9469 when given no address).
 //! Counters are the raw totals (monotonic, never affected by `xvsadm -Z`).
 
+mod node_ipvs;
+mod process;
+
 use crate::director::Director;
 use crate::jobs::Job;
 use crossbeam_channel::Sender;
@@ -27,6 +30,7 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The exposition being written.
 struct Out(String);
 
 impl Out {
@@ -47,6 +51,9 @@ impl Out {
         }
         let _ = writeln!(self.0, " {v}");
     }
+    fn float(&mut self, name: &str, v: f64) {
+        let _ = writeln!(self.0, "{name} {v}");
+    }
 }
 
 /// VRRP instances and connection sync.
@@ -66,7 +73,7 @@ fn ha_metrics(o: &mut Out, d: &Director) {
                 "STOP" => 4,
                 _ => 0,
             };
-            o.val("xvs_vrrp_state", &[("instance", &i.name)], st);
+            o.val("xvs_vrrp_state", &[("vrrp_instance", &i.name)], st);
         }
         o.head(
             "xvs_vrrp_priority",
@@ -76,7 +83,7 @@ fn ha_metrics(o: &mut Out, d: &Director) {
         for i in &v.instances {
             o.val(
                 "xvs_vrrp_priority",
-                &[("instance", &i.name)],
+                &[("vrrp_instance", &i.name)],
                 u64::from(i.priority),
             );
         }
@@ -88,12 +95,12 @@ fn ha_metrics(o: &mut Out, d: &Director) {
         for i in &v.instances {
             o.val(
                 "xvs_vrrp_adverts_total",
-                &[("instance", &i.name), ("direction", "in")],
+                &[("vrrp_instance", &i.name), ("direction", "in")],
                 i.adverts_in,
             );
             o.val(
                 "xvs_vrrp_adverts_total",
-                &[("instance", &i.name), ("direction", "out")],
+                &[("vrrp_instance", &i.name), ("direction", "out")],
                 i.adverts_out,
             );
         }
@@ -105,7 +112,7 @@ fn ha_metrics(o: &mut Out, d: &Director) {
         for i in &v.instances {
             o.val(
                 "xvs_vrrp_became_master_total",
-                &[("instance", &i.name)],
+                &[("vrrp_instance", &i.name)],
                 i.became_master,
             );
         }
@@ -118,7 +125,7 @@ fn ha_metrics(o: &mut Out, d: &Director) {
             for (r, n) in &i.rejected {
                 o.val(
                     "xvs_vrrp_rejected_total",
-                    &[("instance", &i.name), ("reason", r)],
+                    &[("vrrp_instance", &i.name), ("reason", r)],
                     *n,
                 );
             }
@@ -411,17 +418,17 @@ pub fn render(d: &Director) -> String {
         ),
         ("xvs_service_bytes_total", "counter", "Bytes, by direction."),
         (
-            "xvs_service_cps",
+            "xvs_service_connections_per_second",
             "gauge",
             "Connections per second (IPVS estimator).",
         ),
         (
-            "xvs_service_pps",
+            "xvs_service_packets_per_second",
             "gauge",
             "Packets per second, by direction.",
         ),
         (
-            "xvs_service_bps",
+            "xvs_service_bytes_per_second",
             "gauge",
             "Bytes per second, by direction.",
         ),
@@ -450,12 +457,20 @@ pub fn render(d: &Director) -> String {
         ),
         ("xvs_real_weight", "gauge", "Configured weight."),
         (
-            "xvs_real_cps",
+            "xvs_real_connections_per_second",
             "gauge",
             "Connections per second (IPVS estimator).",
         ),
-        ("xvs_real_pps", "gauge", "Packets per second, by direction."),
-        ("xvs_real_bps", "gauge", "Bytes per second, by direction."),
+        (
+            "xvs_real_packets_per_second",
+            "gauge",
+            "Packets per second, by direction.",
+        ),
+        (
+            "xvs_real_bytes_per_second",
+            "gauge",
+            "Bytes per second, by direction.",
+        ),
     ];
     for (name, kind, help) in svc_metrics {
         o.head(name, kind, help);
@@ -466,12 +481,12 @@ pub fn render(d: &Director) -> String {
             let r = d.accounting.service_rates(&s.key);
             match name {
                 "xvs_service_connections_total" => o.val(name, &l, tot.conns),
-                "xvs_service_cps" => o.val(name, &l, r.cps),
+                "xvs_service_connections_per_second" => o.val(name, &l, r.cps),
                 _ => {
                     let (i, x) = match name {
                         "xvs_service_packets_total" => (tot.in_pkts, tot.out_pkts),
                         "xvs_service_bytes_total" => (tot.in_bytes, tot.out_bytes),
-                        "xvs_service_pps" => (r.in_pps, r.out_pps),
+                        "xvs_service_packets_per_second" => (r.in_pps, r.out_pps),
                         _ => (r.in_bps, r.out_bps),
                     };
                     o.val(name, &[l[0], ("direction", "in")], i);
@@ -536,12 +551,12 @@ pub fn render(d: &Director) -> String {
                     "xvs_real_active_connections" => o.val(name, &l, tot.active),
                     "xvs_real_inactive_connections" => o.val(name, &l, tot.inactive),
                     "xvs_real_weight" => o.val(name, &l, u64::from(r.options.weight)),
-                    "xvs_real_cps" => o.val(name, &l, rt.cps),
+                    "xvs_real_connections_per_second" => o.val(name, &l, rt.cps),
                     _ => {
                         let (i, x) = match name {
                             "xvs_real_packets_total" => (tot.in_pkts, tot.out_pkts),
                             "xvs_real_bytes_total" => (tot.in_bytes, tot.out_bytes),
-                            "xvs_real_pps" => (rt.in_pps, rt.out_pps),
+                            "xvs_real_packets_per_second" => (rt.in_pps, rt.out_pps),
                             _ => (rt.in_bps, rt.out_bps),
                         };
                         o.val(name, &[l[0], l[1], ("direction", "in")], i);
@@ -552,6 +567,8 @@ pub fn render(d: &Director) -> String {
         }
     }
     ha_metrics(&mut o, d);
+    node_ipvs::render(&mut o, d);
+    process::render(&mut o);
     o.0
 }
 
