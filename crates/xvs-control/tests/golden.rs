@@ -47,6 +47,7 @@ fn real(
             weight,
             u_threshold: thr.0,
             l_threshold: thr.1,
+            tunnel: Default::default(),
         },
         active: act,
         inactive: inact,

@@ -81,6 +81,13 @@ fn from_rs(mac: xvs_wire::MacAddr, p: &impl IpPacket) -> Vec<u8> {
 }
 
 /// A frame the director sends to a real server.
+/// The UDP source port GUE uses for the TCP flow `client:cport → vip:vport`.
+fn gue_sport(client: &str, cport: u16, vip: &str, vport: u16) -> u16 {
+    let a = |s: &str| xvs_core::service::addr16(&ip(s));
+    let key = xvs_wire::FlowKey::flow(4, 6, a(client), cport, a(vip), vport);
+    xvs_wire::encap::gue_source_port(&key)
+}
+
 fn to_rs(mac: xvs_wire::MacAddr, p: &impl IpPacket) -> Expect {
     Expect::Tx(INT, eth(mac, INT_MAC, p))
 }
@@ -98,6 +105,7 @@ fn table() -> Vec<Case> {
     let dr_syn = tcp(CLIENT, 40000, VIP_DR, 80).syn();
     let tun_big = tcp(CLIENT, 40002, VIP_TUN, 80).ack().payload(&big(1460));
     let tun6_big = tcp(CLIENT6, 40002, VIP6_TUN, 80).ack().payload(&big(1440));
+    let gue_big = tcp(CLIENT, 40002, VIP_GUE, 80).ack().payload(&big(1460));
     let quiesced_syn = tcp(CLIENT, 42000, VIP_QUIESCED, 80).syn();
     let nat_ttl1 = tcp(CLIENT, 44000, VIP_NAT, 80).syn().ttl(1);
     let mut bad_csum = from_client(&tcp(CLIENT, 45000, VIP_DR, 80).syn());
@@ -297,6 +305,61 @@ fn table() -> Vec<Case> {
             to_rs(
                 RS2_MAC,
                 &ipip(DIR_INT6, RS2_6, &tcp(CLIENT6, 40002, VIP6_TUN, 80).syn()),
+            ),
+        ),
+        case(
+            "TUN GUE: outer IPv4, UDP to the GUE port with its checksum, GUE header, the packet",
+            EXT,
+            from_client(&tcp(CLIENT, 40002, VIP_GUE, 80).syn()),
+            to_rs(
+                RS2_MAC,
+                &gue(
+                    DIR_INT,
+                    RS2,
+                    gue_sport(CLIENT, 40002, VIP_GUE, 80),
+                    GUE_PORT,
+                    &tcp(CLIENT, 40002, VIP_GUE, 80).syn(),
+                    true,
+                ),
+            ),
+        ),
+        case(
+            "TUN GUE: 32 bytes of headers: a full-size DF packet gets fragmentation needed, MTU 1468",
+            EXT,
+            from_client(&gue_big),
+            to_client(
+                &icmp(
+                    VIP_GUE,
+                    CLIENT,
+                    3,
+                    4,
+                    [0, 0, 0x05, 0xbc],
+                    &quote(&gue_big, 548),
+                )
+                .as_error_origin(),
+            ),
+        ),
+        case(
+            "TUN GRE: outer IPv4 (protocol 47), GRE header for IPv4 without checksum, the packet",
+            EXT,
+            from_client(&tcp(CLIENT, 40003, VIP_GRE, 80).syn()),
+            to_rs(
+                RS2_MAC,
+                &gre(DIR_INT, RS2, &tcp(CLIENT, 40003, VIP_GRE, 80).syn(), false),
+            ),
+        ),
+        case(
+            "IPv6 TUN GRE with its checksum: GRE header for IPv6, C bit, checksum",
+            EXT,
+            from_client(&tcp(CLIENT6, 40003, VIP6_GRE, 80).syn()),
+            to_rs(
+                RS2_MAC,
+                &gre(
+                    DIR_INT6,
+                    RS2_6,
+                    &tcp(CLIENT6, 40003, VIP6_GRE, 80).syn(),
+                    true,
+                ),
             ),
         ),
         case(

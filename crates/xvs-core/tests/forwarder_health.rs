@@ -83,6 +83,7 @@ fn the_sorry_server_takes_over_when_none_is_up() {
         weight: 1,
         u_threshold: 0,
         l_threshold: 0,
+        tunnel: Default::default(),
     };
     let snap = with(
         |t| {

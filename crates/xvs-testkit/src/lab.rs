@@ -72,6 +72,14 @@ pub const VIP_NAT: &str = "198.51.100.11";
 pub const VIP_TUN: &str = "198.51.100.12";
 /// TCP :80, FullNAT → RS1:80 with local address [`LADDR`].
 pub const VIP_FNAT: &str = "198.51.100.13";
+/// TCP :80, TUN with GUE (UDP port [`GUE_PORT`], UDP checksum) → RS2.
+pub const VIP_GUE: &str = "198.51.100.14";
+/// TCP :80, TUN with GRE (no checksum) → RS2.
+pub const VIP_GRE: &str = "198.51.100.15";
+/// The GUE port of [`VIP_GUE`]'s real server.
+pub const GUE_PORT: u16 = 6080;
+/// IPv6 TCP :80, TUN with GRE and its checksum → RS2.
+pub const VIP6_GRE: &str = "2001:db8:100::15";
 /// TCP :80, rr with persistence 300 s over RS1 and RS2 (DR).
 pub const VIP_PERSIST: &str = "198.51.100.20";
 /// TCP :80, rr over RS1 and RS2 (DR), no persistence.
@@ -153,6 +161,33 @@ pub fn services() -> ServiceTable {
         svc(tcp, VIP_TUN, 80),
         opts("rr"),
         &[(RS2, None, real(Method::Tun, 1))],
+    );
+    let tunnel = |kind, port, csum| RealOptions {
+        tunnel: xvs_core::service::Tunnel { kind, port, csum },
+        ..real(Method::Tun, 1)
+    };
+    use xvs_core::service::{TunnelCsum, TunnelKind};
+    add(
+        &mut t,
+        svc(tcp, VIP_GUE, 80),
+        opts("rr"),
+        &[(
+            RS2,
+            None,
+            tunnel(TunnelKind::Gue, GUE_PORT, TunnelCsum::Csum),
+        )],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP_GRE, 80),
+        opts("rr"),
+        &[(RS2, None, tunnel(TunnelKind::Gre, 0, TunnelCsum::NoCsum))],
+    );
+    add(
+        &mut t,
+        svc(tcp, VIP6_GRE, 80),
+        opts("rr"),
+        &[(RS2_6, None, tunnel(TunnelKind::Gre, 0, TunnelCsum::Csum))],
     );
     let fnat = ServiceOptions {
         local_addrs: vec![ip(LADDR)],

@@ -2,7 +2,7 @@
 
 use etherparse::{
     IpDscp, IpHeaders, IpNumber, Ipv4Extensions, Ipv4Header, Ipv6Extensions, Ipv6FlowLabel,
-    Ipv6Header, PacketBuilder,
+    Ipv6Header, PacketBuilder, UdpHeader,
 };
 use std::net::IpAddr;
 use xvs_wire::MacAddr;
@@ -385,15 +385,102 @@ impl IpPacket for Icmp {
 /// An outer IPv4 (proto 4) or IPv6 (next header 41) header around `inner`, as TUN mode sends it:
 /// TTL/hop limit, TOS/traffic class, DF and ID copied from the inner packet.
 pub fn ipip(src: &str, dst: &str, inner: &impl IpPacket) -> Vec<u8> {
-    let inner = inner.bytes();
+    let bytes = inner.bytes();
+    let proto = if bytes[0] >> 4 == 6 {
+        IpNumber::IPV6
+    } else {
+        IpNumber::IPV4
+    };
+    let mut out = outer(src, dst, &bytes, proto, 0);
+    out.extend_from_slice(&bytes);
+    out
+}
+
+/// GUE as TUN mode with `--tun-type gue` sends it: an outer header as [`ipip`]'s but for UDP,
+/// UDP from `sport` to `dport` (with its checksum when `csum`), a GUE header (version 0, no
+/// options) naming the inner protocol, then `inner`.
+pub fn gue(
+    src: &str,
+    dst: &str,
+    sport: u16,
+    dport: u16,
+    inner: &impl IpPacket,
+    csum: bool,
+) -> Vec<u8> {
+    let bytes = inner.bytes();
+    let inner_proto = if bytes[0] >> 4 == 6 { 41u8 } else { 4u8 };
+    let mut payload = vec![0u8, inner_proto, 0, 0];
+    payload.extend_from_slice(&bytes);
+    let mut out = outer(src, dst, &bytes, IpNumber::UDP, 8 + 4);
+    let udp = match (ip(src), ip(dst)) {
+        (IpAddr::V4(s), IpAddr::V4(d)) if csum => {
+            let h = Ipv4Header::new(0, 64, IpNumber::UDP, s.octets(), d.octets()).expect("fits");
+            UdpHeader::with_ipv4_checksum(sport, dport, &h, &payload).expect("udp")
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) if csum => {
+            let h = Ipv6Header {
+                traffic_class: 0,
+                flow_label: Ipv6FlowLabel::ZERO,
+                payload_length: 0,
+                next_header: IpNumber::UDP,
+                hop_limit: 64,
+                source: s.octets(),
+                destination: d.octets(),
+            };
+            UdpHeader::with_ipv6_checksum(sport, dport, &h, &payload).expect("udp")
+        }
+        _ => UdpHeader {
+            source_port: sport,
+            destination_port: dport,
+            length: (8 + payload.len()) as u16,
+            checksum: 0,
+        },
+    };
+    udp.write(&mut out).expect("write");
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// GRE as TUN mode with `--tun-type gre` sends it: an outer header as [`ipip`]'s but for GRE,
+/// a GRE header for the inner packet's EtherType (with the C bit and the checksum over GRE
+/// header and packet when `csum`), then `inner`.
+pub fn gre(src: &str, dst: &str, inner: &impl IpPacket, csum: bool) -> Vec<u8> {
+    let bytes = inner.bytes();
+    let ethertype: u16 = if bytes[0] >> 4 == 6 { 0x86dd } else { 0x0800 };
+    let mut g = Vec::new();
+    g.extend_from_slice(&(if csum { 0x8000u16 } else { 0 }).to_be_bytes());
+    g.extend_from_slice(&ethertype.to_be_bytes());
+    if csum {
+        g.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    g.extend_from_slice(&bytes);
+    if csum {
+        // RFC 1071, over the GRE header and the packet.
+        let mut sum: u32 = g
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        g[4..6].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
+    let mut out = outer(src, dst, &bytes, IpNumber(47), g.len() - bytes.len());
+    out.extend_from_slice(&g);
+    out
+}
+
+/// The outer header TUN mode puts before `inner` (and `extra` bytes of tunnel header):
+/// protocol `proto`, TTL/hop limit, TOS/traffic class, DF and ID copied from `inner`.
+fn outer(src: &str, dst: &str, inner: &[u8], proto: IpNumber, extra: usize) -> Vec<u8> {
     let (src, dst) = (ip(src), ip(dst));
     let mut out = Vec::new();
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut h = Ipv4Header::new(
-                inner.len() as u16,
+                (inner.len() + extra) as u16,
                 inner[8],
-                IpNumber::IPV4,
+                proto,
                 s.octets(),
                 d.octets(),
             )
@@ -409,8 +496,8 @@ pub fn ipip(src: &str, dst: &str, inner: &impl IpPacket) -> Vec<u8> {
             let h = Ipv6Header {
                 traffic_class: (inner[0] << 4) | (inner[1] >> 4),
                 flow_label: Ipv6FlowLabel::ZERO,
-                payload_length: inner.len() as u16,
-                next_header: IpNumber::IPV6,
+                payload_length: (inner.len() + extra) as u16,
+                next_header: proto,
                 hop_limit: inner[7],
                 source: s.octets(),
                 destination: d.octets(),
@@ -419,7 +506,6 @@ pub fn ipip(src: &str, dst: &str, inner: &impl IpPacket) -> Vec<u8> {
         }
         _ => panic!("mixed families"),
     }
-    out.extend_from_slice(&inner);
     out
 }
 

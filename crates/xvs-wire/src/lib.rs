@@ -13,6 +13,7 @@ pub mod announce;
 pub mod arp;
 pub mod checksum;
 pub mod emit;
+pub mod encap;
 mod error;
 pub mod ethernet;
 pub mod flow;
@@ -54,6 +55,8 @@ pub mod ip_proto {
     pub const IPV6_ROUTE: u8 = 43;
     /// IPv6 fragment header.
     pub const IPV6_FRAG: u8 = 44;
+    /// Generic routing encapsulation.
+    pub const GRE: u8 = 47;
     /// Encapsulating security payload.
     pub const ESP: u8 = 50;
     /// Authentication header.

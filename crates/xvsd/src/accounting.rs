@@ -196,6 +196,7 @@ mod tests {
                 weight: 1,
                 u_threshold: 0,
                 l_threshold: 0,
+                tunnel: Default::default(),
             };
             t.add_real(&key, a.parse().unwrap(), None, r).unwrap();
         }

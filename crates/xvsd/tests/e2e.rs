@@ -248,6 +248,142 @@ fn tun_frames_carry_the_untouched_packet() {
     x.assert_frames_balanced();
 }
 
+const TUN_TYPES: &str = r#"
+interfaces: [ext0]
+poll_mode: adaptive
+services:
+  - { proto: tcp, vip: 198.18.0.10, port: 80, scheduler: rr, reals: [ { addr: 198.18.0.11, method: tun, tunnel: { type: gue, port: 6080, csum: csum } } ] }
+  - { proto: tcp, vip: 198.18.0.10, port: 8080, scheduler: rr, reals: [ { addr: 198.18.0.12, method: tun, tunnel: { type: gre, csum: csum } } ] }
+"#;
+
+/// Captures on `node`'s eth0 with `filter` while `traffic` runs; the frames.
+fn capture(lab: &Lab, node: &str, filter: &str, traffic: impl FnOnce()) -> Vec<Vec<u8>> {
+    let pcap = format!("/tmp/{}{node}.pcap", lab.prefix);
+    let mut dump = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns(node),
+            "timeout",
+            "8",
+            "tcpdump",
+            "-U",
+            "-n",
+        ])
+        .args(["-i", "eth0", "-w", &pcap, filter])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    traffic();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &dump.id().to_string()])
+        .status();
+    let _ = dump.wait();
+    let frames = pcap_frames(&std::fs::read(&pcap).expect("capture file"));
+    let _ = std::fs::remove_file(&pcap);
+    frames
+}
+
+/// The one's complement sum of `b` folded: 0xffff when a checksum inside it verifies.
+fn ones_sum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// The client's SYN to `port`, as the inner packet of `payload` (after the tunnel header).
+fn inner_syn(payload: &[u8], port: u16) {
+    let inner = etherparse::SlicedPacket::from_ip(payload).expect("inner packet");
+    let Some(etherparse::NetSlice::Ipv4(ip)) = inner.net else {
+        panic!("inner IPv4")
+    };
+    assert_eq!(ip.header().source(), [198, 18, 0, 100], "the client");
+    assert_eq!(ip.header().destination(), [198, 18, 0, 10], "the VIP");
+    let Some(etherparse::TransportSlice::Tcp(t)) = inner.transport else {
+        panic!("inner TCP")
+    };
+    assert!(t.syn() && t.destination_port() == port);
+}
+
+/// `--tun-type gue` and `gre`: checked by capture on the real servers (this kernel has neither
+/// fou nor ip_gre): GUE is UDP from the director to the real server's port with a valid UDP
+/// checksum, a GUE header naming IPv4, the client's packet; GRE is protocol 47 with the C bit,
+/// a valid GRE checksum, EtherType IPv4, the client's packet.
+#[test]
+fn gue_and_gre_tunnels_carry_the_packet_as_the_kernel_s_do() {
+    let _g = serial();
+    let lab = Lab::up("one-armed", 1);
+    let x = lab.xvsd(TUN_TYPES, &[]);
+    let curl = |port: u16| {
+        let url = format!("http://198.18.0.10:{port}/");
+        let _ = lab.run("cl", &["curl", "-s", "--max-time", "2", &url]);
+    };
+    let gue = capture(&lab, "rs1", "udp dst port 6080", || curl(80));
+    assert!(
+        !gue.is_empty(),
+        "no GUE frame reached rs1\n{}",
+        x.log_text()
+    );
+    for f in &gue {
+        let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..]).expect("outer IPv4");
+        assert_eq!(outer.protocol(), etherparse::IpNumber::UDP);
+        assert_eq!(
+            (outer.source(), outer.destination()),
+            ([198, 18, 0, 2], [198, 18, 0, 11])
+        );
+        let udp = &f[14 + outer.slice().len()..];
+        assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 6080, "the GUE port");
+        assert!(
+            u16::from_be_bytes([udp[0], udp[1]]) >= 32768,
+            "an ephemeral source port"
+        );
+        assert_eq!(usize::from(u16::from_be_bytes([udp[4], udp[5]])), udp.len());
+        // The UDP checksum verifies over the pseudo-header and the segment.
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&[198, 18, 0, 2, 198, 18, 0, 11, 0, 17]);
+        pseudo.extend_from_slice(&(udp.len() as u16).to_be_bytes());
+        pseudo.extend_from_slice(udp);
+        assert_ne!(&udp[6..8], &[0, 0], "a checksum (--tun-csum)");
+        assert_eq!(ones_sum(&pseudo), 0xffff, "the UDP checksum verifies");
+        assert_eq!(
+            &udp[8..12],
+            &[0, 4, 0, 0],
+            "GUE version 0, proto IPIP, no flags"
+        );
+        inner_syn(&udp[12..], 80);
+    }
+    let gre = capture(&lab, "rs2", "ip proto 47", || curl(8080));
+    assert!(
+        !gre.is_empty(),
+        "no GRE frame reached rs2\n{}",
+        x.log_text()
+    );
+    for f in &gre {
+        let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..]).expect("outer IPv4");
+        assert_eq!(outer.protocol(), etherparse::IpNumber(47));
+        assert_eq!(
+            (outer.source(), outer.destination()),
+            ([198, 18, 0, 2], [198, 18, 0, 12])
+        );
+        let g = &f[14 + outer.slice().len()..];
+        assert_eq!(
+            &g[..4],
+            &[0x80, 0, 0x08, 0x00],
+            "C bit, version 0, EtherType IPv4"
+        );
+        assert_eq!(ones_sum(g), 0xffff, "the GRE checksum verifies");
+        inner_syn(&g[8..], 8080);
+    }
+    x.assert_frames_balanced();
+}
+
 const FULLNAT: &str = r#"
 interfaces: [ext0, int0]
 poll_mode: adaptive

@@ -96,6 +96,10 @@ fn xvsd_and_keepalived_elect_one_master_and_take_over_from_each_other() {
     // A clean stop: priority 0, keepalived takes over after its skew (0.61 s) only.
     assert!(x.stop().success());
     let took = lab.wait_addr("dir2", VIP, true, Duration::from_secs(3));
+    eprintln!(
+        "keepalived took over {:.2} s after xvsd stopped cleanly",
+        took.as_secs_f64()
+    );
     assert!(took < Duration::from_millis(2500), "took {took:?}");
     assert!(
         !lab.has_addr("dir", VIP),
@@ -112,6 +116,10 @@ fn xvsd_and_keepalived_elect_one_master_and_take_over_from_each_other() {
     let t = Instant::now();
     lab.wait_addr("dir2", VIP, true, Duration::from_secs(6));
     let took = t.elapsed();
+    eprintln!(
+        "keepalived took over {:.2} s after kill -9 of xvsd",
+        took.as_secs_f64()
+    );
     assert!(
         took >= Duration::from_millis(2500) && took < Duration::from_millis(5000),
         "took {took:?} (master down is 3.61 s)"

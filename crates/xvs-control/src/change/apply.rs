@@ -97,6 +97,10 @@ pub fn apply_one(
         }
         Change::DeleteService { service } => table.remove_service(&service.0).map_err(e),
         Change::AddReal { service, real } | Change::EditReal { service, real } => {
+            real.tunnel.tunnel(real.method).map_err(|message| Refusal {
+                field: Some("tun_type"),
+                message,
+            })?;
             let (key, port, options) = (&service.0, real_port(&service.0, real), real.options());
             let done = if matches!(c, Change::AddReal { .. }) {
                 table.add_real(key, real.addr, port, options).map(drop)

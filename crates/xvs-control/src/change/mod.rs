@@ -20,7 +20,7 @@ pub mod text;
 pub use apply::{Refusal, Rejected, apply, apply_one};
 pub use diff::{diff, save, service_order};
 pub use key::{Key, parse_addr_port, parse_fwmark};
-pub use spec::{MethodName, RealSpec, ServiceSpec};
+pub use spec::{MethodName, RealSpec, ServiceSpec, TunCsumName, TunTypeName, TunnelSpec};
 pub(crate) use text::mask_text;
 pub use text::service_switch;
 

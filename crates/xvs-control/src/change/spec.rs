@@ -4,7 +4,10 @@
 use super::apply::Refusal;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use xvs_core::service::{Family, Method, Persistence, RealOptions, SchedFlags, ServiceOptions};
+use xvs_core::service::{
+    Family, Method, Persistence, RealOptions, SchedFlags, ServiceOptions, Tunnel, TunnelCsum,
+    TunnelKind,
+};
 
 /// Forwarding method names in JSON and YAML.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -177,6 +180,140 @@ pub struct RealSpec {
     /// Lower connection threshold (`-y`, 0 = none).
     #[serde(default)]
     pub l_threshold: u32,
+    /// TUN: the encapsulation, `{ type: gue, port: 6080, csum: csum }` (`--tun-type`,
+    /// `--tun-port`, `--tun-*csum`; IPIP when absent).
+    #[serde(default, skip_serializing_if = "TunnelSpec::is_ipip")]
+    pub tunnel: TunnelSpec,
+}
+
+/// ipvsadm's tunnel options of a TUN real server (absent: IPIP).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSpec {
+    /// `ipip` (default), `gue` or `gre` (`--tun-type`).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub tun_type: Option<TunTypeName>,
+    /// GUE: the real server's UDP port (`--tun-port`; required with `gue`).
+    #[serde(rename = "port", default, skip_serializing_if = "Option::is_none")]
+    pub tun_port: Option<u16>,
+    /// GUE and GRE: `nocsum` (default), `csum` or `remcsum` (GUE only) (`--tun-nocsum`,
+    /// `--tun-csum`, `--tun-remcsum`).
+    #[serde(rename = "csum", default, skip_serializing_if = "Option::is_none")]
+    pub tun_csum: Option<TunCsumName>,
+}
+
+/// Tunnel types by name.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunTypeName {
+    /// IPv4 in IPv4 (IPv6 in IPv6).
+    Ipip,
+    /// Generic UDP encapsulation.
+    Gue,
+    /// Generic routing encapsulation.
+    Gre,
+}
+
+/// Tunnel checksum choices by name.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunCsumName {
+    /// No checksum.
+    Nocsum,
+    /// The UDP (GUE) or GRE checksum.
+    Csum,
+    /// GUE remote checksum offload.
+    Remcsum,
+}
+
+impl TunnelSpec {
+    /// True if nothing is set (IPIP).
+    pub fn is_ipip(&self) -> bool {
+        *self == TunnelSpec::default()
+    }
+
+    /// The core's tunnel, or what ipvsadm (and the kernel) would refuse in these options for
+    /// this forwarding method.
+    pub fn tunnel(&self, method: MethodName) -> Result<Tunnel, String> {
+        let any = self.tun_type.is_some() || self.tun_port.is_some() || self.tun_csum.is_some();
+        if any && method != MethodName::Tun {
+            return Err("tunnel options (--tun-type, --tun-port, --tun-*csum) need the tunnel forwarding method (-i)".into());
+        }
+        let kind = match self.tun_type.unwrap_or(TunTypeName::Ipip) {
+            TunTypeName::Ipip => TunnelKind::Ipip,
+            TunTypeName::Gue => TunnelKind::Gue,
+            TunTypeName::Gre => TunnelKind::Gre,
+        };
+        let csum = match self.tun_csum.unwrap_or(TunCsumName::Nocsum) {
+            TunCsumName::Nocsum => TunnelCsum::NoCsum,
+            TunCsumName::Csum => TunnelCsum::Csum,
+            TunCsumName::Remcsum => TunnelCsum::RemCsum,
+        };
+        match kind {
+            TunnelKind::Gue if self.tun_port.is_none_or(|p| p == 0) => {
+                return Err("a GUE tunnel needs its port (--tun-port)".into());
+            }
+            TunnelKind::Ipip | TunnelKind::Gre if self.tun_port.is_some() => {
+                return Err("--tun-port is for GUE tunnels only".into());
+            }
+            TunnelKind::Ipip if self.tun_csum.is_some() => {
+                return Err("tunnel checksum options are for GUE and GRE tunnels".into());
+            }
+            TunnelKind::Gre if csum == TunnelCsum::RemCsum => {
+                return Err("--tun-remcsum is for GUE tunnels only".into());
+            }
+            _ => {}
+        }
+        Ok(Tunnel {
+            kind,
+            port: self.tun_port.unwrap_or(0),
+            csum,
+        })
+    }
+
+    /// The options of a core tunnel (IPIP gives none).
+    pub fn of(t: &Tunnel) -> TunnelSpec {
+        let tun_type = match t.kind {
+            TunnelKind::Ipip => return TunnelSpec::default(),
+            TunnelKind::Gue => TunTypeName::Gue,
+            TunnelKind::Gre => TunTypeName::Gre,
+        };
+        TunnelSpec {
+            tun_type: Some(tun_type),
+            tun_port: (t.kind == TunnelKind::Gue).then_some(t.port),
+            tun_csum: match t.csum {
+                TunnelCsum::NoCsum => None,
+                TunnelCsum::Csum => Some(TunCsumName::Csum),
+                TunnelCsum::RemCsum => Some(TunCsumName::Remcsum),
+            },
+        }
+    }
+
+    /// ipvsadm's words for these options (for `-S`).
+    pub fn words(&self) -> String {
+        let mut w = String::new();
+        if let Some(t) = self.tun_type {
+            w.push_str(match t {
+                TunTypeName::Ipip => " --tun-type ipip",
+                TunTypeName::Gue => " --tun-type gue",
+                TunTypeName::Gre => " --tun-type gre",
+            });
+        }
+        if let Some(p) = self.tun_port {
+            w.push_str(&format!(" --tun-port {p}"));
+        }
+        if let Some(c) = self.tun_csum {
+            w.push_str(match c {
+                TunCsumName::Nocsum => " --tun-nocsum",
+                TunCsumName::Csum => " --tun-csum",
+                TunCsumName::Remcsum => " --tun-remcsum",
+            });
+        }
+        w
+    }
 }
 
 impl RealSpec {
@@ -189,16 +326,18 @@ impl RealSpec {
             weight: r.options.weight,
             u_threshold: r.options.u_threshold,
             l_threshold: r.options.l_threshold,
+            tunnel: TunnelSpec::of(&r.options.tunnel),
         }
     }
 
-    /// The core options.
+    /// The core options (the tunnel checked first: [`TunnelSpec::tunnel`]).
     pub fn options(&self) -> RealOptions {
         RealOptions {
             method: self.method.into(),
             weight: self.weight,
             u_threshold: self.u_threshold,
             l_threshold: self.l_threshold,
+            tunnel: self.tunnel.tunnel(self.method).unwrap_or_default(),
         }
     }
 }

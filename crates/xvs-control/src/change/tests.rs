@@ -76,6 +76,7 @@ fn changes_print_as_ipvsadm_lines_and_travel_as_json() {
             weight: 2,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: Default::default(),
         },
     };
     assert_eq!(r.to_string(), "-a -f 3 -6 -r [2001:db8::11]:0 -i -w 2");
@@ -107,6 +108,7 @@ fn sample() -> ServiceTable {
             weight: w,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: Default::default(),
         };
         apply_one(&mut t, &mut to, &Change::AddReal { service: svc, real }).unwrap();
     }
@@ -156,6 +158,7 @@ fn diff_turns_one_table_into_the_other() {
                     weight: 5,
                     u_threshold: 0,
                     l_threshold: 0,
+                    tunnel: Default::default(),
                 },
             },
             Change::DeleteReal {
@@ -220,6 +223,7 @@ fn zero_port_needs_persistence_and_dr_takes_the_virtual_port() {
         weight: 1,
         u_threshold: 0,
         l_threshold: 0,
+        tunnel: Default::default(),
     };
     apply_one(&mut t, &mut to, &Change::AddReal { service: svc, real }).unwrap();
     assert_eq!(
@@ -235,6 +239,7 @@ fn zero_port_needs_persistence_and_dr_takes_the_virtual_port() {
             weight: 1,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: Default::default(),
         },
     };
     assert_eq!(

@@ -82,7 +82,7 @@ fn write_real(f: &mut fmt::Formatter<'_>, cmd: &str, k: &ServiceKey, r: &RealSpe
     if r.l_threshold != 0 {
         write!(f, " -y {}", r.l_threshold)?;
     }
-    Ok(())
+    f.write_str(&r.tunnel.words())
 }
 
 /// The ipvsadm command line of the change (without the program name): what `-S` prints, what

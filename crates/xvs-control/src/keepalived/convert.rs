@@ -8,7 +8,7 @@
 
 use super::tree::{At, Node, Warning};
 use crate::ConfigError;
-use crate::change::{MethodName, RealSpec};
+use crate::change::{MethodName, RealSpec, TunCsumName, TunTypeName, TunnelSpec};
 use crate::check::{CheckConfig, CheckKind, StartState};
 use crate::config::ha::{
     AuthConfig, InitialState, SyncConfig, SyncGroupConfig, TrackConfig, VipConfig,
@@ -706,9 +706,6 @@ fn virtual_server(cx: &mut Cx, n: &Node, index: usize) -> R<ServiceConfig> {
             }
             "lb_kind" | "lvs_method" => {
                 method = Some(method_of(k)?);
-                if k.args.len() > 1 {
-                    cx.warn(&k.at, "tunnel types (gue, gre) and their options are not implemented by xvs; ipip is used");
-                }
             }
             "persistence_timeout" => {
                 let t = if k.args.is_empty() {
@@ -809,7 +806,7 @@ fn virtual_server(cx: &mut Cx, n: &Node, index: usize) -> R<ServiceConfig> {
             &n.at,
             "virtual server has no lb_kind: NAT, as keepalived defaults",
         );
-        MethodName::Nat
+        (MethodName::Nat, TunnelSpec::default())
     });
     if s.port == Some(0) && s.persistence.is_none() && s.fwmark.is_none() {
         cx.warn(
@@ -822,7 +819,7 @@ fn virtual_server(cx: &mut Cx, n: &Node, index: usize) -> R<ServiceConfig> {
         });
     }
     // DR/TUN (and mark services) take the virtual port, as keepalived resets them.
-    let take_vport = method != MethodName::Nat;
+    let take_vport = method.0 != MethodName::Nat;
     for (ri, r) in reals.iter().enumerate() {
         let rc = real_server(
             cx,
@@ -843,10 +840,11 @@ fn virtual_server(cx: &mut Cx, n: &Node, index: usize) -> R<ServiceConfig> {
             spec: RealSpec {
                 addr,
                 port: if take_vport { None } else { port.or(s.port) },
-                method,
+                method: method.0,
                 weight: 1,
                 u_threshold: 0,
                 l_threshold: 0,
+                tunnel: method.1,
             },
             check: None,
             notify_up: None,
@@ -857,13 +855,54 @@ fn virtual_server(cx: &mut Cx, n: &Node, index: usize) -> R<ServiceConfig> {
     Ok(s)
 }
 
-fn method_of(k: &Node) -> R<MethodName> {
-    match arg(k, 0, "NAT, DR or TUN")?.to_ascii_uppercase().as_str() {
-        "NAT" => Ok(MethodName::Nat),
-        "DR" => Ok(MethodName::Dr),
-        "TUN" => Ok(MethodName::Tun),
-        m => Err(k.at.error(format!("lb_kind: '{m}' is not NAT, DR or TUN"))),
+/// `lb_kind NAT|DR|TUN`, with keepalived's tunnel words after TUN: `type ipip|gue|gre`,
+/// `port N`, `nocsum|csum|remcsum`.
+fn method_of(k: &Node) -> R<(MethodName, TunnelSpec)> {
+    let method = match arg(k, 0, "NAT, DR or TUN")?.to_ascii_uppercase().as_str() {
+        "NAT" => MethodName::Nat,
+        "DR" => MethodName::Dr,
+        "TUN" => MethodName::Tun,
+        m => return Err(k.at.error(format!("lb_kind: '{m}' is not NAT, DR or TUN"))),
+    };
+    let mut t = TunnelSpec::default();
+    let mut words = k.args[1..].iter();
+    while let Some(w) = words.next() {
+        let mut value = |what: &str| {
+            words
+                .next()
+                .ok_or_else(|| k.at.error(format!("lb_kind: '{w}' needs {what}")))
+        };
+        match w.as_str() {
+            "type" => {
+                t.tun_type = Some(match value("ipip, gue or gre")?.as_str() {
+                    "ipip" => TunTypeName::Ipip,
+                    "gue" => TunTypeName::Gue,
+                    "gre" => TunTypeName::Gre,
+                    x => {
+                        return Err(k.at.error(format!(
+                            "lb_kind: tunnel type '{x}' is not ipip, gue or gre"
+                        )));
+                    }
+                });
+            }
+            "port" => {
+                let p = value("a port")?;
+                t.tun_port = Some(
+                    p.parse()
+                        .map_err(|_| k.at.error(format!("lb_kind: '{p}' is not a port")))?,
+                );
+            }
+            "nocsum" => t.tun_csum = Some(TunCsumName::Nocsum),
+            "csum" => t.tun_csum = Some(TunCsumName::Csum),
+            "remcsum" => t.tun_csum = Some(TunCsumName::Remcsum),
+            x => {
+                return Err(k.at.error(format!(
+                    "lb_kind: '{x}' is not type, port, nocsum, csum or remcsum"
+                )));
+            }
+        }
     }
+    Ok((method, t))
 }
 
 /// A dotted IPv4 netmask or a prefix length.
@@ -882,7 +921,7 @@ fn real_server(
     cx: &mut Cx,
     r: &Node,
     vs: &ServiceConfig,
-    vs_method: MethodName,
+    vs_method: (MethodName, TunnelSpec),
     take_vport: bool,
     inherit: Inherit,
     weight_default: u32,
@@ -904,10 +943,11 @@ fn real_server(
             } else {
                 port.or(vs.port)
             },
-            method: vs_method,
+            method: vs_method.0,
             weight: weight_default,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: vs_method.1,
         },
         check: None,
         notify_up: None,
@@ -925,7 +965,7 @@ fn real_server(
         }
         match k.keyword.as_str() {
             "weight" => rc.spec.weight = num(k, 0, "a weight")?,
-            "lb_kind" | "lvs_method" => rc.spec.method = method_of(k)?,
+            "lb_kind" | "lvs_method" => (rc.spec.method, rc.spec.tunnel) = method_of(k)?,
             "inhibit_on_failure" => {
                 if bool_arg(k)? && !vs.inhibit_on_failure {
                     cx.warn(

@@ -196,7 +196,7 @@ impl Lane {
                 };
                 Self::l2_out(f, nh)
             }
-            Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
+            Method::Tun => self.tunnel(cx, f, s, hop, real.addr16(), real.options.tunnel),
             Method::Nat | Method::FullNat => {
                 let nh = match self.routed_hop(hop, s) {
                     Ok(nh) => nh,

@@ -14,9 +14,10 @@ use super::{Ctx, Frame, Lane, Verdict};
 use crate::conn::FlowKey;
 use crate::drop_reason::DropReason;
 use crate::net::{NextHop, Resolve};
-use crate::service::{Method, RealServer, addr16};
+use crate::service::{Method, RealServer, Tunnel, TunnelCsum, TunnelKind, addr16};
 use crate::stats::bump;
 use xvs_wire::emit::IcmpError;
+use xvs_wire::encap;
 use xvs_wire::ip_proto;
 use xvs_wire::ipv4::Ipv4Header;
 use xvs_wire::ipv6::Ipv6Header;
@@ -175,7 +176,7 @@ impl Lane {
                 Egress::Go(nh) => Self::l2_out(f, nh),
                 Egress::Stop(v) => v,
             },
-            Method::Tun => self.tunnel(cx, f, s, hop, real.addr16()),
+            Method::Tun => self.tunnel(cx, f, s, hop, real.addr16(), real.options.tunnel),
             Method::Nat | Method::FullNat => match nat_ends(cx, info, real, s.key.dport()) {
                 Ok((rip, local)) => self.routed(cx, f, s, hop, local, Some(rip)),
                 Err(v) => v,
@@ -236,12 +237,29 @@ impl Lane {
         s: &IpSummary,
         hop: Resolve,
         rip: [u8; 16],
+        tun: Tunnel,
     ) -> Verdict {
         let v6 = s.is_v6();
-        let over = if v6 {
+        let ip_len = if v6 {
             xvs_wire::ipv6::HEADER_LEN
         } else {
             xvs_wire::ipv4::MIN_HEADER_LEN
+        };
+        // The tunnel header between the outer IP header and the packet.
+        let tun_len = match (tun.kind, tun.csum) {
+            (TunnelKind::Ipip, _) => 0,
+            (TunnelKind::Gue, _) => encap::UDP_LEN + encap::GUE_LEN,
+            (TunnelKind::Gre, TunnelCsum::Csum) => encap::GRE_CSUM_LEN,
+            (TunnelKind::Gre, _) => encap::GRE_LEN,
+        };
+        let over = ip_len + tun_len;
+        let (outer_proto, inner_proto) = match (tun.kind, v6) {
+            (TunnelKind::Ipip, true) => (ip_proto::IPV6, ip_proto::IPV6),
+            (TunnelKind::Ipip, false) => (ip_proto::IPIP, ip_proto::IPIP),
+            (TunnelKind::Gue, true) => (ip_proto::UDP, ip_proto::IPV6),
+            (TunnelKind::Gue, false) => (ip_proto::UDP, ip_proto::IPIP),
+            (TunnelKind::Gre, true) => (ip_proto::GRE, ip_proto::IPV6),
+            (TunnelKind::Gre, false) => (ip_proto::GRE, ip_proto::IPIP),
         };
         let nh = match self.egress(cx, f, s, hop, over) {
             Egress::Go(nh) => nh,
@@ -263,8 +281,8 @@ impl Lane {
             Ipv6Header {
                 traffic_class: tc,
                 flow_label: flow,
-                payload_len: s.l3_len as u16,
-                next_header: ip_proto::IPV6,
+                payload_len: (s.l3_len + tun_len) as u16,
+                next_header: outer_proto,
                 hop_limit: s.ttl,
                 src,
                 dst: rip,
@@ -279,13 +297,39 @@ impl Lane {
                 ident,
                 dont_frag: s.dont_frag,
                 ttl: s.ttl,
-                protocol: ip_proto::IPIP,
+                protocol: outer_proto,
                 src: v4_of(&src),
                 dst: v4_of(&rip),
             }
             .emit(&mut d[l3..]);
         }
-        f.truncate(l3 + over + s.l3_len);
+        let t = l3 + ip_len;
+        let end = l3 + over + s.l3_len;
+        match tun.kind {
+            TunnelKind::Ipip => {}
+            TunnelKind::Gue => {
+                // The source port spreads the real server's receive over its queues, as the
+                // kernel's udp_flow_src_port does: a hash of the flow, in the ephemeral range.
+                let sport = encap::gue_source_port(&s.key);
+                encap::emit_udp_gue(&mut d[t..], sport, tun.port, inner_proto, s.l3_len);
+                if tun.csum == TunnelCsum::Csum {
+                    if v6 {
+                        encap::udp_checksum_v6(&mut d[t..end], src, rip);
+                    } else {
+                        encap::udp_checksum_v4(&mut d[t..end], v4_of(&src), v4_of(&rip));
+                    }
+                }
+            }
+            TunnelKind::Gre => {
+                let ethertype = if v6 {
+                    encap::ETHERTYPE_IPV6
+                } else {
+                    encap::ETHERTYPE_IPV4
+                };
+                encap::emit_gre(&mut d[t..end], ethertype, tun.csum == TunnelCsum::Csum);
+            }
+        }
+        f.truncate(end);
         Self::l2_out(f, nh)
     }
 }

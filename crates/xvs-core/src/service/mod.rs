@@ -24,6 +24,6 @@ pub use key::{Family, Protocol, ServiceKey};
 pub use mark::MarkRule;
 pub use options::{
     MAX_WEIGHT, Method, Persistence, RealOptions, RealServer, SCHEDULERS, SchedFlags, Service,
-    ServiceOptions, is_scheduler,
+    ServiceOptions, Tunnel, TunnelCsum, TunnelKind, is_scheduler,
 };
 pub use table::ServiceTable;

@@ -190,6 +190,8 @@ pub struct RealOptions {
     pub u_threshold: u32,
     /// Lower connection threshold `-y` (0 = 3/4 of the upper).
     pub l_threshold: u32,
+    /// TUN: the encapsulation (IPIP unless ipvsadm's `--tun-type` says otherwise).
+    pub tunnel: Tunnel,
 }
 
 impl Default for RealOptions {
@@ -199,8 +201,48 @@ impl Default for RealOptions {
             weight: 1,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: Tunnel::default(),
         }
     }
+}
+
+/// How a TUN real server's packets are encapsulated, as IPVS's tunnel types
+/// (`--tun-type ipip|gue|gre`, `--tun-port`, `--tun-nocsum|--tun-csum|--tun-remcsum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Tunnel {
+    /// The encapsulation.
+    pub kind: TunnelKind,
+    /// GUE: the UDP destination port (the real server's `fou` port).
+    pub port: u16,
+    /// GUE and GRE: checksums.
+    pub csum: TunnelCsum,
+}
+
+/// IPVS's tunnel types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TunnelKind {
+    /// IPv4 in IPv4 (IPv6 in IPv6): `tunl0` (`ip6tnl0`) on the real server.
+    #[default]
+    Ipip,
+    /// Generic UDP encapsulation: UDP to `port`, a GUE header, the packet (`ip fou add port
+    /// PORT gue` on the real server).
+    Gue,
+    /// GRE: a GRE header, the packet (`gre0` on the real server).
+    Gre,
+}
+
+/// Checksums of the tunnel header (ipvsadm's three flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TunnelCsum {
+    /// None (the default): a zero UDP checksum, GRE without its C bit.
+    #[default]
+    NoCsum,
+    /// The UDP checksum (GUE) or the GRE checksum.
+    Csum,
+    /// GUE's remote checksum offload. It applies only to packets whose inner checksum is
+    /// left for offload; the packets a director forwards carry complete checksums, so the
+    /// kernel, and xvs, send those as plain GUE without a UDP checksum.
+    RemCsum,
 }
 
 /// A real server of one service.

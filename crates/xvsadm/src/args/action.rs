@@ -5,7 +5,8 @@ use super::{Args, CheckArgs, ServiceArg, Sub, TraceArgs};
 use clap::Parser;
 use std::net::IpAddr;
 use xvs_control::change::{
-    Change, Key, MethodName, RealSpec, ServiceSpec, parse_addr_port, parse_fwmark,
+    Change, Key, MethodName, RealSpec, ServiceSpec, TunCsumName, TunTypeName, TunnelSpec,
+    parse_addr_port, parse_fwmark,
 };
 use xvs_control::check::CheckConfig;
 use xvs_control::listing::{Columns, Format};
@@ -272,7 +273,44 @@ fn real_spec(a: &Args, key: &Key, with_options: bool) -> Result<RealSpec, String
         weight: num(&a.weight, "weight", 65535)?.unwrap_or(1),
         u_threshold: num(&a.u_threshold, "u_threshold", u64::from(u32::MAX))?.unwrap_or(0),
         l_threshold: num(&a.l_threshold, "l_threshold", u64::from(u32::MAX))?.unwrap_or(0),
+        tunnel: tunnel_spec(a, method)?,
     })
+}
+
+/// `--tun-type`, `--tun-port` and `--tun-*csum`, checked against the method as ipvsadm does.
+fn tunnel_spec(a: &Args, method: MethodName) -> Result<TunnelSpec, String> {
+    let tun_type = match a.tun_type.as_deref() {
+        None => None,
+        Some("ipip") => Some(TunTypeName::Ipip),
+        Some("gue") => Some(TunTypeName::Gue),
+        Some("gre") => Some(TunTypeName::Gre),
+        Some(t) => return Err(format!("illegal tunnel type specified: {t}")),
+    };
+    let tun_port = match &a.tun_port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("illegal tunnel port specified: {p}"))?,
+        ),
+    };
+    let tun_csum = if a.tun_csum {
+        Some(TunCsumName::Csum)
+    } else if a.tun_remcsum {
+        Some(TunCsumName::Remcsum)
+    } else if a.tun_nocsum {
+        Some(TunCsumName::Nocsum)
+    } else {
+        None
+    };
+    let spec = TunnelSpec {
+        tun_type,
+        tun_port,
+        tun_csum,
+    };
+    spec.tunnel(method)?;
+    Ok(spec)
 }
 
 fn reject(used: &[(bool, &str)], cmd: &str) -> Result<(), String> {

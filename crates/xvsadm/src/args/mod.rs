@@ -157,6 +157,21 @@ pub struct Args {
     /// Full NAT: source and destination rewritten (xvs; the service needs --laddr).
     #[arg(long = "fullnat", action = ArgAction::SetTrue)]
     pub fullnat: bool,
+    /// Tunnel type with -i: ipip (default), gue or gre.
+    #[arg(long = "tun-type", value_name = "TYPE")]
+    pub tun_type: Option<String>,
+    /// GUE tunnel: the real server's UDP port.
+    #[arg(long = "tun-port", value_name = "PORT")]
+    pub tun_port: Option<String>,
+    /// GUE/GRE tunnel without checksum (the default).
+    #[arg(long = "tun-nocsum", action = ArgAction::SetTrue, conflicts_with_all = ["tun_csum", "tun_remcsum"])]
+    pub tun_nocsum: bool,
+    /// GUE/GRE tunnel with the UDP or GRE checksum.
+    #[arg(long = "tun-csum", action = ArgAction::SetTrue, conflicts_with = "tun_remcsum")]
+    pub tun_csum: bool,
+    /// GUE tunnel with remote checksum offload.
+    #[arg(long = "tun-remcsum", action = ArgAction::SetTrue)]
+    pub tun_remcsum: bool,
     /// Weight (0-65535, default 1).
     #[arg(
         short = 'w',
@@ -358,16 +373,8 @@ pub struct TraceArgs {
     pub flags: String,
 }
 
-/// ipvsadm's options that xvs does not implement, with why (the tunnel options are the
-/// kernel's GUE and GRE encapsulations; xvs tunnels with IPIP).
-const UNSUPPORTED: [(&str, &str); 6] = [
-    ("--pe", "persistence engines (sip)"),
-    ("--tun-type", "xvs tunnels with IPIP only"),
-    ("--tun-port", "xvs tunnels with IPIP only"),
-    ("--tun-nocsum", "xvs tunnels with IPIP only"),
-    ("--tun-csum", "xvs tunnels with IPIP only"),
-    ("--tun-remcsum", "xvs tunnels with IPIP only"),
-];
+/// ipvsadm's options that xvs does not implement, with why.
+const UNSUPPORTED: [(&str, &str); 1] = [("--pe", "persistence engines (sip)")];
 
 /// The first ipvsadm option in `argv` that xvs does not implement, as the message to give
 /// ("not supported by xvs: OPTION"), instead of the parser's suggestion of a lookalike.

@@ -325,22 +325,45 @@ fn bad_checks_are_refused_with_the_option_named() {
 
 #[test]
 fn ipvsadm_options_xvs_lacks_are_named_not_guessed_at() {
+    let e = act("-A -t 198.18.0.10:5060 -s rr -p 300 --pe sip").unwrap_err();
+    assert!(e.starts_with("not supported by xvs: --pe"), "{e}");
+    assert_eq!(unsupported(&["-L", "-n"]), None);
+}
+
+#[test]
+fn tunnel_types_as_ipvsadm_takes_and_saves_them() {
+    let a = act("-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-type gue --tun-port 6080 --tun-csum")
+        .unwrap();
+    let Action::Apply(changes) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        changes[0].to_string(),
+        "-a -t 198.18.0.10:80 -r 198.18.1.11:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum"
+    );
     for (line, want) in [
         (
-            "-A -t 198.18.0.10:5060 -s rr -p 300 --pe sip",
-            "not supported by xvs: --pe",
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-type gue",
+            "needs its port",
         ),
         (
-            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-type gue --tun-port 6080",
-            "not supported by xvs: --tun-type",
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -g --tun-type gre",
+            "need the tunnel forwarding method",
         ),
         (
-            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-nocsum",
-            "not supported by xvs: --tun-nocsum",
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-type gre --tun-remcsum",
+            "for GUE tunnels only",
+        ),
+        (
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-type vxlan",
+            "illegal tunnel type",
+        ),
+        (
+            "-a -t 198.18.0.10:80 -r 198.18.1.11 -i --tun-csum --tun-nocsum",
+            "cannot be used with",
         ),
     ] {
         let e = act(line).unwrap_err();
-        assert!(e.starts_with(want), "{line}: {e}");
+        assert!(e.contains(want), "{line}: {e}");
     }
-    assert_eq!(unsupported(&["-L", "-n"]), None);
 }

@@ -44,11 +44,21 @@ impl Director {
                 done,
             } => {
                 if self.ha.set(&instance, master, addrs) {
+                    // A new master steers the services before it holds their addresses, a
+                    // backup lets go of the addresses before it stops steering: never is an
+                    // address the host's while its service is not steered (a client that
+                    // re-resolved the VIP in between would reach the host stack, which
+                    // resets the connection).
+                    if master {
+                        self.sync_steering();
+                    }
                     let held = self.ha.held_addrs();
                     if let Err(e) = self.kernel.sync_vrrp_addrs(&held) {
                         tracing::warn!(error = %e, "VRRP addresses");
                     }
-                    self.sync_steering();
+                    if !master {
+                        self.sync_steering();
+                    }
                 }
                 self.follow_sync_role(&instance, master);
                 if let Some(d) = done {

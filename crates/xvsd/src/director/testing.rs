@@ -257,6 +257,7 @@ pub fn service_with_real(rip: &str) -> Vec<Change> {
                 weight: 1,
                 u_threshold: 0,
                 l_threshold: 0,
+                tunnel: Default::default(),
             },
         },
     ]
