@@ -148,39 +148,13 @@ fn tun_frames_carry_the_untouched_packet() {
     let _g = serial();
     let lab = Lab::up("one-armed", 1);
     let x = lab.xvsd(TUN, &[]);
-    let pcap = format!("/tmp/{}tun.pcap", lab.prefix);
-    let mut dump = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("rs1"),
-            "timeout",
-            "8",
-            "tcpdump",
-            "-U",
-            "-n",
-            "-i",
-            "eth0",
-            "-w",
-            &pcap,
-            "ip proto 4",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tcpdump");
-    std::thread::sleep(std::time::Duration::from_millis(800));
     // The SYN goes out encapsulated; nothing answers (no decapsulation here), so curl gives up.
-    let _ = lab.run(
-        "cl",
-        &["curl", "-s", "--max-time", "2", "http://198.18.0.10/"],
-    );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &dump.id().to_string()])
-        .status();
-    let _ = dump.wait();
-    let frames = pcap_frames(&std::fs::read(&pcap).expect("capture file"));
-    let _ = std::fs::remove_file(&pcap);
+    let frames = capture(&lab, "rs1", "ip proto 4", || {
+        let _ = lab.run(
+            "cl",
+            &["curl", "-s", "--max-time", "2", "http://198.18.0.10/"],
+        );
+    });
     assert!(
         !frames.is_empty(),
         "no IPIP frame reached the real server\n{}",
@@ -298,6 +272,24 @@ fn ones_sum(b: &[u8]) -> u16 {
     s as u16
 }
 
+/// What follows the outer IPv4 header of a tunnelled frame, after checking that header: from
+/// the director to `rip`, protocol `proto`, a valid checksum.
+fn tunnel_payload(f: &[u8], proto: etherparse::IpNumber, rip: [u8; 4]) -> &[u8] {
+    let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..]).expect("outer IPv4");
+    assert_eq!(outer.protocol(), proto, "outer protocol");
+    assert_eq!(
+        (outer.source(), outer.destination()),
+        ([198, 18, 0, 2], rip)
+    );
+    let h = outer.to_header();
+    assert_eq!(
+        h.header_checksum,
+        h.calc_header_checksum(),
+        "outer checksum"
+    );
+    &f[14 + outer.slice().len()..]
+}
+
 /// The client's SYN to `port`, as the inner packet of `payload` (after the tunnel header).
 fn inner_syn(payload: &[u8], port: u16) {
     let inner = etherparse::SlicedPacket::from_ip(payload).expect("inner packet");
@@ -332,13 +324,7 @@ fn gue_and_gre_tunnels_carry_the_packet_as_the_kernel_s_do() {
         x.log_text()
     );
     for f in &gue {
-        let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..]).expect("outer IPv4");
-        assert_eq!(outer.protocol(), etherparse::IpNumber::UDP);
-        assert_eq!(
-            (outer.source(), outer.destination()),
-            ([198, 18, 0, 2], [198, 18, 0, 11])
-        );
-        let udp = &f[14 + outer.slice().len()..];
+        let udp = tunnel_payload(f, etherparse::IpNumber::UDP, [198, 18, 0, 11]);
         assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 6080, "the GUE port");
         assert!(
             u16::from_be_bytes([udp[0], udp[1]]) >= 32768,
@@ -366,13 +352,7 @@ fn gue_and_gre_tunnels_carry_the_packet_as_the_kernel_s_do() {
         x.log_text()
     );
     for f in &gre {
-        let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..]).expect("outer IPv4");
-        assert_eq!(outer.protocol(), etherparse::IpNumber(47));
-        assert_eq!(
-            (outer.source(), outer.destination()),
-            ([198, 18, 0, 2], [198, 18, 0, 12])
-        );
-        let g = &f[14 + outer.slice().len()..];
+        let g = tunnel_payload(f, etherparse::IpNumber(47), [198, 18, 0, 12]);
         assert_eq!(
             &g[..4],
             &[0x80, 0, 0x08, 0x00],
