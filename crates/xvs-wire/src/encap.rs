@@ -50,25 +50,26 @@ pub fn emit_udp_gue(out: &mut [u8], sport: u16, dport: u16, proto: u8, payload_l
 
 /// Sets the UDP checksum of `segment` (UDP header onwards) sent from `src` to `dst` (IPv4).
 pub fn udp_checksum_v4(segment: &mut [u8], src: [u8; 4], dst: [u8; 4]) {
-    if segment.len() < UDP_LEN {
-        return;
-    }
-    segment[6..8].copy_from_slice(&[0, 0]);
-    let c = match checksum::l4_v4(src, dst, crate::ip_proto::UDP, segment) {
-        // Zero means "no checksum" in UDP over IPv4: all ones stands for it.
-        0 => 0xffff,
-        c => c,
-    };
-    segment[6..8].copy_from_slice(&c.to_be_bytes());
+    set_udp_checksum(segment, |s| {
+        checksum::l4_v4(src, dst, crate::ip_proto::UDP, s)
+    });
 }
 
 /// Sets the UDP checksum of `segment` sent from `src` to `dst` (IPv6).
 pub fn udp_checksum_v6(segment: &mut [u8], src: [u8; 16], dst: [u8; 16]) {
+    set_udp_checksum(segment, |s| {
+        checksum::l4_v6(src, dst, crate::ip_proto::UDP, s)
+    });
+}
+
+/// Zeroes the checksum field, computes it with `sum` (over the pseudo-header and the
+/// segment) and stores it; a computed 0 is sent as all ones (0 means "none" in UDP).
+fn set_udp_checksum(segment: &mut [u8], sum: impl FnOnce(&[u8]) -> u16) {
     if segment.len() < UDP_LEN {
         return;
     }
     segment[6..8].copy_from_slice(&[0, 0]);
-    let c = match checksum::l4_v6(src, dst, crate::ip_proto::UDP, segment) {
+    let c = match sum(segment) {
         0 => 0xffff,
         c => c,
     };

@@ -51,6 +51,13 @@ impl Out {
         }
         let _ = writeln!(self.0, " {v}");
     }
+    /// Unlabelled counters: `(name, help, value)` each.
+    fn counters(&mut self, rows: &[(&str, &str, u64)]) {
+        for &(name, help, v) in rows {
+            self.head(name, "counter", help);
+            self.val(name, &[], v);
+        }
+    }
     fn float(&mut self, name: &str, v: f64) {
         let _ = writeln!(self.0, "{name} {v}");
     }
@@ -290,7 +297,7 @@ pub fn render(d: &Director) -> String {
         "Generation of the running snapshot.",
     );
     o.val("xvs_config_generation", &[], d.running.generation);
-    for (name, help, v) in [
+    o.counters(&[
         (
             "xvs_rx_frames_total",
             "Frames the forwarder processed.",
@@ -336,10 +343,7 @@ pub fn render(d: &Director) -> String {
             "Replies handled by another worker than their request.",
             g.cross_worker_replies,
         ),
-    ] {
-        o.head(name, "counter", help);
-        o.val(name, &[], v);
-    }
+    ]);
     o.head("xvs_drops_total", "counter", "Frames dropped, by reason.");
     for r in DropReason::ALL {
         o.val(

@@ -19,7 +19,7 @@ pub(super) fn render(o: &mut Out, d: &Director) {
         all.in_bytes += tot.in_bytes;
         all.out_bytes += tot.out_bytes;
     }
-    for (name, help, v) in [
+    o.counters(&[
         (
             "xvs_ipvs_connections_total",
             "The total number of connections made (node_ipvs_connections_total).",
@@ -45,10 +45,7 @@ pub(super) fn render(o: &mut Out, d: &Director) {
             "The total amount of outgoing data in bytes (node_ipvs_outgoing_bytes_total).",
             all.out_bytes,
         ),
-    ] {
-        o.head(name, "counter", help);
-        o.val(name, &[], v);
-    }
+    ]);
     for (name, help) in [
         (
             "xvs_ipvs_backend_connections_active",
