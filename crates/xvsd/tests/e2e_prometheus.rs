@@ -107,6 +107,51 @@ fn prometheus_scrapes_xvsd_and_answers_for_its_series() {
     assert_eq!(own["data"]["result"][0]["value"][1], "4", "{own}");
     let up = query(&lab, "up{job=\"xvs\"}");
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+    // The Grafana dashboard's queries are valid PromQL, and those about what this director
+    // has (services, real servers, workers, the process) find series.
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana-xvs.json"),
+        )
+        .expect("docs/grafana-xvs.json"),
+    )
+    .expect("the dashboard is JSON");
+    // rate() needs two samples in its window.
+    let t = Instant::now();
+    while query(&lab, "count_over_time(up{job=\"xvs\"}[1m])")["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "fewer than 3 scrapes in 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut checked = 0;
+    for panel in dash["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let q = expr.replace("$instance", ".*").replace("$job", ".*");
+            let v = query(&lab, &q);
+            assert_eq!(v["status"], "success", "{}: {q}: {v}", panel["title"]);
+            let about_ha = q.contains("xvs_vrrp") || q.contains("xvs_sync") || q.contains("> 0");
+            let sorry = q.contains("sorry");
+            if !about_ha && !sorry {
+                assert!(
+                    v["data"]["result"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty()),
+                    "{}: {q} finds nothing: {v}",
+                    panel["title"]
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "{checked} queries");
     let _ = prom.kill();
     let _ = prom.wait();
     drop(x);
