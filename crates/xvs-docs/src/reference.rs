@@ -283,6 +283,7 @@ pub fn coverage(dir: &Path) -> Result<(), String> {
         .filter(|f| !covered.contains(&(f.owner.as_str(), f.name.as_str())))
         .map(|f| format!("{}.{}", f.owner, f.name))
         .collect();
+    missing.sort();
     missing.dedup();
     if missing.is_empty() {
         Ok(())

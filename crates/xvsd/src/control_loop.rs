@@ -146,7 +146,7 @@ impl ControlLoop {
                 tracing::info!(
                     hop = %ip_from16(ip),
                     interface = name.map_or("?", String::as_str),
-                    "frames dropped: no MAC address for this next hop; asking the kernel to resolve it"
+                    "frames wait: no MAC address for this next hop; asking the kernel to resolve it"
                 );
             }
         }

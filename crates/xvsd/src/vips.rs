@@ -4,12 +4,12 @@
 //! xvsd added).
 
 use std::net::IpAddr;
-use xvs_core::service::{ServiceKey, ServiceTable};
+use xvs_core::service::{Service, ServiceKey, ServiceTable};
 use xvs_io::netlink::Netlink;
 
-fn vips_of(services: &ServiceTable) -> Vec<IpAddr> {
+/// The addresses of `services` (firewall-mark services have none), sorted, once each.
+pub fn addresses<'a>(services: impl Iterator<Item = &'a Service>) -> Vec<IpAddr> {
     let mut vips: Vec<IpAddr> = services
-        .services()
         .filter_map(|s| match s.key {
             ServiceKey::Addr { addr, .. } => Some(addr),
             ServiceKey::Fwmark { .. } => None,
@@ -29,7 +29,7 @@ pub fn sync(
     services: &ServiceTable,
     managed: &mut Vec<(u32, IpAddr)>,
 ) -> Result<bool, String> {
-    let want = vips_of(services);
+    let want = addresses(services.services());
     let gone: Vec<(u32, IpAddr)> = managed
         .iter()
         .filter(|(_, ip)| !want.contains(ip))

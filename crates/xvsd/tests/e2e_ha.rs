@@ -256,9 +256,7 @@ fn a_killed_master_s_streams_finish_through_the_backup_with_connection_sync() {
 
 /// A file under the lab's temporary directory.
 fn tmp(lab: &Lab, name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("{}e2e", lab.prefix));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    lab.scratch().join(name)
 }
 
 #[test]

@@ -48,21 +48,14 @@ fn query(lab: &Lab, q: &str) -> serde_json::Value {
 #[test]
 fn prometheus_scrapes_xvsd_and_answers_for_its_series() {
     let _g = serial();
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "command -v prometheus"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "this test needs Prometheus (apt-get install prometheus; tools/setup.sh installs it)"
-    );
+    lab::need("prometheus", "prometheus", "these tests");
     let lab = Lab::up("one-armed", 1);
     let x = lab.xvsd(DR, &[]);
     let data = lab::payload(5000, 3);
     for _ in 0..4 {
         assert_eq!(lab.tcp_echo("198.18.0.10", 7, &data), data);
     }
-    let dir = std::env::temp_dir().join(format!("{}prom", lab.prefix));
+    let dir = lab.scratch().join("prom");
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let conf = dir.join("prometheus.yml");
     std::fs::write(&conf, PROMETHEUS).unwrap();
@@ -155,5 +148,4 @@ fn prometheus_scrapes_xvsd_and_answers_for_its_series() {
     let _ = prom.kill();
     let _ = prom.wait();
     drop(x);
-    let _ = std::fs::remove_dir_all(&dir);
 }

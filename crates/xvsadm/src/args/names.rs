@@ -81,7 +81,7 @@ fn service_port(name: &str, udp: bool) -> Option<u16> {
 /// service's name for the port (`tcp`/`udp` by `udp`), numeric otherwise.
 pub fn name_of(addr: &IpAddr, port: u16, udp: bool) -> String {
     let sa = std::net::SocketAddr::new(*addr, port);
-    let flags = if udp { libc_ni_dgram() } else { 0 };
+    let flags = if udp { NI_DGRAM } else { 0 };
     let (host, service) = dns_lookup::getnameinfo(&sa, flags)
         .unwrap_or_else(|_| (addr.to_string(), port.to_string()));
     if addr.is_ipv6() && host.parse::<IpAddr>().is_ok() {
@@ -91,10 +91,8 @@ pub fn name_of(addr: &IpAddr, port: u16, udp: bool) -> String {
     }
 }
 
-/// NI_DGRAM: the service name for UDP.
-const fn libc_ni_dgram() -> i32 {
-    16
-}
+/// getnameinfo's NI_DGRAM: the service name for UDP.
+const NI_DGRAM: i32 = 16;
 
 #[cfg(test)]
 mod tests {

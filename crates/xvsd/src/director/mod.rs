@@ -206,18 +206,7 @@ impl Director {
             }
             return;
         }
-        let mut up: Vec<IpAddr> = self
-            .running
-            .services
-            .services()
-            .filter(|s| !s.down)
-            .filter_map(|s| match s.key {
-                ServiceKey::Addr { addr, .. } => Some(addr),
-                ServiceKey::Fwmark { .. } => None,
-            })
-            .collect();
-        up.sort();
-        up.dedup();
+        let up = crate::vips::addresses(self.running.services.services().filter(|s| !s.down));
         if let Err(e) = self.kernel.sync_announced(&up) {
             tracing::warn!(error = %e, "cannot update the announced VIPs");
         }

@@ -42,16 +42,21 @@ pub fn require() {
         ("ping", "iputils-ping"),
         ("openssl", "openssl"),
     ] {
-        let ok = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .map(|o| o.status.success());
-        assert!(
-            ok.unwrap_or(false),
-            "the end-to-end tests need {tool} (apt-get install {pkg}; tools/setup.sh installs it)"
-        );
+        need(tool, pkg, "the end-to-end tests");
     }
+}
+
+/// Fails, saying what to install, unless `tool` is on the PATH (`who` needs it).
+pub fn need(tool: &str, pkg: &str, who: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{who} need {tool} (apt-get install {pkg}; tools/setup.sh installs it)"
+    );
 }
 
 /// A lab in network namespaces.
@@ -87,6 +92,18 @@ impl Lab {
             .args(["--prefix", &self.prefix])
             .output()
             .expect("run tools/lab.sh")
+    }
+
+    /// The lab's scratch directory (configurations, logs, sockets), removed with the lab.
+    fn scratch_path(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("{}e2e", self.prefix))
+    }
+
+    /// [`Lab::scratch_path`], made if missing.
+    pub fn scratch(&self) -> PathBuf {
+        let dir = self.scratch_path();
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        dir
     }
 
     /// The full namespace name of a node.
@@ -300,8 +317,7 @@ print(json.dumps({"counts": counts, "errors": errors}))
     }
 
     fn xvsd_in(&self, node: &str, wrapper: &[&str], yaml: &str, extra: &[&str]) -> Xvsd {
-        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
-        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let dir = self.scratch();
         let name = if node == "dir" {
             "xvsd".to_string()
         } else {
@@ -356,8 +372,7 @@ impl Lab {
 
     /// [`Lab::xvsd_fails`] under `wrapper`.
     pub fn xvsd_fails_as(&self, wrapper: &[&str], yaml: &str, extra: &[&str]) -> String {
-        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
-        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let dir = self.scratch();
         let config = dir.join("refused.yaml");
         std::fs::write(&config, yaml).expect("write config");
         let out = Command::new("timeout")
@@ -392,16 +407,8 @@ impl Lab {
     /// Starts keepalived (VRRP only, in the foreground, logging to a file) in `node` with
     /// this configuration.
     pub fn keepalived(&self, node: &str, conf: &str) -> Keepalived {
-        let ok = Command::new("sh")
-            .args(["-c", "command -v keepalived"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            ok,
-            "the HA tests need keepalived (apt-get install keepalived; tools/setup.sh installs it)"
-        );
-        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
-        std::fs::create_dir_all(&dir).expect("tmp dir");
+        need("keepalived", "keepalived", "the HA tests");
+        let dir = self.scratch();
         let file = dir.join(format!("{node}-keepalived.conf"));
         std::fs::write(&file, conf).expect("write keepalived.conf");
         let log = dir.join(format!("{node}-keepalived.log"));
@@ -513,7 +520,7 @@ impl Drop for Keepalived {
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.script(&["down"]);
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("{}e2e", self.prefix)));
+        let _ = std::fs::remove_dir_all(self.scratch_path());
     }
 }
 
@@ -794,16 +801,8 @@ print(json.dumps({"ok": sum(1 for r in results if r), "broken": [i for i, r in e
     /// Starts BIRD 2 in `node` with this configuration, in the foreground, with its own
     /// control socket.
     pub fn bird(&self, node: &str, conf: &str) -> Bird {
-        let ok = Command::new("sh")
-            .args(["-c", "command -v bird"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            ok,
-            "the scale-out tests need BIRD 2 (apt-get install bird2; tools/setup.sh installs it)"
-        );
-        let dir = std::env::temp_dir().join(format!("{}e2e", self.prefix));
-        std::fs::create_dir_all(&dir).expect("tmp dir");
+        need("bird", "bird2", "the scale-out tests");
+        let dir = self.scratch();
         let file = dir.join(format!("{node}-bird.conf"));
         let log = dir.join(format!("{node}-bird.log"));
         let conf = conf.replace(
